@@ -1,0 +1,90 @@
+"""``connect()``: the one entry point, and the ``Server`` it yields to AutoGen code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..connection import Connection, Interceptor
+from ..results import DEFAULT_MAX_CHARS
+from ..session import ClientCallbacks, Session
+from ..targets import Target, TransportName, resolve_target
+from .tool import MCPTool
+
+__all__ = ["DEFAULT_CALL_TIMEOUT", "Server", "connect"]
+
+# Long enough for MultiMail's wait_for_email (up to 120 s) plus network slack.
+DEFAULT_CALL_TIMEOUT = 180.0
+
+
+class Server(Connection):
+    """A connected MCP server whose tools are AutoGen ``FunctionTool``s.
+
+    Obtain one with ``connect()``. ``tools()`` always reflects the server's current
+    catalogue; ``call()`` returns a full ``CallResult``.
+    """
+
+    async def __aenter__(self) -> Server:
+        await super().__aenter__()
+        return self
+
+    async def tools(self, *, agent: str | None = None, interceptors: Sequence[Interceptor] = ()) -> list[MCPTool]:
+        """Every tool of the server as an ``MCPTool`` (a ``FunctionTool``), sharing this session.
+
+        Args:
+            agent: the agent these tools are bound to (approvals and audit records name it).
+            interceptors: wrappers run around every call, outermost first.
+        """
+        catalogue = await self.catalogue()
+        return [MCPTool(self, entry, agent=agent, interceptors=interceptors) for entry in catalogue]
+
+
+def connect(
+    target: Target | str | Sequence[str],
+    *,
+    transport: TransportName | None = None,
+    env: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = 30.0,
+    call_timeout: float = DEFAULT_CALL_TIMEOUT,
+    mode: str = "auto",
+    name: str = "",
+    prefix: str = "",
+    callbacks: ClientCallbacks | None = None,
+    reconnect_attempts: int = 3,
+    max_result_chars: int = DEFAULT_MAX_CHARS,
+    **extra: Any,
+) -> Server:
+    """Connect to an MCP server; use the result as an async context manager.
+
+    ```python
+    async with connect("http://127.0.0.1:8000/mcp", headers={"Authorization": "Bearer ..."}) as server:
+        tools = await server.tools()
+        result = await server.call("send_email", {"to": ["a@b.co"], "subject": "hi", "markdown": "..."})
+    ```
+
+    Args:
+        target: an ``http(s)://`` URL (Streamable HTTP; SSE when ``transport="sse"`` or the
+            path ends in ``/sse``), a command line or argv list (stdio), or a ``Target``.
+        env: extra environment for a stdio server, merged over the SDK's minimal one.
+        headers: HTTP headers for HTTP/SSE servers (e.g. ``Authorization``).
+        cwd: working directory for a stdio server.
+        timeout: seconds to start, handshake and list tools.
+        call_timeout: default seconds per tool call (override per call).
+        mode: ``"auto"`` negotiates 2026-07-28 or falls back to the initialize handshake;
+            ``"legacy"`` forces the handshake.
+        name: a label for messages and audit records (default: derived from the target).
+        prefix: prepend ``<prefix>_`` to every tool name.
+        callbacks: sampling / elicitation / roots / logging answers (see ``bridge.callbacks``).
+        reconnect_attempts: re-establish a dead connection up to this many times per request.
+        max_result_chars: truncate model-facing result text past this many characters.
+
+    Raises:
+        ConfigError: the target or options are malformed (raised here, before connecting).
+    """
+    resolved = resolve_target(target, transport=transport, env=env, headers=headers, cwd=cwd, name=name)
+    session = Session(resolved, timeout=timeout, call_timeout=call_timeout, mode=mode,
+                      reconnect_attempts=reconnect_attempts, callbacks=callbacks, **extra)
+    return Server(session, prefix=prefix, max_result_chars=max_result_chars)

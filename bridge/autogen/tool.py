@@ -1,0 +1,168 @@
+"""An MCP tool as an AutoGen ``FunctionTool``: the server's schema, a typed signature, one session.
+
+``MCPTool`` presents the server's inputSchema to the model unchanged (``schema`` is
+overridden; AutoGen's own derivation from the signature would be lossy), validates
+arguments with jsonschema before anything is sent, sends only the arguments the model
+gave (an explicit ``null`` stays ``null``), and runs every call through the interceptor
+chain of the agent it is bound to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from autogen_core import CancellationToken
+from autogen_core.tools import FunctionTool, ToolSchema
+from pydantic import BaseModel
+
+from ..catalogue import ToolEntry
+from ..connection import Connection, Interceptor, run_chain
+from ..errors import ToolError
+from ..results import CallResult
+from ..schema import OMIT
+
+__all__ = ["MCPTool"]
+
+logger = logging.getLogger("bridge.tool")
+
+
+class MCPTool(FunctionTool):
+    """One MCP tool, callable by AutoGen agents over the server's persistent session.
+
+    Build these with ``Server.tools()``, not directly. The MCP metadata stays reachable:
+    ``mcp_name``, ``title``, ``annotations``, ``input_schema``, ``output_schema``,
+    ``icons``, ``meta``, and ``entry`` for all of it.
+
+    ``run_json`` returns a ``CallResult``; an ``isError`` result raises ``ToolError``
+    (AutoGen turns it into a tool result with ``is_error=True``, and the agent carries on).
+    """
+
+    def __init__(self, connection: Connection, entry: ToolEntry, *, agent: str | None = None,
+                 interceptors: Sequence[Interceptor] = ()) -> None:
+        self._connection = connection
+        self._entry = entry
+        self._agent = agent
+        self._interceptors = tuple(interceptors)
+        func = self._build_function(typed=entry.compiled.typed)
+        try:
+            super().__init__(func, description=entry.description, name=entry.name)
+        except Exception as e:  # pydantic could not model the derived types: keep the tool, drop the typing
+            logger.warning("tool %r: signature too exotic for AutoGen (%s); registered untyped", entry.name, e)
+            super().__init__(self._build_function(typed=False), description=entry.description, name=entry.name)
+
+    # -- metadata ----------------------------------------------------------------------
+
+    @property
+    def entry(self) -> ToolEntry:
+        return self._entry
+
+    @property
+    def connection(self) -> Connection:
+        return self._connection
+
+    @property
+    def agent(self) -> str | None:
+        """The agent this tool set is bound to (used by approvals and the audit trail)."""
+        return self._agent
+
+    @property
+    def mcp_name(self) -> str:
+        return self._entry.mcp_name
+
+    @property
+    def title(self) -> str | None:
+        return self._entry.title
+
+    @property
+    def annotations(self) -> Any:
+        return self._entry.annotations
+
+    @property
+    def input_schema(self) -> Mapping[str, Any]:
+        return self._entry.input_schema
+
+    @property
+    def output_schema(self) -> Mapping[str, Any] | None:
+        return self._entry.output_schema
+
+    @property
+    def icons(self) -> tuple[Mapping[str, Any], ...]:
+        return self._entry.icons
+
+    @property
+    def meta(self) -> Mapping[str, Any] | None:
+        return self._entry.meta
+
+    @property
+    def signature(self) -> inspect.Signature:
+        """The typed Python signature derived from the inputSchema."""
+        return inspect.signature(self._func)
+
+    @property
+    def schema(self) -> ToolSchema:
+        """The server's inputSchema as ``parameters``, unchanged (a copy, so callers cannot mutate ours)."""
+        return ToolSchema(name=self.name, description=self.description,
+                          parameters=cast(Any, copy.deepcopy(dict(self._entry.input_schema))), strict=False)
+
+    def bind(self, *, agent: str | None = None, interceptors: Sequence[Interceptor] | None = None) -> MCPTool:
+        """A copy of this tool bound to another agent and/or interceptor chain."""
+        return type(self)(self._connection, self._entry, agent=agent if agent is not None else self._agent,
+                          interceptors=self._interceptors if interceptors is None else interceptors)
+
+    # -- calling -----------------------------------------------------------------------
+
+    def _build_function(self, *, typed: bool) -> Any:
+        compiled = self._entry.compiled
+        tool = self
+
+        async def call_mcp_tool(**kwargs: Any) -> CallResult:
+            return await tool._invoke(compiled.to_wire(kwargs) if typed else dict(kwargs), None)
+
+        if typed:
+            call_mcp_tool.__signature__ = compiled.signature.replace(return_annotation=CallResult)  # type: ignore[attr-defined]
+            call_mcp_tool.__annotations__ = {
+                **{p.name: p.annotation for p in compiled.signature.parameters.values()}, "return": CallResult}
+        else:
+            params = [inspect.Parameter("arguments", inspect.Parameter.VAR_KEYWORD, annotation=Any)]
+            call_mcp_tool.__signature__ = inspect.Signature(params, return_annotation=CallResult)  # type: ignore[attr-defined]
+            call_mcp_tool.__annotations__ = {"arguments": Any, "return": CallResult}
+        call_mcp_tool.__name__ = self._entry.name.replace("-", "_")
+        call_mcp_tool.__qualname__ = call_mcp_tool.__name__
+        call_mcp_tool.__doc__ = self._entry.description
+        return call_mcp_tool
+
+    async def _invoke(self, arguments: Mapping[str, Any], call_id: str | None) -> CallResult:
+        """Validate, run the interceptor chain, and raise ``ToolError`` on an error result."""
+        entry = self._entry
+        call = await self._connection.prepare(entry.mcp_name, arguments, agent=self._agent, call_id=call_id)
+        result = await run_chain(self._interceptors, self._connection.invoke)(call)
+        if result.is_error:
+            raise ToolError(result.text or "the tool reported an error", result=result,
+                            server=self._connection.name, tool=entry.mcp_name)
+        return result
+
+    async def run_json(self, args: Mapping[str, Any], cancellation_token: CancellationToken,
+                       call_id: str | None = None) -> Any:
+        """Run with the model's JSON arguments as-is (no pydantic round trip, nothing added)."""
+        task = asyncio.ensure_future(self._invoke(dict(args), call_id))
+        cancellation_token.link_future(task)
+        return await task
+
+    async def run(self, args: BaseModel, cancellation_token: CancellationToken) -> Any:
+        """Run from the args model AutoGen built from the signature (only fields actually set are sent)."""
+        kwargs = {k: v for k, v in args.model_dump(exclude_unset=True).items() if v is not OMIT}
+        wire = self._entry.compiled.to_wire(kwargs) if self._entry.compiled.typed else kwargs
+        task = asyncio.ensure_future(self._invoke(wire, None))
+        cancellation_token.link_future(task)
+        return await task
+
+    def return_value_as_string(self, value: Any) -> str:
+        """What the model sees: the rendered result text, never a Python repr."""
+        if isinstance(value, CallResult):
+            return value.text
+        return super().return_value_as_string(value)

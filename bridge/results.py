@@ -1,0 +1,133 @@
+"""A tool call's result: the full-fidelity object, and the text a model is shown.
+
+``CallResult`` keeps everything the server sent (content blocks, structured content,
+``is_error``, ``_meta``). ``render`` turns it into model-facing text: text blocks in order,
+structured content as compact JSON, media as a short placeholder naming type and size,
+resource links and embedded resources as their URI (and text). Never a Python repr.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import mcp_types as types
+
+__all__ = ["DEFAULT_MAX_CHARS", "CallResult", "render"]
+
+# Large enough for any sane tool answer, small enough to keep a model's context usable.
+DEFAULT_MAX_CHARS = 100_000
+
+
+def _size(data: str) -> str:
+    try:
+        n = len(base64.b64decode(data, validate=False))
+    except (binascii.Error, ValueError):
+        n = len(data)
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def _block_text(block: Any) -> str:
+    if isinstance(block, types.TextContent):
+        return block.text
+    if isinstance(block, types.ImageContent):
+        return f"[image: {block.mime_type}, {_size(block.data)}]"
+    if isinstance(block, types.AudioContent):
+        return f"[audio: {block.mime_type}, {_size(block.data)}]"
+    if isinstance(block, types.ResourceLink):
+        label = block.title or block.name
+        mime = f", {block.mime_type}" if block.mime_type else ""
+        return f"[resource link: {label} <{block.uri}>{mime}]"
+    if isinstance(block, types.EmbeddedResource):
+        res = block.resource
+        if isinstance(res, types.TextResourceContents):
+            return f"[resource <{res.uri}>]\n{res.text}"
+        mime = res.mime_type or "application/octet-stream"
+        return f"[resource <{res.uri}>: {mime}, {_size(res.blob)}]"
+    kind = getattr(block, "type", type(block).__name__)
+    return f"[{kind} content]"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def render(content: Sequence[Any], structured: Any = None, *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """The text a model sees for a result; truncated past ``max_chars`` with a note saying so."""
+    parts: list[str] = []
+    for block in content:
+        text = _block_text(block)
+        # Servers often mirror structured content as a JSON text block; show it once.
+        if structured is not None and isinstance(block, types.TextContent):
+            try:
+                if json.loads(text) == structured:
+                    continue
+            except (ValueError, TypeError):
+                pass
+        parts.append(text)
+    if structured is not None:
+        parts.append(_compact(structured))
+    text = "\n".join(parts)
+    if len(text) > max_chars:
+        total = len(text)
+        text = (text[:max_chars] + f"\n[truncated: showing {max_chars:,} of {total:,} characters;"
+                " the full result is kept on the CallResult]")
+    return text
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """Everything a ``tools/call`` returned, plus where and how long.
+
+    Attributes:
+        content: the content blocks, as mcp types, in server order.
+        structured: ``structuredContent`` (validated against ``outputSchema`` when declared).
+        is_error: the server flagged the result as a tool error.
+        text: what a model is shown (see ``render``).
+    """
+
+    server: str
+    tool: str
+    content: tuple[Any, ...]
+    structured: Any = None
+    is_error: bool = False
+    meta: dict[str, Any] | None = None
+    duration: float = 0.0
+    text: str = field(default="", repr=False)
+
+    @classmethod
+    def from_mcp(cls, result: types.CallToolResult, *, server: str, tool: str, duration: float = 0.0,
+                 max_chars: int = DEFAULT_MAX_CHARS) -> CallResult:
+        content = tuple(result.content)
+        return cls(server=server, tool=tool, content=content, structured=result.structured_content,
+                   is_error=bool(result.is_error), meta=result.meta, duration=duration,
+                   text=render(content, result.structured_content, max_chars=max_chars))
+
+    @classmethod
+    def error(cls, text: str, *, server: str, tool: str) -> CallResult:
+        """A locally made error result (e.g. a denied call): never sent to the server."""
+        return cls(server=server, tool=tool, content=(types.TextContent(type="text", text=text),), is_error=True,
+                   text=text)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The result as MCP JSON (camelCase), e.g. for ``--json`` output."""
+        out: dict[str, Any] = {
+            "content": [b.model_dump(by_alias=True, mode="json", exclude_none=True) for b in self.content],
+            "isError": self.is_error,
+        }
+        if self.structured is not None:
+            out["structuredContent"] = self.structured
+        if self.meta:
+            out["_meta"] = self.meta
+        return out
+
+    def __str__(self) -> str:
+        return self.text

@@ -1,0 +1,454 @@
+"""One persistent MCP session per server: connect, reconnect, list, call.
+
+``Session`` owns the connection. A background task (one per *generation*: each
+reconnect starts a new one) enters the SDK ``Client`` and keeps it open until told to
+stop, so the transport's task groups are entered and left in the same task. Requests
+are made from the caller's task on the shared ``ClientSession``, which multiplexes them:
+many calls really run in parallel on one session.
+
+A generation dies when its transport reaches EOF (a stdio server exited) or a request
+fails with ``ConnectionLost``; the next request then reconnects (respawn, re-initialise)
+with bounded, backed-off attempts. A request is only re-sent after a reconnect when it
+cannot have run twice: it never reached the server, or the caller says it is idempotent.
+
+Both protocol eras are handled by the SDK's ``mode="auto"`` negotiation; tools/list_changed
+arrives as a legacy notification or through a 2026-07-28 ``subscriptions/listen`` stream,
+and either way bumps ``tools_version``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.abc
+import mcp_types as types
+from mcp import Client
+from mcp.client.session import ElicitationFnT, ListRootsFnT, LoggingFnT, SamplingFnT
+from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
+from mcp.shared.dispatcher import ProgressFnT
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from .errors import BridgeError, ConnectError, ConnectionLost, ServerStartError, translate
+from .targets import StdioTarget, Target
+from .transports import StderrCapture, open_streams
+
+__all__ = ["ClientCallbacks", "ServerInfo", "Session"]
+
+logger = logging.getLogger("bridge.session")
+
+# A paginator that never ends must not hang discovery.
+_MAX_PAGES = 10_000
+# Teardown of a generation (close stdin, TERM, KILL) gets this long before we move on.
+_CLOSE_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """Who answered: the server's self-description and the negotiated protocol."""
+
+    name: str
+    version: str
+    protocol_version: str
+    transport: str
+    title: str | None = None
+    instructions: str | None = None
+    capabilities: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClientCallbacks:
+    """Answers to requests a server may send back: sampling, elicitation, roots, logging.
+
+    Each is the SDK's callback shape; ``bridge.callbacks`` builds them from AutoGen
+    model clients, console prompts or plain lists of roots.
+    """
+
+    sampling: SamplingFnT | None = None
+    elicitation: ElicitationFnT | None = None
+    list_roots: ListRootsFnT | None = None
+    logging: LoggingFnT | None = None
+
+
+class _EofWatchingStream:
+    """Wraps a transport's read stream and records when it ends (the server went away)."""
+
+    def __init__(self, inner: Any, eof: anyio.Event) -> None:
+        self._inner = inner
+        self._eof = eof
+
+    async def receive(self) -> Any:
+        try:
+            return await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._eof.set()
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> _EofWatchingStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> _EofWatchingStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._inner.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        # `last_context` and anything else the dispatcher duck-types on.
+        return getattr(self._inner, name)
+
+
+@asynccontextmanager
+async def _watched(streams: AbstractAsyncContextManager[Any], eof: anyio.Event) -> AsyncIterator[Any]:
+    async with streams as (read, write):
+        yield _EofWatchingStream(read, eof), write
+
+
+class _Generation:
+    """One live connection: the SDK client, and the events that end it."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.client: Client | None = None
+        self.stop = anyio.Event()
+        self.eof = anyio.Event()
+        self.closed = anyio.Event()
+        self.broken = False
+
+    @property
+    def alive(self) -> bool:
+        return self.client is not None and not (self.broken or self.eof.is_set() or self.stop.is_set())
+
+
+class Session:
+    """A persistent, self-healing MCP session with one server.
+
+    Use as an async context manager; everything it started is stopped on exit, also on
+    error, cancellation or Ctrl-C.
+
+    Args:
+        target: where the server is.
+        timeout: seconds to connect and handshake, and to list tools.
+        call_timeout: default seconds for one ``tools/call``.
+        mode: ``"auto"`` (2026-07-28 when the server speaks it, else the initialize
+            handshake), ``"legacy"`` (always the handshake), or a pinned modern version.
+        reconnect_attempts: how many times a dead connection is re-established before
+            giving up (0 disables reconnection).
+        callbacks: answers to server-initiated requests.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        timeout: float = 30.0,
+        call_timeout: float = 300.0,
+        mode: str = "auto",
+        reconnect_attempts: int = 3,
+        reconnect_backoff: float = 0.25,
+        callbacks: ClientCallbacks | None = None,
+    ) -> None:
+        self.target = target
+        self.name = target.label
+        self.timeout = timeout
+        self.call_timeout = call_timeout
+        self.mode = mode
+        self.reconnect_attempts = reconnect_attempts
+        self.reconnect_backoff = reconnect_backoff
+        self.callbacks = callbacks or ClientCallbacks()
+        self.tools_version = 0
+        """Bumped on every reconnect and every tools/list_changed: a catalogue built at an
+        older version is stale."""
+        self._tools_changed = anyio.Event()
+        self._listeners: list[Callable[[], None]] = []
+        self._gen: _Generation | None = None
+        self._generations = 0
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._lock = anyio.Lock()
+        self._closing = False
+        self._info: ServerInfo | None = None
+        self._stderr: StderrCapture | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> Session:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        try:
+            self._gen = await self._open_generation()
+        except BaseException as exc:
+            await self._shutdown(exc)
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        await self._shutdown(exc)
+
+    async def _shutdown(self, exc: BaseException | None) -> None:
+        self._closing = True
+        tg, self._tg = self._tg, None
+        if tg is None:
+            return
+        if self._gen is not None:
+            self._gen.stop.set()
+        # Give the generation task a bounded, cancellation-proof window to close the
+        # process or HTTP session politely; then cancel whatever is left.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
+            if self._gen is not None:
+                await self._gen.closed.wait()
+        tg.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            try:
+                await tg.__aexit__(None, None, None)
+            except BaseException as e:
+                logger.debug("error while closing %s: %r", self.name, e)
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    async def _open_generation(self) -> _Generation:
+        assert self._tg is not None
+        self._generations += 1
+        gen = _Generation(self._generations)
+        try:
+            with anyio.fail_after(self.timeout):
+                await self._tg.start(self._run_generation, gen)
+        except BaseException as exc:
+            gen.stop.set()
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                raise
+            raise self._start_error(exc) from exc
+        self.tools_version += 1
+        return gen
+
+    def _start_error(self, exc: BaseException) -> BridgeError:
+        err = translate(exc, server=self.name, timeout=self.timeout, connecting=True)
+        if isinstance(self.target, StdioTarget) and self._stderr is not None:
+            tail = self._stderr.tail()
+            if isinstance(err, ServerStartError) and not err.stderr_tail:
+                return ServerStartError(err.detail, server=self.name, stderr_tail=tail)
+            if isinstance(err, ConnectError) and not isinstance(err, ServerStartError):
+                return ServerStartError("the server process exited while starting", server=self.name,
+                                        stderr_tail=tail)
+            if tail and not isinstance(err, ConnectError):
+                # e.g. a timeout while starting: the stderr tail usually says why.
+                err.detail = f"{err.detail} (stderr: {tail.splitlines()[-1]})"
+        return err
+
+    async def _run_generation(self, gen: _Generation, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        if isinstance(self.target, StdioTarget):
+            if self._stderr is not None:
+                self._stderr.close()
+            self._stderr = StderrCapture()
+        streams = open_streams(self.target, timeout=self.timeout, stderr=self._stderr)
+        client = Client(
+            _watched(streams, gen.eof),  # type: ignore[arg-type]
+            mode=self.mode,
+            read_timeout_seconds=self.timeout,
+            cache=None,  # the catalogue is our cache; the SDK's would serve stale pages
+            message_handler=self._on_message,
+            sampling_callback=self.callbacks.sampling,
+            elicitation_callback=self.callbacks.elicitation,
+            list_roots_callback=self.callbacks.list_roots,
+            logging_callback=self.callbacks.logging,
+        )
+        started = False
+        try:
+            async with client, anyio.create_task_group() as inner:
+                gen.client = client
+                self._info = self._read_info(client)
+                started = True
+                task_status.started()
+                if self._wants_listen(client):
+                    inner.start_soon(self._listen, client, gen)
+                inner.start_soon(self._watch_eof, gen)
+                await gen.stop.wait()
+                inner.cancel_scope.cancel()
+        except Exception as exc:
+            if not started:
+                raise
+            logger.debug("session %s generation %d ended: %r", self.name, gen.number, exc)
+        finally:
+            gen.broken = True
+            gen.closed.set()
+
+    async def _watch_eof(self, gen: _Generation) -> None:
+        await gen.eof.wait()
+        logger.info("server %s closed its connection", self.name)
+        gen.broken = True
+        # Leave the client open until a reconnect or exit stops it: in-flight calls get
+        # the SDK's own "connection closed" answer rather than a cancellation.
+
+    def _wants_listen(self, client: Client) -> bool:
+        if client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            return False
+        tools = client.server_capabilities.tools
+        return bool(tools and tools.list_changed)
+
+    async def _listen(self, client: Client, gen: _Generation) -> None:
+        try:
+            async with client.listen(tools_list_changed=True) as sub:
+                async for _event in sub:
+                    self._mark_tools_changed()
+        except (ListenNotSupportedError, SubscriptionLost, TimeoutError) as e:
+            logger.debug("tools/list_changed stream for %s ended: %r", self.name, e)
+        except Exception as e:
+            logger.debug("tools/list_changed stream for %s failed: %r", self.name, e)
+
+    async def _on_message(self, message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self._mark_tools_changed()
+        elif isinstance(message, Exception):
+            logger.debug("transport error from %s: %r", self.name, message)
+
+    def _mark_tools_changed(self) -> None:
+        self.tools_version += 1
+        self._tools_changed.set()
+        self._tools_changed = anyio.Event()
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:
+                logger.exception("tools-changed listener failed")
+
+    def on_tools_changed(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` (synchronously, no I/O) whenever the catalogue may have changed.
+
+        Returns a function that unregisters it.
+        """
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    async def wait_tools_changed(self) -> None:
+        """Block until the next tools/list_changed (or reconnect)."""
+        await self._tools_changed.wait()
+
+    def _read_info(self, client: Client) -> ServerInfo:
+        info = client.server_info
+        if not self.target.name and info is not None and info.name:
+            self.name = info.name  # the server's own name beats one guessed from its command
+        caps = client.server_capabilities.model_dump(by_alias=True, mode="json", exclude_none=True)
+        return ServerInfo(
+            name=(info.name if info else "") or self.name,
+            version=(info.version if info else "") or "",
+            protocol_version=client.protocol_version,
+            transport=self.target.transport,
+            title=info.title if info else None,
+            instructions=client.instructions,
+            capabilities=caps,
+        )
+
+    @property
+    def info(self) -> ServerInfo:
+        """The server's self-description from the latest handshake."""
+        if self._info is None:
+            raise ConnectError("not connected; use 'async with'", server=self.name)
+        return self._info
+
+    # -- requests --------------------------------------------------------------------
+
+    async def _live(self) -> _Generation:
+        gen = self._gen
+        if gen is not None and gen.alive:
+            return gen
+        async with self._lock:
+            gen = self._gen
+            if gen is not None and gen.alive:
+                return gen
+            if self._closing or self._tg is None:
+                raise ConnectionLost("the session is closed", server=self.name)
+            if gen is not None:
+                gen.stop.set()
+            if self.reconnect_attempts <= 0:
+                raise ConnectionLost("the server connection ended and reconnection is disabled", server=self.name)
+            last: BridgeError | None = None
+            for attempt in range(self.reconnect_attempts):
+                if attempt:
+                    await anyio.sleep(self.reconnect_backoff * math.pow(2, attempt - 1))
+                try:
+                    self._gen = await self._open_generation()
+                    logger.info("reconnected to %s (generation %d)", self.name, self._gen.number)
+                    return self._gen
+                except BridgeError as e:
+                    last = e
+                    logger.info("reconnect %d/%d to %s failed: %s", attempt + 1, self.reconnect_attempts,
+                                self.name, e.detail)
+            assert last is not None
+            raise ConnectError(f"gave up after {self.reconnect_attempts} reconnect attempts: {last.detail}",
+                               server=self.name)
+
+    async def request(self, op: Callable[[Client], Any], *, tool: str | None = None, timeout: float | None = None,
+                      retry: bool = False) -> Any:
+        """Run ``op(client)`` on the live session, reconnecting first if it died.
+
+        ``retry``: the operation is safe to repeat (listing, or an idempotent tool), so a
+        connection lost mid-request is re-established and the request sent once more.
+
+        Raises:
+            BridgeError: translated from whatever the SDK, transport or OS raised.
+        """
+        for attempt in (0, 1):
+            gen = await self._live()
+            assert gen.client is not None
+            try:
+                return await op(gen.client)
+            except Exception as exc:
+                err = translate(exc, server=self.name, tool=tool, timeout=timeout)
+                if isinstance(err, ConnectionLost) or gen.eof.is_set():
+                    gen.broken = True
+                    if not isinstance(err, ConnectionLost):
+                        err = ConnectionLost(f"the server went away during the request ({err.detail})",
+                                             server=self.name, tool=tool)
+                    if attempt == 0 and retry:
+                        continue
+                raise err from exc
+        raise AssertionError("unreachable")
+
+    async def list_tools(self) -> list[types.Tool]:
+        """Every tool, following ``nextCursor`` to the last page."""
+
+        async def op(client: Client) -> list[types.Tool]:
+            tools: list[types.Tool] = []
+            cursor: str | None = None
+            seen: set[str] = set()
+            with anyio.fail_after(self.timeout):
+                for _ in range(_MAX_PAGES):
+                    page = await client.list_tools(cursor=cursor, cache_mode="bypass")
+                    tools.extend(page.tools)
+                    cursor = page.next_cursor
+                    if cursor is None or cursor in seen:
+                        break
+                    seen.add(cursor)
+            return tools
+
+        version = self.tools_version
+        tools: list[types.Tool] = await self.request(op, timeout=self.timeout, retry=True)
+        if self.tools_version != version:
+            logger.debug("catalogue of %s changed while listing", self.name)
+        return tools
+
+    async def call_tool(self, name: str, arguments: Mapping[str, Any] | None, *, timeout: float | None = None,
+                        progress: ProgressFnT | None = None, idempotent: bool = False) -> types.CallToolResult:
+        """Send ``tools/call`` and return the SDK result (``is_error`` results are returned, not raised)."""
+        seconds = timeout if timeout is not None else self.call_timeout
+
+        async def op(client: Client) -> types.CallToolResult:
+            return await client.call_tool(name, dict(arguments or {}), read_timeout_seconds=seconds,
+                                          progress_callback=progress)
+
+        result: types.CallToolResult = await self.request(op, tool=name, timeout=seconds, retry=idempotent)
+        return result
