@@ -1,0 +1,505 @@
+"""Human approval before a tool call reaches the server: a policy, an approver, one interceptor.
+
+``approval_interceptor(policy, approver)`` returns an ``Interceptor``. ``MCPTool`` and ``MCPWorkbench`` run
+interceptors after the arguments were validated against the tool's inputSchema and before the
+MCP request is sent, so a reviewer always sees arguments the server would accept, and a denied
+call never leaves the process: the model gets ``denied by reviewer: <reason>`` as an error
+result and can carry on.
+
+The policy decides *whether* to ask, keyed on the server's name and the tool's MCP name: the
+catalogue resolves whatever name the agent used (safe name, prefixed name) to the canonical
+entry before interceptors run, so an alias cannot reach a tool under a laxer rule.
+
+Default policy: ask for every tool not annotated read-only. Annotations come from the server
+and are untrusted hints; a tool without them counts as destructive and is asked about.
+
+Each decision is handed on in two ways: down the chain in ``ToolCall.meta[DECISION_KEY]``, and
+to interceptors further out (the audit trail) through the mutable notes dict they may place in
+``ToolCall.meta[NOTES_KEY]``, because a denial never returns through inner interceptors.
+"""
+
+from __future__ import annotations
+
+import getpass
+import inspect
+import json
+import logging
+import re
+import sys
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
+from typing import Any, Literal, Protocol, TextIO, runtime_checkable
+
+import anyio
+
+from .connection import Handler, ToolCall
+from .errors import ConfigError
+from .results import CallResult
+
+__all__ = [
+    "DECISION_KEY",
+    "NOTES_KEY",
+    "ApprovalGate",
+    "ApprovalPolicy",
+    "Approver",
+    "AutoApprove",
+    "AutoDeny",
+    "CallbackApprover",
+    "ConsoleApprover",
+    "Decision",
+    "Rule",
+    "approval_interceptor",
+    "approver_from_config",
+    "decision_of",
+    "redact",
+]
+
+logger = logging.getLogger("bridge.approval")
+
+DECISION_KEY = "bridge.approval"
+"""``ToolCall.meta`` key holding the ``Decision`` for interceptors inside the approval gate."""
+
+NOTES_KEY = "bridge.notes"
+"""``ToolCall.meta`` key of a mutable dict an outer interceptor provides to hear back from inner ones."""
+
+Mode = Literal["always", "never", "annotations"] | Callable[[ToolCall], "bool | Awaitable[bool]"]
+"""``always`` ask; ``never`` ask; ``annotations`` ask unless the tool is annotated read-only;
+or a callable deciding per call (return True to ask)."""
+
+_MODES = ("always", "never", "annotations")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of an approval step.
+
+    Attributes:
+        approved: the call may proceed.
+        reviewer: who decided (``console:alice``, ``auto``, ``policy``, a callback's name).
+        reason: why; shown to the model on denial.
+        required: False when the policy did not ask anyone (the call passed unreviewed).
+    """
+
+    approved: bool
+    reviewer: str
+    reason: str = ""
+    required: bool = True
+
+    @property
+    def status(self) -> str:
+        """``approved``, ``denied`` or ``not_required`` (as written to the audit trail)."""
+        if not self.required:
+            return "not_required"
+        return "approved" if self.approved else "denied"
+
+
+def decision_of(call: ToolCall) -> Decision | None:
+    """The decision an approval gate further out made for this call, if any."""
+    value = call.meta.get(DECISION_KEY)
+    return value if isinstance(value, Decision) else None
+
+
+# -- policy ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One approval rule; ``tool``, ``server`` and ``agent`` are globs (``*`` matches anything).
+
+    ``tool`` matches the MCP name only, never an alias.
+    """
+
+    mode: Mode
+    tool: str = "*"
+    server: str = "*"
+    agent: str = "*"
+
+    def matches(self, call: ToolCall) -> bool:
+        return (fnmatchcase(call.mcp_name, self.tool) and fnmatchcase(call.server, self.server)
+                and fnmatchcase(call.agent or "", self.agent))
+
+
+def _check_mode(mode: Any, where: str) -> None:
+    if not (callable(mode) or mode in _MODES):
+        raise ConfigError(f"{where}: approval mode must be one of {', '.join(_MODES)} or a callable, not {mode!r}")
+
+
+class ApprovalPolicy:
+    """Decides per call whether a human must approve it.
+
+    The first matching rule wins, looked up in this order: ``rules`` (in the order given),
+    then ``tools`` (an exact MCP name before a glob), then ``agents``, then ``default``.
+
+    ```python
+    ApprovalPolicy(tools={"send_email": "always", "check_inbox": "never"},
+                   agents={"auditor": "never"},
+                   rules=[Rule("always", tool="reply_email", agent="drafter")])
+    ```
+
+    Args:
+        default: the mode when nothing else matches (``"annotations"``: ask unless read-only).
+        tools: MCP name (or glob) -> mode, on every server.
+        agents: agent name (or glob) -> mode, for every tool that agent calls.
+        rules: fully qualified rules (tool, server, agent), checked first.
+
+    Raises:
+        ConfigError: an unknown mode.
+    """
+
+    def __init__(self, default: Mode = "annotations", *, tools: Mapping[str, Mode] | None = None,
+                 agents: Mapping[str, Mode] | None = None, rules: Sequence[Rule] = ()) -> None:
+        _check_mode(default, "default")
+        self.default = default
+        self.rules = tuple(rules)
+        exact = [Rule(m, tool=t) for t, m in (tools or {}).items() if not _is_glob(t)]
+        globbed = [Rule(m, tool=t) for t, m in (tools or {}).items() if _is_glob(t)]
+        self.tools = dict(tools or {})
+        self.agents = dict(agents or {})
+        self._chain = (*self.rules, *exact, *globbed, *(Rule(m, agent=a) for a, m in self.agents.items()))
+        for rule in self._chain:
+            _check_mode(rule.mode, f"rule for tool {rule.tool!r}, agent {rule.agent!r}")
+
+    @classmethod
+    def never(cls) -> ApprovalPolicy:
+        """A policy that asks nobody (calls are still audited)."""
+        return cls("never")
+
+    @classmethod
+    def always(cls) -> ApprovalPolicy:
+        """A policy that asks before every call, read-only or not."""
+        return cls("always")
+
+    def mode_for(self, call: ToolCall) -> Mode:
+        """The mode governing ``call``."""
+        for rule in self._chain:
+            if rule.matches(call):
+                return rule.mode
+        return self.default
+
+    async def requires_approval(self, call: ToolCall) -> bool:
+        """Whether ``call`` must be approved before it is sent."""
+        mode = self.mode_for(call)
+        if mode == "always":
+            return True
+        if mode == "never":
+            return False
+        if mode == "annotations":
+            return not call.annotations.effective_read_only
+        assert callable(mode)
+        answer = mode(call)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return bool(answer)
+
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-able form for component configs.
+
+        Raises:
+            ValueError: a mode is a callable, which cannot be written down.
+        """
+        def mode(m: Mode) -> str:
+            if not isinstance(m, str):
+                raise ValueError("an ApprovalPolicy with callable modes cannot be serialised")
+            return m
+
+        out: dict[str, Any] = {"default": mode(self.default)}
+        if self.tools:
+            out["tools"] = {k: mode(v) for k, v in self.tools.items()}
+        if self.agents:
+            out["agents"] = {k: mode(v) for k, v in self.agents.items()}
+        if self.rules:
+            out["rules"] = [{"mode": mode(r.mode), "tool": r.tool, "server": r.server, "agent": r.agent}
+                            for r in self.rules]
+        return out
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any]) -> ApprovalPolicy:
+        """Inverse of ``to_config``.
+
+        Raises:
+            ConfigError: unknown modes or malformed rules.
+        """
+        try:
+            rules = [Rule(**r) for r in data.get("rules", [])]
+        except TypeError as e:
+            raise ConfigError(f"malformed approval rule: {e}") from None
+        return cls(data.get("default", "annotations"), tools=data.get("tools"), agents=data.get("agents"),
+                   rules=rules)
+
+    def __repr__(self) -> str:
+        return f"ApprovalPolicy(default={self.default!r}, tools={self.tools!r}, agents={self.agents!r})"
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+# -- approvers ---------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Approver(Protocol):
+    """Someone (or something) who decides on a call the policy flagged."""
+
+    async def review(self, call: ToolCall) -> Decision:
+        """Approve or deny ``call``. Exceptions count as a denial."""
+        ...
+
+
+class AutoApprove:
+    """Approves everything (for unattended runs where the audit trail is the control)."""
+
+    def __init__(self, reviewer: str = "auto") -> None:
+        self.reviewer = reviewer
+
+    async def review(self, call: ToolCall) -> Decision:
+        return Decision(True, self.reviewer, "auto-approved")
+
+    def to_config(self) -> dict[str, Any]:
+        return {"type": "auto_approve", "reviewer": self.reviewer}
+
+
+class AutoDeny:
+    """Denies everything the policy flags (e.g. a read-only deployment)."""
+
+    def __init__(self, reason: str = "this deployment does not allow that tool", reviewer: str = "auto") -> None:
+        self.reason = reason
+        self.reviewer = reviewer
+
+    async def review(self, call: ToolCall) -> Decision:
+        return Decision(False, self.reviewer, self.reason)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"type": "auto_deny", "reviewer": self.reviewer, "reason": self.reason}
+
+
+ReviewFn = Callable[[ToolCall], "bool | Decision | Awaitable[bool | Decision]"]
+
+
+class CallbackApprover:
+    """Asks a function: sync or async, returning ``True``/``False`` or a full ``Decision``.
+
+    ```python
+    async def ask_slack(call: ToolCall) -> bool: ...
+    approver = CallbackApprover(ask_slack, reviewer="slack")
+    ```
+    """
+
+    def __init__(self, fn: ReviewFn, reviewer: str | None = None) -> None:
+        self.fn = fn
+        self.reviewer: str = reviewer or str(getattr(fn, "__name__", "callback"))
+
+    async def review(self, call: ToolCall) -> Decision:
+        answer = self.fn(call)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if isinstance(answer, Decision):
+            return answer
+        return Decision(bool(answer), self.reviewer, "" if answer else "rejected")
+
+
+InputFn = Callable[[str], "str | Awaitable[str]"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _plain(text: str) -> str:
+    # Names come from the server; terminal escapes in them must not repaint the prompt.
+    return _CONTROL.sub("?", text)
+
+
+class ConsoleApprover:
+    """Asks at the terminal, the way AutoGen's ``UserProxyAgent`` does (``input()`` on a thread).
+
+    Shows agent, server, tool, its read-only/destructive hints and the arguments as indented
+    JSON (secret-looking values redacted), then reads an answer: ``y``/``yes`` approves;
+    an empty line or ``n`` denies; any other text denies with that text as the reason.
+    Prompts are serialised, so parallel tool calls are asked one at a time. When there is no
+    one to ask (stdin closed) the call is denied.
+
+    Args:
+        input_fn: the line reader, sync or async (default: ``input``).
+        output: where the request is printed (default: stderr, so piped stdout stays clean).
+        reviewer: recorded as the reviewer (default ``console:<login name>``).
+    """
+
+    def __init__(self, input_fn: InputFn | None = None, output: TextIO | None = None,
+                 reviewer: str | None = None) -> None:
+        self._input = input_fn
+        self._output = output
+        self.reviewer = reviewer or f"console:{_login()}"
+        self._lock = anyio.Lock()
+
+    def describe(self, call: ToolCall) -> str:
+        """The text shown to the reviewer."""
+        hints = []
+        a = call.annotations
+        if a.effective_read_only:
+            hints.append("read-only")
+        elif a.effective_destructive:
+            hints.append("destructive" if a.destructive else "may be destructive (no annotations)")
+        alias = f" (called as {_plain(call.tool)})" if call.tool != call.mcp_name else ""
+        args = json.dumps(redact(call.arguments), indent=2, ensure_ascii=False, sort_keys=True, default=str)
+        return (f"\n[approval needed] agent {_plain(call.agent or '?')} wants to call\n"
+                f"  server: {_plain(call.server)}\n  tool:   {_plain(call.mcp_name)}{alias}"
+                f"{'  [' + ', '.join(hints) + ']' if hints else ''}\n"
+                f"  arguments:\n{_indent(args, 4)}\n")
+
+    async def review(self, call: ToolCall) -> Decision:
+        async with self._lock:
+            out = self._output or sys.stderr
+            out.write(self.describe(call))
+            out.flush()
+            try:
+                answer = await self._read("Approve? [y/N, or type a reason to deny]: ")
+            except (EOFError, OSError):
+                return Decision(False, self.reviewer, "no reviewer at the console (stdin closed)")
+        text = answer.strip()
+        if text.lower() in ("y", "yes"):
+            return Decision(True, self.reviewer, "approved at the console")
+        if text.lower() in ("", "n", "no"):
+            return Decision(False, self.reviewer, "denied at the console")
+        return Decision(False, self.reviewer, text)
+
+    async def _read(self, prompt: str) -> str:
+        if self._input is None:
+            # input() blocks; a worker thread keeps the event loop (and other agents) running.
+            return await anyio.to_thread.run_sync(input, prompt, abandon_on_cancel=True)
+        answer = self._input(prompt)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return str(answer)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"type": "console", "reviewer": self.reviewer}
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "operator"
+
+
+def _indent(text: str, n: int) -> str:
+    return "\n".join(" " * n + line for line in text.splitlines())
+
+
+def approver_from_config(data: Mapping[str, Any]) -> Approver:
+    """Rebuild an approver written by its ``to_config``.
+
+    Raises:
+        ConfigError: an unknown approver type (callbacks cannot be serialised).
+    """
+    kind = data.get("type")
+    if kind == "auto_approve":
+        return AutoApprove(str(data.get("reviewer", "auto")))
+    if kind == "auto_deny":
+        return AutoDeny(str(data.get("reason", "this deployment does not allow that tool")),
+                        str(data.get("reviewer", "auto")))
+    if kind == "console":
+        return ConsoleApprover(reviewer=data.get("reviewer"))
+    raise ConfigError(f"unknown approver type {kind!r}; expected auto_approve, auto_deny or console")
+
+
+# -- redaction (shared with the audit trail) ---------------------------------------------------
+
+_SECRET_KEY = re.compile(
+    r"pass(word|wd|phrase)?$|secret|token|api[-_]?key|apikey|authorization|credential|private[-_]?key|cookie"
+    r"|session[-_]?id|approval[-_]?code|otp$",
+    re.IGNORECASE,
+)
+_SECRET_VALUE = re.compile(r"^(bearer|basic)\s+\S+|^(sk|mm_live|mm_test|ghp|gho|xox[abp])[-_][A-Za-z0-9_-]{8,}",
+                           re.IGNORECASE)
+REDACTED = "***"
+
+
+def redact(value: Any, extra_keys: re.Pattern[str] | None = None) -> Any:
+    """A copy of ``value`` with secret-looking entries replaced by ``***``.
+
+    A value is secret when its key looks like one (password, token, api_key, authorization,
+    ...) or when the value itself looks like a credential (``Bearer ...``, ``sk-...``,
+    ``mm_live_...``).
+    """
+    if isinstance(value, Mapping):
+        return {k: (REDACTED if _secret_key(str(k), extra_keys) else redact(v, extra_keys)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v, extra_keys) for v in value]
+    if isinstance(value, str) and _SECRET_VALUE.search(value):
+        return REDACTED
+    return value
+
+
+def _secret_key(key: str, extra: re.Pattern[str] | None) -> bool:
+    return bool(_SECRET_KEY.search(key) or (extra is not None and extra.search(key)))
+
+
+# -- the interceptor ---------------------------------------------------------------------------
+
+
+def record_decision(call: ToolCall, decision: Decision) -> ToolCall:
+    """Tell interceptors further out (via notes) and further in (via meta) what was decided."""
+    notes = call.meta.get(NOTES_KEY)
+    if isinstance(notes, MutableMapping):
+        notes["approval"] = decision
+    return replace(call, meta={**call.meta, DECISION_KEY: decision})
+
+
+class ApprovalGate:
+    """The approval ``Interceptor``: asks when the policy says so; a denial never reaches the server."""
+
+    kind = "approval"
+
+    def __init__(self, policy: ApprovalPolicy | None = None, approver: Approver | None = None) -> None:
+        self.policy = policy or ApprovalPolicy()
+        self.approver: Approver = approver if approver is not None else ConsoleApprover()
+
+    async def __call__(self, call: ToolCall, call_next: Handler) -> CallResult:
+        if not await self.policy.requires_approval(call):
+            return await call_next(record_decision(call, Decision(True, "policy", "not required", required=False)))
+        try:
+            decision = await self.approver.review(call)
+        except Exception as e:
+            # A broken approver must fail closed, and the model should learn why.
+            logger.exception("approver failed on %s/%s", call.server, call.mcp_name)
+            decision = Decision(False, type(self.approver).__name__, f"the approver failed: {e}")
+        call = record_decision(call, decision)
+        if not decision.approved:
+            return CallResult.error(f"denied by reviewer: {decision.reason or 'no reason given'}",
+                                    server=call.server, tool=call.mcp_name)
+        return await call_next(call)
+
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-able form for component configs.
+
+        Raises:
+            ValueError: the policy or approver holds callables.
+        """
+        to_config = getattr(self.approver, "to_config", None)
+        if to_config is None:
+            raise ValueError(f"approver {type(self.approver).__name__} cannot be serialised; "
+                             "use ConsoleApprover, AutoApprove or AutoDeny in component configs")
+        return {"kind": self.kind, "policy": self.policy.to_config(), "approver": to_config()}
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any]) -> ApprovalGate:
+        """Inverse of ``to_config``.
+
+        Raises:
+            ConfigError: malformed policy or approver.
+        """
+        return cls(ApprovalPolicy.from_config(data.get("policy", {})), approver_from_config(data.get("approver", {})))
+
+    def __repr__(self) -> str:
+        return f"ApprovalGate({self.policy!r}, {type(self.approver).__name__})"
+
+
+def approval_interceptor(policy: ApprovalPolicy | None = None, approver: Approver | None = None) -> ApprovalGate:
+    """The approval interceptor.
+
+    Args:
+        policy: when to ask (default: every tool not annotated read-only).
+        approver: who answers (default: ``ConsoleApprover()``).
+    """
+    return ApprovalGate(policy, approver)
