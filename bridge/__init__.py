@@ -77,3 +77,71 @@ __all__ = [
     "resolve_target",
     "safe_names",
 ]
+
+# Agents: selection, approval, audit, workbench, server groups, components, oversight (issue 5).
+from .approval import (
+    ApprovalGate,
+    ApprovalPolicy,
+    Approver,
+    AutoApprove,
+    AutoDeny,
+    CallbackApprover,
+    ConsoleApprover,
+    Decision,
+    Rule,
+    approval_interceptor,
+)
+from .audit import (
+    AuditLog,
+    AuditRecord,
+    AuditTrail,
+    JsonlAuditLog,
+    SqliteAuditLog,
+    audit_interceptor,
+    open_audit_log,
+)
+from .audit import query as query_audit
+from .audit import render_table as render_audit_table
+from .autogen import (
+    MCPWorkbench,
+    ServerGroup,
+    ServerGroupError,
+    ServerSkippedWarning,
+    close_shared_connections,
+    open_servers,
+)
+from .oversight import DecisionTimeout, EmailDecision, wait_for_decision
+from .selection import MULTIMAIL_ACCOUNT_TOOLS, ToolFilter
+
+__all__ += [
+    "MULTIMAIL_ACCOUNT_TOOLS",
+    "ApprovalGate",
+    "ApprovalPolicy",
+    "Approver",
+    "AuditLog",
+    "AuditRecord",
+    "AuditTrail",
+    "AutoApprove",
+    "AutoDeny",
+    "CallbackApprover",
+    "ConsoleApprover",
+    "Decision",
+    "DecisionTimeout",
+    "EmailDecision",
+    "JsonlAuditLog",
+    "MCPWorkbench",
+    "Rule",
+    "ServerGroup",
+    "ServerGroupError",
+    "ServerSkippedWarning",
+    "SqliteAuditLog",
+    "ToolFilter",
+    "approval_interceptor",
+    "audit_interceptor",
+    "close_shared_connections",
+    "open_audit_log",
+    "open_servers",
+    "query_audit",
+    "render_audit_table",
+    "wait_for_decision",
+]

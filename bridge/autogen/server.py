@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
+from ..approval import ApprovalPolicy, Approver
 from ..connection import Connection, Interceptor
 from ..results import DEFAULT_MAX_CHARS
+from ..selection import ToolFilter
 from ..session import ClientCallbacks, Session
 from ..targets import Target, TransportName, resolve_target
+from . import agents
 from .tool import MCPTool
+from .workbench import MCPWorkbench
 
 __all__ = ["DEFAULT_CALL_TIMEOUT", "Server", "connect"]
 
@@ -38,6 +42,52 @@ class Server(Connection):
         """
         catalogue = await self.catalogue()
         return [MCPTool(self, entry, agent=agent, interceptors=interceptors) for entry in catalogue]
+
+    async def tools_for(self, agent: str, *, include: agents.Patterns = None, exclude: agents.Patterns = None,
+                        read_only: bool | None = None, select: ToolFilter | None = None,
+                        approval: ApprovalPolicy | Literal[False] | None = None, approver: Approver | None = None,
+                        audit: agents.AuditTarget = None, interceptors: Sequence[Interceptor] = ()
+                        ) -> list[MCPTool]:
+        """The tools ``agent`` may use, for ``AssistantAgent(tools=...)``, guarded.
+
+        By default every tool not annotated read-only asks a human first (``ConsoleApprover``).
+
+        ```python
+        tools = await server.tools_for("triage", read_only=True, audit="audit.jsonl")
+        ```
+
+        Args:
+            agent: bound into every call (approvals and audit records name it).
+            include, exclude: globs on MCP or safe names; exclusion wins.
+            read_only: keep only tools annotated read-only (True) or only the others (False).
+            select: a prepared ``ToolFilter`` (e.g. with ``opt_in=MULTIMAIL_ACCOUNT_TOOLS``).
+            approval: when to ask (default ``ApprovalPolicy()``); ``False``: no approval gate.
+            approver: who answers (default ``ConsoleApprover()``).
+            audit: an ``AuditLog`` or a path (``.jsonl``; ``.db``/``.sqlite`` for SQLite).
+            interceptors: further wrappers, run after approval.
+
+        Raises:
+            ConfigError: malformed patterns or options.
+        """
+        return await agents.tools_for(self, agent, include=include, exclude=exclude, read_only=read_only,
+                                      select=select, approval=approval, approver=approver, audit=audit,
+                                      interceptors=interceptors)
+
+    def workbench_for(self, agent: str, *, include: agents.Patterns = None, exclude: agents.Patterns = None,
+                      read_only: bool | None = None, select: ToolFilter | None = None,
+                      approval: ApprovalPolicy | Literal[False] | None = None, approver: Approver | None = None,
+                      audit: agents.AuditTarget = None, interceptors: Sequence[Interceptor] = ()) -> MCPWorkbench:
+        """Like ``tools_for``, as a workbench for ``AssistantAgent(workbench=...)``.
+
+        The workbench answers from the cached catalogue and follows tools/list_changed, so the
+        agent sees tools the server adds or removes while it runs.
+
+        Raises:
+            ConfigError: malformed patterns or options.
+        """
+        return agents.workbench_for(self, agent, include=include, exclude=exclude, read_only=read_only,
+                                    select=select, approval=approval, approver=approver, audit=audit,
+                                    interceptors=interceptors)
 
 
 def connect(

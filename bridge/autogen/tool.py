@@ -5,6 +5,11 @@ overridden; AutoGen's own derivation from the signature would be lossy), validat
 arguments with jsonschema before anything is sent, sends only the arguments the model
 gave (an explicit ``null`` stays ``null``), and runs every call through the interceptor
 chain of the agent it is bound to.
+
+A tool is an AutoGen component: ``dump_component()`` writes its server (secrets as ``${VAR}``
+references), the tool as listed and its serialisable interceptors; ``load_component()`` in
+another process rebuilds it without connecting, and its first call opens one persistent
+session shared by every loaded tool of that server (see ``components``).
 """
 
 from __future__ import annotations
@@ -16,17 +21,20 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+import mcp_types as types
 from autogen_core import CancellationToken
 from autogen_core.tools import FunctionTool, ToolSchema
 from pydantic import BaseModel
+from typing_extensions import Self
 
 from ..catalogue import ToolEntry
 from ..connection import Connection, Interceptor, run_chain
-from ..errors import ToolError
+from ..errors import ConnectError, ToolError
 from ..results import CallResult
 from ..schema import OMIT
+from .components import ServerSpec, ToolComponentConfig, dump_interceptors, load_interceptors, shared_connections
 
-__all__ = ["MCPTool"]
+__all__ = ["MCPTool", "run_guarded"]
 
 logger = logging.getLogger("bridge.tool")
 
@@ -40,11 +48,21 @@ class MCPTool(FunctionTool):
 
     ``run_json`` returns a ``CallResult``; an ``isError`` result raises ``ToolError``
     (AutoGen turns it into a tool result with ``is_error=True``, and the agent carries on).
+
+    ``connection`` is a live connection, or a ``ServerSpec`` for a tool loaded from a
+    component config (connected lazily through the shared registry on its first call).
     """
 
-    def __init__(self, connection: Connection, entry: ToolEntry, *, agent: str | None = None,
+    component_provider_override = "bridge.autogen.MCPTool"
+    component_config_schema = ToolComponentConfig  # type: ignore[assignment]
+
+    def __init__(self, connection: Connection | ServerSpec, entry: ToolEntry, *, agent: str | None = None,
                  interceptors: Sequence[Interceptor] = ()) -> None:
-        self._connection = connection
+        if isinstance(connection, ServerSpec):
+            self._connection: Connection | None = None
+            self._spec: ServerSpec | None = connection
+        else:
+            self._connection, self._spec = connection, None
         self._entry = entry
         self._agent = agent
         self._interceptors = tuple(interceptors)
@@ -63,7 +81,19 @@ class MCPTool(FunctionTool):
 
     @property
     def connection(self) -> Connection:
+        """The live connection.
+
+        Raises:
+            ConnectError: a loaded tool that has not been called yet has none.
+        """
+        if self._connection is None:
+            raise ConnectError("this tool connects on its first call", server=self._spec.name if self._spec else None)
         return self._connection
+
+    @property
+    def interceptors(self) -> tuple[Interceptor, ...]:
+        """The wrappers run around every call, outermost first."""
+        return self._interceptors
 
     @property
     def agent(self) -> str | None:
@@ -111,7 +141,9 @@ class MCPTool(FunctionTool):
 
     def bind(self, *, agent: str | None = None, interceptors: Sequence[Interceptor] | None = None) -> MCPTool:
         """A copy of this tool bound to another agent and/or interceptor chain."""
-        return type(self)(self._connection, self._entry, agent=agent if agent is not None else self._agent,
+        source: Connection | ServerSpec | None = self._connection or self._spec
+        assert source is not None
+        return type(self)(source, self._entry, agent=agent if agent is not None else self._agent,
                           interceptors=self._interceptors if interceptors is None else interceptors)
 
     # -- calling -----------------------------------------------------------------------
@@ -136,14 +168,21 @@ class MCPTool(FunctionTool):
         call_mcp_tool.__doc__ = self._entry.description
         return call_mcp_tool
 
+    async def _live(self) -> Connection:
+        if self._connection is None:
+            assert self._spec is not None
+            # Held for the life of the event loop: a tool has no stop hook to release it.
+            self._connection = await shared_connections().acquire(self._spec)
+        return self._connection
+
     async def _invoke(self, arguments: Mapping[str, Any], call_id: str | None) -> CallResult:
         """Validate, run the interceptor chain, and raise ``ToolError`` on an error result."""
-        entry = self._entry
-        call = await self._connection.prepare(entry.mcp_name, arguments, agent=self._agent, call_id=call_id)
-        result = await run_chain(self._interceptors, self._connection.invoke)(call)
+        connection = await self._live()
+        result = await run_guarded(connection, self._entry.mcp_name, arguments, agent=self._agent, call_id=call_id,
+                                   interceptors=self._interceptors)
         if result.is_error:
             raise ToolError(result.text or "the tool reported an error", result=result,
-                            server=self._connection.name, tool=entry.mcp_name)
+                            server=connection.name, tool=self._entry.mcp_name)
         return result
 
     async def run_json(self, args: Mapping[str, Any], cancellation_token: CancellationToken,
@@ -166,3 +205,40 @@ class MCPTool(FunctionTool):
         if isinstance(value, CallResult):
             return value.text
         return super().return_value_as_string(value)
+
+    # -- component -----------------------------------------------------------------------
+
+    def _to_config(self) -> ToolComponentConfig:  # type: ignore[override]
+        """Server (secrets as ``${VAR}``), tool as listed, agent, interceptors.
+
+        Raises:
+            ValueError: an interceptor cannot be serialised.
+        """
+        spec = self._spec if self._spec is not None else ServerSpec.of(self.connection)
+        return ToolComponentConfig(server=spec, tool=self._entry.to_wire(), name=self._entry.name, agent=self._agent,
+                                   interceptors=dump_interceptors(self._interceptors))
+
+    @classmethod
+    def _from_config(cls, config: ToolComponentConfig) -> Self:  # type: ignore[override]
+        """A tool that connects on its first call (no I/O here).
+
+        Raises:
+            ConfigError: an unknown interceptor kind.
+        """
+        entry = ToolEntry.from_mcp(types.Tool.model_validate(config.tool), config.name)
+        return cls(config.server, entry, agent=config.agent, interceptors=load_interceptors(config.interceptors))
+
+
+async def run_guarded(connection: Connection, name: str, arguments: Mapping[str, Any], *, agent: str | None = None,
+                      call_id: str | None = None, interceptors: Sequence[Interceptor] = ()) -> CallResult:
+    """Look up and validate, then run ``interceptors`` around the MCP call; never raises on ``isError``.
+
+    Validation comes first, so approvers and the audit trail only ever see calls the
+    server's schema accepts.
+
+    Raises:
+        ToolNotFound, InvalidArguments: before any interceptor runs.
+        ConnectionLost, CallTimeout, ProtocolError, ConnectError: the call could not complete.
+    """
+    call = await connection.prepare(name, arguments, agent=agent, call_id=call_id)
+    return await run_chain(interceptors, connection.invoke)(call)
