@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import anyio.abc
@@ -34,9 +35,10 @@ from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
 from mcp.shared.dispatcher import ProgressFnT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from .errors import BridgeError, ConnectError, ConnectionLost, ServerStartError, translate
-from .targets import StdioTarget, Target
+from .errors import BridgeError, CallTimeout, ConnectError, ConnectionLost, ServerStartError, translate
+from .targets import HttpTarget, StdioTarget, Target, is_secret_header
 from .transports import StderrCapture, open_streams
+from .wire import SkippedTool, Wire
 
 __all__ = ["ClientCallbacks", "ServerInfo", "Session"]
 
@@ -75,59 +77,43 @@ class ClientCallbacks:
     logging: LoggingFnT | None = None
 
 
-class _EofWatchingStream:
-    """Wraps a transport's read stream and records when it ends (the server went away)."""
-
-    def __init__(self, inner: Any, eof: anyio.Event) -> None:
-        self._inner = inner
-        self._eof = eof
-
-    async def receive(self) -> Any:
-        try:
-            return await self._inner.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self._eof.set()
-            raise
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def __aiter__(self) -> _EofWatchingStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            return await self.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> _EofWatchingStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._inner.aclose()
-
-    def __getattr__(self, name: str) -> Any:
-        # `last_context` and anything else the dispatcher duck-types on.
-        return getattr(self._inner, name)
-
-
 @asynccontextmanager
-async def _watched(streams: AbstractAsyncContextManager[Any], eof: anyio.Event) -> AsyncIterator[Any]:
+async def _through(wire: Wire, streams: AbstractAsyncContextManager[Any]) -> AsyncIterator[Any]:
     async with streams as (read, write):
-        yield _EofWatchingStream(read, eof), write
+        yield wire.streams(read, write)
+
+
+def _secret_values(target: Target) -> tuple[str, ...]:
+    """Values that must never appear in a message: env values, credential headers."""
+    if isinstance(target, StdioTarget):
+        return tuple(target.env.values())
+    assert isinstance(target, HttpTarget)
+    url = urlsplit(target.url)
+    values = [url.password or ""]
+    values += [v for k, v in parse_qsl(url.query) if is_secret_header(k)]
+    for name, value in target.headers.items():
+        if is_secret_header(name):
+            values.append(value)
+            scheme, _, credential = value.partition(" ")
+            if credential and scheme.isalpha():  # "Bearer <token>": the token alone is secret too
+                values.append(credential)
+    return tuple(values)
 
 
 class _Generation:
-    """One live connection: the SDK client, and the events that end it."""
+    """One live connection: the SDK client, its wire, and the events that end it."""
 
-    def __init__(self, number: int) -> None:
+    def __init__(self, number: int, server: str) -> None:
         self.number = number
         self.client: Client | None = None
+        self.wire = Wire(server, lambda: self.client.protocol_version if self.client is not None else None)
         self.stop = anyio.Event()
-        self.eof = anyio.Event()
         self.closed = anyio.Event()
         self.broken = False
+
+    @property
+    def eof(self) -> anyio.Event:
+        return self.wire.eof
 
     @property
     def alive(self) -> bool:
