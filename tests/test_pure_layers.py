@@ -1,0 +1,243 @@
+"""Targets, config parsing, naming, schema compilation and error translation: no processes needed."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+from autogen_core.tools import FunctionTool
+from mcp.shared.exceptions import MCPError
+
+import bridge
+from bridge import (
+    OMIT,
+    CallTimeout,
+    ConfigError,
+    ConnectionLost,
+    HttpTarget,
+    InvalidArguments,
+    ProtocolError,
+    ServerStartError,
+    StdioTarget,
+    compile_schema,
+    load_config,
+    parse_config,
+    resolve_target,
+    safe_names,
+)
+from bridge.errors import translate
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import ExceptionGroup
+
+# -- targets ---------------------------------------------------------------------------
+
+
+def test_url_means_http_and_sse_path_means_sse() -> None:
+    assert resolve_target("http://127.0.0.1:9/mcp") == HttpTarget("http://127.0.0.1:9/mcp", "http")
+    assert resolve_target("https://x.example/sse").transport == "sse"
+    assert resolve_target("http://x.example/mcp", transport="sse").transport == "sse"
+
+
+def test_command_string_and_list_mean_stdio() -> None:
+    t = resolve_target("npx -y '@scope/server' --flag", env={"K": "v"}, cwd="/tmp")
+    assert t == StdioTarget("npx", ("-y", "@scope/server", "--flag"), {"K": "v"}, "/tmp")
+    assert resolve_target(["python", "-m", "pkg"]).label == "pkg"
+
+
+@pytest.mark.parametrize(
+    ("target", "kwargs", "needle"),
+    [
+        ("", {}, "empty server command"),
+        ("http://x/mcp", {"transport": "stdio"}, "needs a command"),
+        ("npx server", {"transport": "http"}, "needs an http(s) URL"),
+        ("npx server", {"headers": {"A": "b"}}, "HTTP and SSE servers only"),
+        ("http://x/mcp", {"env": {"A": "b"}}, "stdio commands only"),
+        ("npx server", {"transport": "carrier-pigeon"}, "unknown transport"),
+    ],
+)
+def test_bad_targets_say_what_to_fix(target: str, kwargs: dict[str, typing.Any], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        resolve_target(target, **kwargs)
+
+
+def test_secrets_stay_out_of_repr_describe_and_config() -> None:
+    stdio = StdioTarget("srv", ("--x",), {"API_KEY": "s3cr3t-env"})
+    http = HttpTarget("https://h.example/mcp", "http", {"Authorization": "Bearer s3cr3t-tok", "X-Trace": "1"})
+    for text in (repr(stdio), stdio.describe(), json.dumps(stdio.to_config()),
+                 repr(http), http.describe(), json.dumps(http.to_config())):
+        assert "s3cr3t" not in text
+    assert stdio.to_config()["env"] == {"API_KEY": "${API_KEY}"}
+    assert http.to_config()["headers"]["Authorization"].startswith("${")
+    assert http.to_config()["headers"]["X-Trace"] == "1"
+
+
+def test_config_file_with_vars_defaults_and_both_kinds(tmp_path: Path) -> None:
+    cfg = tmp_path / "mcp.json"
+    cfg.write_text(json.dumps({"mcpServers": {
+        "mail": {"command": "python", "args": ["-m", "fixtures.multimail"],
+                 "env": {"MULTIMAIL_API_KEY": "${MM_KEY}", "MODE": "${MM_MODE:-gated_send}"}, "cwd": "sub"},
+        "remote": {"type": "sse", "url": "http://127.0.0.1:1/sse", "headers": {"Authorization": "Bearer ${TOK}"}},
+        "vscode-style": {"type": "http", "url": "https://h.example/mcp"},
+    }}))
+    targets = load_config(cfg, environ={"MM_KEY": "k1", "TOK": "t2"})
+    mail = targets["mail"]
+    assert isinstance(mail, StdioTarget)
+    assert mail.env == {"MULTIMAIL_API_KEY": "k1", "MODE": "gated_send"}
+    assert mail.cwd == str(tmp_path / "sub") and mail.label == "mail"
+    remote = targets["remote"]
+    assert isinstance(remote, HttpTarget) and remote.transport == "sse"
+    assert remote.headers["Authorization"] == "Bearer t2"
+    assert targets["vscode-style"].transport == "http"
+
+
+@pytest.mark.parametrize(
+    ("doc", "needle"),
+    [
+        ([], "expected a JSON object"),
+        ({"servers": []}, "no 'mcpServers' object"),
+        ({"mcpServers": {}}, "is empty"),
+        ({"mcpServers": {"a": {}}}, "mcpServers.a needs either 'command'"),
+        ({"mcpServers": {"a": {"command": "x", "args": "nope"}}}, "mcpServers.a.args must be a list"),
+        ({"mcpServers": {"a": {"url": "ftp://x"}}}, "must start with http"),
+        ({"mcpServers": {"a": {"url": "http://x/mcp", "type": "grpc"}}}, "type 'grpc'"),
+        ({"mcpServers": {"a": {"command": "x", "env": {"K": "${UNSET_VAR}"}}}}, "UNSET_VAR is not set"),
+    ],
+)
+def test_malformed_configs_name_the_entry(doc: typing.Any, needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(doc, environ={})
+    assert needle in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_config_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ nope")
+    with pytest.raises(ConfigError, match="invalid JSON at line 1"):
+        load_config(bad)
+
+
+# -- naming ----------------------------------------------------------------------------
+
+
+def test_safe_names_are_unique_deterministic_and_order_free() -> None:
+    names = ["a.b", "a_b", "x" * 80, "x" * 81, "café", "with space", "ok-name", "日本語"]
+    first = safe_names(names)
+    assert first == safe_names(list(reversed(names)))
+    assert len(set(first.values())) == len(names)
+    assert first["a_b"] == "a_b" and first["ok-name"] == "ok-name"
+    for value in first.values():
+        assert 1 <= len(value) <= 64 and all(c.isalnum() or c in "_-" for c in value)
+    prefixed = safe_names(["read.file"], prefix="my server")
+    assert prefixed["read.file"] == "my_server_read_file"
+
+
+# -- schema ----------------------------------------------------------------------------
+
+
+def test_exotic_schemas_still_compile_and_keep_their_schema() -> None:
+    weird = [
+        {"type": "object", "anyOf": [{"required": ["a"]}, {"required": ["b"]}]},
+        {"type": "object", "properties": {"x": {"$ref": "https://example.com/remote.json"}}},
+        {"type": "object", "properties": {"x": {"type": "strnig"}}},  # an invalid schema
+        {"type": "object", "properties": "not a mapping"},
+        {"type": "object", "properties": {"n": {"$ref": "#/$defs/n"}}, "$defs": {"n": {"$ref": "#/$defs/n"}}},
+        {"type": "object"},
+        {},
+        {"type": "object", "additionalProperties": {"type": "integer"}},
+    ]
+    for schema in weird:
+        compiled = compile_schema(schema, name="odd")
+        assert compiled.schema is schema
+        inspect.signature(lambda: None).replace(parameters=list(compiled.signature.parameters.values()))
+    assert not compile_schema(weird[0]).typed
+
+
+def test_remote_refs_are_never_fetched() -> None:
+    compiled = compile_schema({"type": "object", "properties": {"x": {"$ref": "http://127.0.0.1:9/never.json"}}})
+    with pytest.raises(InvalidArguments, match="unresolvable"):
+        compiled.validate({"x": 1})
+
+
+def test_validation_messages_name_argument_and_rule() -> None:
+    compiled = compile_schema({
+        "type": "object", "additionalProperties": False, "required": ["to"],
+        "properties": {
+            "to": {"type": "array", "items": {"type": "string", "format": "email"}},
+            "filter": {"type": "object", "properties": {"limit": {"type": "integer", "minimum": 1}}},
+            "when": {"type": "string", "format": "date-time"},
+            "site": {"type": "string", "format": "uri"},
+        },
+    })
+    cases = [
+        ({"to": ["ok@example.com", "nope"]}, "to[1]", "format"),
+        ({"to": [], "filter": {"limit": 0}}, "filter.limit", "minimum"),
+        ({}, "to", "required"),
+        ({"to": [], "extra": 1}, "", "additionalProperties"),
+        ({"to": [], "when": "yesterday"}, "when", "format"),
+        ({"to": [], "site": "not a uri"}, "site", "format"),
+    ]
+    for args, argument, rule in cases:
+        with pytest.raises(InvalidArguments) as err:
+            compiled.validate(args)
+        assert (err.value.argument, err.value.rule) == (argument, rule), args
+    compiled.validate({"to": ["a@b.co"], "filter": {"limit": 3}, "when": "2026-01-01T00:00:00Z"})
+
+
+def test_generated_function_is_a_working_functiontool() -> None:
+    schema = {"type": "object", "required": ["from"], "properties": {
+        "from": {"type": "string", "description": "sender"},
+        "model_config": {"type": "integer"},
+        "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+        "kind": {"enum": ["a", "b"]},
+        "maybe": {"type": ["string", "null"]},
+    }}
+    compiled = compile_schema(schema, name="t")
+
+    async def fn(**kwargs: typing.Any) -> None:
+        return None
+
+    fn.__signature__ = compiled.signature  # type: ignore[attr-defined]
+    fn.__annotations__ = compiled.annotations
+    tool = FunctionTool(fn, description="d", name="t")  # AutoGen can model our signature
+    assert set(tool.args_type().model_fields) == {"from_", "model_config_", "tags", "kind", "maybe"}
+    assert compiled.to_wire({"from_": "x", "maybe": None, "kind": OMIT}) == {"from": "x", "maybe": None}
+    with pytest.raises(InvalidArguments, match="unexpected keyword argument"):
+        compiled.to_wire({"nope": 1})
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+def test_translate_maps_foreign_failures_to_one_line_bridge_errors() -> None:
+    import anyio
+
+    cases: list[tuple[BaseException, type[bridge.BridgeError], bool]] = [
+        (MCPError(-32001, "Request timed out"), CallTimeout, False),
+        (MCPError(-32000, "Connection closed"), ConnectionLost, False),
+        (MCPError(-32602, "bad params"), ProtocolError, False),
+        (FileNotFoundError(2, "No such file", "no-such-cmd"), ServerStartError, True),
+        (ExceptionGroup("g", [ExceptionGroup("h", [MCPError(-32000, "Connection closed")])]), ConnectionLost, False),
+        (anyio.ClosedResourceError(), ConnectionLost, False),
+        (ConnectionRefusedError(111, "refused"), bridge.ServerUnreachable, True),
+        (TimeoutError(), CallTimeout, True),
+        (ValueError("odd"), ProtocolError, False),
+    ]
+    for exc, kind, connecting in cases:
+        err = translate(exc, server="srv", tool="t", timeout=1.0, connecting=connecting)
+        assert isinstance(err, kind), (exc, err)
+        assert "\n" not in str(err) and "srv" in str(err)
+
+
+def test_public_surface_is_exported_and_documented() -> None:
+    for name in bridge.__all__:
+        obj = getattr(bridge, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert obj.__doc__, f"{name} lacks a docstring"
