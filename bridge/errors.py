@@ -20,13 +20,17 @@ Three failure kinds stay apart on purpose: transport failures (``ConnectError``,
 ``ConnectionLost``), protocol errors (``ProtocolError``, ``CallTimeout``) and the
 tool's own error result (``ToolError``). Every message is one line that names the
 server and, where there is one, the tool.
+
+Secrets never reach a message: ``translate`` and ``BridgeError.redact`` replace every known
+secret value (a server's environment values, credential headers) by ``***``, because a
+server's stderr or error text quoting its own API key is common.
 """
 
 from __future__ import annotations
 
 import errno
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport on 3.10
@@ -46,12 +50,23 @@ __all__ = [
     "ServerUnreachable",
     "ToolError",
     "ToolNotFound",
+    "redact",
     "translate",
 ]
 
 # JSON-RPC / MCP codes the SDK uses for its own failures.
 _REQUEST_TIMEOUT = -32001
 _CONNECTION_CLOSED = -32000
+# Shorter values ("1", "true") are flags, not secrets, and masking them would garble text.
+_MIN_SECRET = 6
+_MASK = "***"
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret value (at least 6 characters long) replaced by ``***``."""
+    for secret in sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True):
+        text = text.replace(secret, _MASK)
+    return text
 
 
 class BridgeError(Exception):
@@ -71,6 +86,13 @@ class BridgeError(Exception):
             where.append(f"tool {self.tool!r}")
         prefix = f"{', '.join(where)}: " if where else ""
         return f"{prefix}{self.detail}"
+
+    def redact(self, secrets: Iterable[str]) -> BridgeError:
+        """Mask secret values in this error's text (in place); returns the error."""
+        secrets = tuple(secrets)
+        self.detail = redact(self.detail, secrets)
+        self.args = (redact(str(self.args[0]), secrets), *self.args[1:]) if self.args else ()
+        return self
 
 
 class ConfigError(BridgeError):
@@ -93,6 +115,11 @@ class ServerStartError(ConnectError):
             last = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else ""
             message = f"{message} (stderr: {last})" if last else message
         super().__init__(message, server=server)
+
+    def redact(self, secrets: Iterable[str]) -> BridgeError:
+        secrets = tuple(secrets)
+        self.stderr_tail = redact(self.stderr_tail, secrets)
+        return super().redact(secrets)
 
 
 class ServerUnreachable(ConnectError):
@@ -179,6 +206,13 @@ def _root(exc: BaseException) -> BaseException:
     return leaves[0] if leaves else exc
 
 
+def _is_closed_message(message: str) -> bool:
+    # -32000 is also the generic "server error" code servers send themselves; only the
+    # SDK's own synthesized answers mean the connection is gone.
+    text = message.lower()
+    return text.startswith(("connection closed", "sse stream")) or "reconnection attempts" in text
+
+
 def _http_status(exc: BaseException) -> int | None:
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
@@ -186,14 +220,19 @@ def _http_status(exc: BaseException) -> int | None:
 
 
 def translate(exc: BaseException, *, server: str | None = None, tool: str | None = None,
-              timeout: float | None = None, connecting: bool = False) -> BridgeError:
+              timeout: float | None = None, connecting: bool = False, secrets: Iterable[str] = ()) -> BridgeError:
     """Map any exception raised by the SDK, anyio, httpx2 or the OS to a ``BridgeError``.
 
     This is the single boundary where foreign exceptions are interpreted; the rest of the
     bridge only ever sees (and raises) ``BridgeError`` subclasses. ``connecting`` tells
     whether the failure happened while establishing the session, which decides between
-    ``ConnectError`` and ``ConnectionLost``.
+    ``ConnectError`` and ``ConnectionLost``; ``secrets`` are masked in the message.
     """
+    return _translate(exc, server=server, tool=tool, timeout=timeout, connecting=connecting).redact(secrets)
+
+
+def _translate(exc: BaseException, *, server: str | None, tool: str | None, timeout: float | None,
+               connecting: bool) -> BridgeError:
     if isinstance(exc, BridgeError):
         return exc
     leaf = _root(exc)
@@ -208,7 +247,7 @@ def translate(exc: BaseException, *, server: str | None = None, tool: str | None
         if leaf.code == _REQUEST_TIMEOUT:
             return CallTimeout(f"no answer within {timeout:g}s" if timeout else "request timed out",
                                timeout=timeout, server=server, tool=tool)
-        if leaf.code == _CONNECTION_CLOSED or "connection closed" in leaf.message.lower():
+        if leaf.code == _CONNECTION_CLOSED and _is_closed_message(leaf.message):
             if connecting:
                 return ConnectError(f"the server closed the connection while starting: {leaf.message}",
                                     server=server)

@@ -168,6 +168,9 @@ class Session:
         self._closing = False
         self._info: ServerInfo | None = None
         self._stderr: StderrCapture | None = None
+        self._secrets = _secret_values(target)
+        self.skipped_tools: tuple[SkippedTool, ...] = ()
+        """Tools the last listing left out because their definitions are invalid."""
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -197,11 +200,12 @@ class Session:
             if self._gen is not None:
                 await self._gen.closed.wait()
         tg.cancel_scope.cancel()
-        with anyio.CancelScope(shield=True):
-            try:
-                await tg.__aexit__(None, None, None)
-            except BaseException as e:
-                logger.debug("error while closing %s: %r", self.name, e)
+        # Exited directly (never inside another scope, or anyio's scope stack breaks); its
+        # children are cancelled and their own teardown is bounded, so this cannot hang.
+        try:
+            await tg.__aexit__(None, None, None)
+        except Exception as e:  # teardown noise must not mask the caller's error
+            logger.debug("error while closing %s: %r", self.name, e)
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
@@ -209,7 +213,7 @@ class Session:
     async def _open_generation(self) -> _Generation:
         assert self._tg is not None
         self._generations += 1
-        gen = _Generation(self._generations)
+        gen = _Generation(self._generations, self.name)
         try:
             with anyio.fail_after(self.timeout):
                 await self._tg.start(self._run_generation, gen)
@@ -226,23 +230,23 @@ class Session:
         if isinstance(self.target, StdioTarget) and self._stderr is not None:
             tail = self._stderr.tail()
             if isinstance(err, ServerStartError) and not err.stderr_tail:
-                return ServerStartError(err.detail, server=self.name, stderr_tail=tail)
-            if isinstance(err, ConnectError) and not isinstance(err, ServerStartError):
-                return ServerStartError("the server process exited while starting", server=self.name,
-                                        stderr_tail=tail)
-            if tail and not isinstance(err, ConnectError):
+                err = ServerStartError(err.detail, server=self.name, stderr_tail=tail)
+            elif isinstance(err, ConnectError) and not isinstance(err, ServerStartError):
+                err = ServerStartError("the server process exited while starting", server=self.name,
+                                       stderr_tail=tail)
+            elif tail and not isinstance(err, ConnectError):
                 # e.g. a timeout while starting: the stderr tail usually says why.
                 err.detail = f"{err.detail} (stderr: {tail.splitlines()[-1]})"
-        return err
+        return err.redact(self._secrets)
 
     async def _run_generation(self, gen: _Generation, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         if isinstance(self.target, StdioTarget):
             if self._stderr is not None:
                 self._stderr.close()
             self._stderr = StderrCapture()
-        streams = open_streams(self.target, timeout=self.timeout, stderr=self._stderr)
+        streams = open_streams(self.target, timeout=self.timeout, stderr=self._stderr, on_rejected=gen.wire.reject)
         client = Client(
-            _watched(streams, gen.eof),  # type: ignore[arg-type]
+            _through(gen.wire, streams),  # type: ignore[arg-type]
             mode=self.mode,
             read_timeout_seconds=self.timeout,
             cache=None,  # the catalogue is our cache; the SDK's would serve stale pages
@@ -257,6 +261,7 @@ class Session:
             async with client, anyio.create_task_group() as inner:
                 gen.client = client
                 self._info = self._read_info(client)
+                gen.wire.server = self.name
                 started = True
                 task_status.started()
                 if self._wants_listen(client):
@@ -381,33 +386,59 @@ class Session:
                       retry: bool = False) -> Any:
         """Run ``op(client)`` on the live session, reconnecting first if it died.
 
-        ``retry``: the operation is safe to repeat (listing, or an idempotent tool), so a
-        connection lost mid-request is re-established and the request sent once more.
+        A request is sent a second time, on a fresh connection, only when that cannot run
+        it twice: the transport proved it never reached the server (HTTP 404 for a
+        forgotten session, a refused connection), or ``retry`` says it is safe to repeat
+        (listing, an idempotent or read-only tool) and the connection died under it.
 
         Raises:
-            BridgeError: translated from whatever the SDK, transport or OS raised.
+            ConnectionLost: the connection died during the request and it was not re-sent.
+            ConnectError: the connection was dead and could not be re-established.
+            CallTimeout, ProtocolError: translated from what the SDK or transport raised.
         """
         for attempt in (0, 1):
             gen = await self._live()
             assert gen.client is not None
-            try:
-                return await op(gen.client)
-            except Exception as exc:
-                err = translate(exc, server=self.name, tool=tool, timeout=timeout)
-                if isinstance(err, ConnectionLost) or gen.eof.is_set():
-                    gen.broken = True
-                    if not isinstance(err, ConnectionLost):
-                        err = ConnectionLost(f"the server went away during the request ({err.detail})",
-                                             server=self.name, tool=tool)
-                    if attempt == 0 and retry:
-                        continue
-                raise err from exc
+            malformed = gen.wire.malformed
+            with gen.wire.track() as sent:
+                try:
+                    return await op(gen.client)
+                except Exception as exc:
+                    failure = exc
+            err = translate(failure, server=self.name, tool=tool, timeout=timeout, secrets=self._secrets)
+            never_arrived = gen.wire.never_arrived(sent)
+            if never_arrived or isinstance(err, ConnectionLost) or gen.eof.is_set():
+                gen.broken = True
+                if never_arrived:
+                    err = ConnectionLost(f"the request did not reach the server: {never_arrived}",
+                                         server=self.name, tool=tool)
+                elif not isinstance(err, ConnectionLost):
+                    err = ConnectionLost(f"the server went away during the request ({err.detail})",
+                                         server=self.name, tool=tool)
+                if attempt == 0 and (never_arrived or retry):
+                    logger.info("%s; re-sending on a new connection", err)
+                    continue
+            elif isinstance(err, CallTimeout) and gen.wire.malformed > malformed:
+                # The answer may have been among them: say so rather than just "no answer".
+                count = gen.wire.malformed - malformed
+                err.detail += (f"; meanwhile the server sent {count} message(s) that are not valid JSON-RPC"
+                               f" (last: {gen.wire.last_malformed})")
+                err.redact(self._secrets)
+            raise err from failure
         raise AssertionError("unreachable")
 
     async def list_tools(self) -> list[types.Tool]:
-        """Every tool, following ``nextCursor`` to the last page."""
+        """Every tool, following ``nextCursor`` to the last page.
+
+        Tools whose definitions the SDK rejects are left out (the rest of the listing is
+        kept) and recorded in ``skipped_tools``.
+        """
+        skipped: list[SkippedTool] = []
 
         async def op(client: Client) -> list[types.Tool]:
+            wire = self._gen.wire if self._gen is not None else None
+            if wire is not None:
+                wire.skipped_tools.clear()
             tools: list[types.Tool] = []
             cursor: str | None = None
             seen: set[str] = set()
@@ -419,10 +450,13 @@ class Session:
                     if cursor is None or cursor in seen:
                         break
                     seen.add(cursor)
+            if wire is not None:
+                skipped[:] = wire.skipped_tools
             return tools
 
         version = self.tools_version
         tools: list[types.Tool] = await self.request(op, timeout=self.timeout, retry=True)
+        self.skipped_tools = tuple(skipped)
         if self.tools_version != version:
             logger.debug("catalogue of %s changed while listing", self.name)
         return tools

@@ -2,26 +2,32 @@
 
 Each function returns an async context manager yielding the SDK's ``(read, write)``
 stream pair; it owns whatever it opened (process, HTTP client) and releases it on exit.
-Nothing here knows about MCP sessions.
+Nothing here knows about MCP sessions; the one thing a transport tells its caller besides
+the streams is which requests it *knows* never reached the server (``on_rejected``), since
+only the HTTP layer can see a 404 for a forgotten session or a refused connection.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TextIO
+from typing import Any, TextIO
 
 import httpx2
 from mcp.client._transport import TransportStreams
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
 from .targets import HttpTarget, StdioTarget, Target
 
-__all__ = ["StderrCapture", "open_streams"]
+__all__ = ["OnRejected", "StderrCapture", "open_streams"]
+
+OnRejected = Callable[[Any, str], None]
+"""Called with a JSON-RPC request id and a reason when that request provably never reached
+the server, so re-sending it cannot run it twice."""
 
 # Long enough for a server to hold a response stream open while a slow tool runs.
 _SSE_READ_TIMEOUT = 600.0
@@ -57,24 +63,76 @@ class StderrCapture:
         self._file.close()
 
 
+class _RejectionWatch(httpx2.AsyncBaseTransport):
+    """An HTTP transport that reports POSTed JSON-RPC requests the server never processed.
+
+    Two cases are certain: the TCP connection could not even be opened, and the server
+    answered 404 to a request carrying an ``Mcp-Session-Id`` (it forgot the session, e.g.
+    after a restart, so it dispatched nothing). Anything else (a reset mid-response, a
+    timeout) may have run and is not reported.
+    """
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, on_rejected: OnRejected) -> None:
+        self._inner = inner
+        self._on_rejected = on_rejected
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        try:
+            response = await self._inner.handle_async_request(request)
+        except (httpx2.ConnectError, httpx2.ConnectTimeout) as e:
+            self._report(request, f"the server is not accepting connections ({type(e).__name__})")
+            raise
+        if response.status_code == 404 and request.headers.get("mcp-session-id"):
+            self._report(request, "the server no longer knows this session (HTTP 404)")
+        return response
+
+    def _report(self, request: httpx2.Request, reason: str) -> None:
+        if request.method != "POST":
+            return
+        try:
+            body = json.loads(request.content)
+        except (ValueError, httpx2.RequestNotRead):
+            return
+        if isinstance(body, dict) and "id" in body and "method" in body:
+            self._on_rejected(body["id"], reason)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _http_client_factory(on_rejected: OnRejected | None) -> Callable[..., httpx2.AsyncClient]:
+    """Builds clients like the SDK's ``create_mcp_http_client``, plus the rejection watch."""
+
+    def factory(headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None,
+                auth: httpx2.Auth | None = None) -> httpx2.AsyncClient:
+        inner = httpx2.AsyncHTTPTransport()
+        transport = _RejectionWatch(inner, on_rejected) if on_rejected is not None else inner
+        return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, transport=transport)
+
+    return factory
+
+
 @asynccontextmanager
-async def _http_streams(target: HttpTarget, timeout: float) -> AsyncIterator[TransportStreams]:
+async def _http_streams(target: HttpTarget, timeout: float, on_rejected: OnRejected | None
+                        ) -> AsyncIterator[TransportStreams]:
     headers = dict(target.headers)
+    factory = _http_client_factory(on_rejected)
     if target.transport == "sse":
-        async with sse_client(target.url, headers=headers, timeout=timeout,
-                              sse_read_timeout=_SSE_READ_TIMEOUT) as streams:
+        async with sse_client(target.url, headers=headers, timeout=timeout, sse_read_timeout=_SSE_READ_TIMEOUT,
+                              httpx_client_factory=factory) as streams:
             yield streams
         return
-    client = create_mcp_http_client(headers=headers, timeout=httpx2.Timeout(timeout, read=_SSE_READ_TIMEOUT))
+    client = factory(headers=headers, timeout=httpx2.Timeout(timeout, read=_SSE_READ_TIMEOUT))
     async with client, streamable_http_client(target.url, http_client=client) as streams:
         yield streams
 
 
-def open_streams(target: Target, *, timeout: float, stderr: StderrCapture | None = None
-                 ) -> AbstractAsyncContextManager[TransportStreams]:
+def open_streams(target: Target, *, timeout: float, stderr: StderrCapture | None = None,
+                 on_rejected: OnRejected | None = None) -> AbstractAsyncContextManager[TransportStreams]:
     """An async context manager yielding ``(read, write)`` for ``target``.
 
-    ``timeout`` bounds HTTP connects and writes; ``stderr`` receives a stdio child's stderr.
+    ``timeout`` bounds HTTP connects and writes; ``stderr`` receives a stdio child's stderr;
+    ``on_rejected`` hears about HTTP requests that provably never reached the server.
     """
     if isinstance(target, StdioTarget):
         params = StdioServerParameters(command=target.command, args=list(target.args),
@@ -82,4 +140,4 @@ def open_streams(target: Target, *, timeout: float, stderr: StderrCapture | None
         if stderr is None:
             return stdio_client(params)
         return stdio_client(params, errlog=stderr.file)
-    return _http_streams(target, timeout)
+    return _http_streams(target, timeout, on_rejected)

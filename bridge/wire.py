@@ -1,0 +1,295 @@
+"""The message layer between a transport and the SDK session: bookkeeping and leniency.
+
+A ``Wire`` sits on the ``(read, write)`` stream pair a transport yields, for one
+connection generation, and sees every JSON-RPC message both ways. It does four things
+the SDK cannot do for us:
+
+* **End of stream.** It records when the read side ends (a stdio server exited, an
+  HTTP transport gave up), so the session knows the generation is dead without waiting
+  for a request to fail.
+* **Requests that never arrived.** The transport reports requests it knows the server
+  never processed (``reject``: HTTP 404 for a forgotten session, a refused connection,
+  a write to a closed stream). ``track()`` collects the ids one operation sent, so the
+  session can tell "never ran, safe to re-send" from "may have run".
+* **Lenient parsing.** mcp 2.x validates a whole result at once: one tool whose
+  inputSchema lacks ``"type": "object"`` fails the entire ``tools/list`` page, one
+  unknown content type fails the entire ``tools/call`` result. Responses to those two
+  methods are checked here with the SDK's own validator first; when the whole fails,
+  the offending tools are dropped (and reported) and the offending content blocks are
+  replaced by a text placeholder that keeps the original block in its ``_meta``.
+  Everything else reaches the SDK untouched.
+* **Malformed messages.** Lines that are not JSON-RPC are counted and described, so a
+  request that then times out can say why.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from mcp.shared.message import SessionMessage
+from mcp_types import JSONRPCError, JSONRPCRequest, JSONRPCResponse, RequestId
+from mcp_types import methods as mcp_methods
+from pydantic import ValidationError
+
+__all__ = ["ORIGINAL_BLOCK_KEY", "SkippedTool", "Wire", "repair_call_result", "repair_listing"]
+
+logger = logging.getLogger("bridge.wire")
+
+# Where a placeholder block keeps the content block the SDK could not parse.
+ORIGINAL_BLOCK_KEY = "bridge/original"
+# The SDK's own fallback before (and without) a negotiated version.
+_DEFAULT_VERSION = "2025-11-25"
+# Outstanding request methods kept per generation; a request that never gets an answer
+# (timed out) must not grow this forever.
+_MAX_TRACKED = 4096
+
+_sent: contextvars.ContextVar[list[RequestId] | None] = contextvars.ContextVar("bridge_wire_sent", default=None)
+
+
+@dataclass(frozen=True)
+class SkippedTool:
+    """A tool left out of a listing because the SDK's models reject its definition."""
+
+    name: str
+    reason: str
+
+
+def _valid(method: str, version: str, result: Mapping[str, Any]) -> str | None:
+    """None when the SDK would accept ``result``; else a one-line reason."""
+    try:
+        mcp_methods.validate_server_result(method, version, result)
+    except ValidationError as e:
+        errors = e.errors()
+        if not errors:
+            return "invalid"
+        where = ".".join(str(p) for p in errors[0]["loc"])
+        return f"{where}: {errors[0]['msg']}" if where else errors[0]["msg"]
+    except (KeyError, ValueError):
+        return None  # a method/version pair the SDK does not check: nothing to repair
+    return None
+
+
+def repair_listing(result: dict[str, Any], version: str) -> list[SkippedTool]:
+    """Drop the tools that make a ``tools/list`` result invalid; returns what was dropped.
+
+    Mutates ``result`` only when it is invalid as a whole and valid without those tools;
+    a result that is broken for another reason is left for the SDK to reject.
+    """
+    tools = result.get("tools")
+    if not isinstance(tools, list) or _valid("tools/list", version, result) is None:
+        return []
+    if _valid("tools/list", version, {**result, "tools": []}) is not None:
+        return []
+    kept: list[Any] = []
+    skipped: list[SkippedTool] = []
+    for tool in tools:
+        reason = _valid("tools/list", version, {**result, "tools": [tool]})
+        if reason is None:
+            kept.append(tool)
+        else:
+            name = tool.get("name") if isinstance(tool, Mapping) else None
+            skipped.append(SkippedTool(str(name) if name is not None else "<unnamed>",
+                                       reason.removeprefix("tools.0.")))
+    result["tools"] = kept
+    return skipped
+
+
+def repair_call_result(result: dict[str, Any], version: str) -> int:
+    """Replace content blocks the SDK cannot parse by text placeholders; returns how many.
+
+    The placeholder says what the block was and keeps it whole under
+    ``_meta["bridge/original"]``, so nothing the server sent is lost.
+    """
+    content = result.get("content")
+    if not isinstance(content, list) or _valid("tools/call", version, result) is None:
+        return 0
+    if _valid("tools/call", version, {**result, "content": []}) is not None:
+        return 0
+    replaced = 0
+    blocks: list[Any] = []
+    for block in content:
+        if _valid("tools/call", version, {**result, "content": [block]}) is None:
+            blocks.append(block)
+            continue
+        kind = block.get("type") if isinstance(block, Mapping) else type(block).__name__
+        blocks.append({"type": "text", "text": f"[unsupported content block of type {kind!r}]",
+                       "_meta": {ORIGINAL_BLOCK_KEY: block}})
+        replaced += 1
+    result["content"] = blocks
+    return replaced
+
+
+def _describe_malformed(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        sample = repr(first.get("input"))[:80]
+        return f"{first.get('msg', 'invalid')} (got {sample})"
+    return (str(exc) or type(exc).__name__).splitlines()[0][:200]
+
+
+class Wire:
+    """Per-generation message bookkeeping; ``streams`` wraps a transport's stream pair.
+
+    Args:
+        server: label for log messages.
+        version: returns the negotiated protocol version (None before the handshake).
+    """
+
+    def __init__(self, server: str, version: Callable[[], str | None]) -> None:
+        self.server = server
+        self._version = version
+        self.eof = anyio.Event()
+        self._methods: OrderedDict[RequestId, str] = OrderedDict()
+        self._rejected: dict[RequestId, str] = {}
+        self.malformed = 0
+        """Messages from the server that were not valid JSON-RPC."""
+        self.last_malformed = ""
+        self.skipped_tools: list[SkippedTool] = []
+        """Tools dropped from listings since ``skipped_tools`` was last cleared."""
+        self.repaired_blocks = 0
+
+    # -- requests that never arrived -------------------------------------------------
+
+    def reject(self, request_id: RequestId, reason: str) -> None:
+        """The transport knows the server never processed this request (called by transports)."""
+        self._rejected[request_id] = reason
+        if len(self._rejected) > _MAX_TRACKED:
+            self._rejected.pop(next(iter(self._rejected)))
+
+    @contextmanager
+    def track(self) -> Iterator[list[RequestId]]:
+        """Collect the ids of the requests sent by the caller's task inside the block."""
+        ids: list[RequestId] = []
+        token = _sent.set(ids)
+        try:
+            yield ids
+        finally:
+            _sent.reset(token)
+
+    def never_arrived(self, ids: list[RequestId]) -> str | None:
+        """Why none of ``ids`` reached the server, or None if any may have run."""
+        if not ids or any(i not in self._rejected for i in ids):
+            return None
+        return self._rejected[ids[-1]]
+
+    # -- streams ---------------------------------------------------------------------
+
+    def streams(self, read: Any, write: Any) -> tuple[_ReadSide, _WriteSide]:
+        return _ReadSide(read, self), _WriteSide(write, self)
+
+    def _sending(self, message: Any) -> None:
+        if isinstance(message, JSONRPCRequest):
+            self._methods[message.id] = message.method
+            if len(self._methods) > _MAX_TRACKED:
+                self._methods.popitem(last=False)
+            ids = _sent.get()
+            if ids is not None:
+                ids.append(message.id)
+
+    def _received(self, item: Any) -> None:
+        if isinstance(item, Exception):
+            self.malformed += 1
+            self.last_malformed = _describe_malformed(item)
+            # Once loudly, then quietly: a server spewing garbage must not flood the log.
+            log = logger.warning if self.malformed == 1 else logger.debug
+            log("server %s sent a message that is not valid JSON-RPC (%d so far): %s", self.server,
+                self.malformed, self.last_malformed)
+            return
+        message = getattr(item, "message", None)
+        if isinstance(message, JSONRPCError):
+            self._methods.pop(message.id, None) if message.id is not None else None
+        elif isinstance(message, JSONRPCResponse):
+            method = self._methods.pop(message.id, None)
+            if method == "tools/list":
+                self._repair_listing(message.result)
+            elif method == "tools/call":
+                self._repair_call(message.result)
+
+    def _repair_listing(self, result: dict[str, Any]) -> None:
+        skipped = repair_listing(result, self._version() or _DEFAULT_VERSION)
+        for tool in skipped:
+            logger.warning("server %s: tool %r skipped, its definition is invalid (%s)", self.server, tool.name,
+                           tool.reason)
+        self.skipped_tools.extend(skipped)
+
+    def _repair_call(self, result: dict[str, Any]) -> None:
+        replaced = repair_call_result(result, self._version() or _DEFAULT_VERSION)
+        if replaced:
+            self.repaired_blocks += replaced
+            logger.warning("server %s returned %d content block(s) of an unknown type; shown as placeholders",
+                           self.server, replaced)
+
+
+class _ReadSide:
+    """The transport's read stream, seen through the wire."""
+
+    def __init__(self, inner: Any, wire: Wire) -> None:
+        self._inner = inner
+        self._wire = wire
+
+    async def receive(self) -> SessionMessage | Exception:
+        try:
+            item: SessionMessage | Exception = await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._wire.eof.set()
+            raise
+        self._wire._received(item)
+        return item
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> _ReadSide:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> _ReadSide:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._inner.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        # `last_context` and anything else the dispatcher duck-types on.
+        return getattr(self._inner, name)
+
+
+class _WriteSide:
+    """The transport's write stream, seen through the wire."""
+
+    def __init__(self, inner: Any, wire: Wire) -> None:
+        self._inner = inner
+        self._wire = wire
+
+    async def send(self, item: SessionMessage) -> None:
+        self._wire._sending(item.message)
+        try:
+            await self._inner.send(item)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            if isinstance(item.message, JSONRPCRequest):
+                self._wire.reject(item.message.id, "the connection was already closed")
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _WriteSide:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._inner.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
