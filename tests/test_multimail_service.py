@@ -74,7 +74,7 @@ def fail(svc: Service, tool: str, api_key: str | None = AGENT_KEY, **args: Any) 
 
 def last_code(svc: Service, kind: str) -> str:
     entries = run(svc, "get_audit_log", OPERATOR_KEY, limit=100)["entries"]
-    return next(e["details"][f"{kind}_code"] for e in entries if f"{kind}_code" in e["details"])
+    return str(next(e["details"][f"{kind}_code"] for e in entries if f"{kind}_code" in e["details"]))
 
 
 def outbox_for(svc: Service, email_id: str) -> list[tuple[str, str]]:
