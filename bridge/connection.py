@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import mcp_types as types
 from mcp.shared.dispatcher import ProgressFnT
 
-from .catalogue import Annotations, Catalogue, ToolEntry
-from .errors import InvalidArguments, ToolError
+from .catalogue import Annotations, Catalogue, ToolEntry, safe_names
+from .errors import CatalogueDrift, InvalidArguments, ToolError
 from .results import DEFAULT_MAX_CHARS, CallResult
 from .session import ServerInfo, Session
 
-__all__ = ["Connection", "Handler", "Interceptor", "ToolCall", "run_chain"]
+__all__ = ["Connection", "Guard", "Handler", "Interceptor", "ToolCall", "run_chain"]
 
 logger = logging.getLogger("bridge.connection")
 
@@ -55,6 +56,12 @@ Interceptor = Callable[[ToolCall, Handler], Awaitable[CallResult]]
 or pass it on by awaiting ``next(call)``."""
 
 
+Guard = Callable[[str, Sequence[types.Tool]], tuple[list[types.Tool], dict[str, str]]]
+"""Vets a fresh listing (server name, tools) before it becomes the catalogue: returns the
+tools to offer and the withheld ones with the reason, or raises (e.g. ``CatalogueDrift``).
+``bridge.lock.LockGuard`` is one."""
+
+
 def run_chain(interceptors: Sequence[Interceptor], terminal: Handler) -> Handler:
     """Compose interceptors so the first one listed runs outermost."""
     handler = terminal
@@ -77,12 +84,17 @@ class Connection:
         session: the session to own (entered and closed with this connection).
         prefix: prepended (with ``_``) to every safe tool name, e.g. the server's config name.
         max_result_chars: model-facing text is truncated past this (the full result is kept).
+        guards: vet every fresh listing, in order (e.g. a ``LockGuard``).
     """
 
-    def __init__(self, session: Session, *, prefix: str = "", max_result_chars: int = DEFAULT_MAX_CHARS) -> None:
+    def __init__(self, session: Session, *, prefix: str = "", max_result_chars: int = DEFAULT_MAX_CHARS,
+                 guards: Sequence[Guard] = ()) -> None:
         self.session = session
         self.prefix = prefix
         self.max_result_chars = max_result_chars
+        self.guards = list(guards)
+        self.withheld: dict[str, str] = {}
+        """Tools the guards withheld from the latest listing (MCP name -> reason)."""
         self._catalogue: Catalogue | None = None
         self._catalogue_version = -1
         self._list_lock = anyio.Lock()
@@ -121,22 +133,32 @@ class Connection:
             started = time.perf_counter()
             tools = await self.session.list_tools()
             self.list_seconds = time.perf_counter() - started
-            catalogue = Catalogue(tools, prefix=self.prefix, server=self.name)
+            catalogue = Catalogue(self._accept(tools), prefix=self.prefix, server=self.name)
             if catalogue.duplicates:
                 logger.warning("server %s lists duplicate tool names %s; the first of each is used",
                                self.name, sorted(set(catalogue.duplicates)))
-            self._accept(catalogue)
             self._catalogue, self._catalogue_version = catalogue, version
             return catalogue
 
-    def _accept(self, catalogue: Catalogue) -> None:
-        """Hook for subclasses to vet a freshly listed catalogue (e.g. against a lock file)."""
+    def _accept(self, tools: list[types.Tool]) -> list[types.Tool]:
+        """Vet a fresh listing before it becomes the catalogue: runs the guards in order.
+
+        Raises:
+            CatalogueDrift: a guard refuses the server (e.g. a strict lock file check).
+        """
+        withheld: dict[str, str] = {}
+        for guard in self.guards:
+            tools, refused = guard(self.name, tools)
+            withheld.update(refused)
+        self.withheld = withheld
+        return tools
 
     async def entry(self, name: str) -> ToolEntry:
         """The catalogue entry for ``name`` (MCP or safe name); re-lists once before giving up.
 
         Raises:
             ToolNotFound: with the closest names.
+            CatalogueDrift: a guard (lock file) withheld the tool; says why.
         """
         catalogue = await self.catalogue()
         found = catalogue.get(name)
@@ -144,8 +166,16 @@ class Connection:
             # The server may have added it without telling us; one fresh listing settles it.
             self._catalogue_version = -1
             catalogue = await self.catalogue()
+            if catalogue.get(name) is None:
+                self._refuse_withheld(name)
             found = catalogue.lookup(name)
         return found
+
+    def _refuse_withheld(self, name: str) -> None:
+        safe = safe_names(self.withheld, prefix=self.prefix)
+        for mcp_name, reason in self.withheld.items():
+            if name in (mcp_name, safe[mcp_name]):
+                raise CatalogueDrift(f"tool {mcp_name!r} is withheld: {reason}", server=self.name, tool=mcp_name)
 
     async def invoke(self, call: ToolCall, *, progress: ProgressFnT | None = None) -> CallResult:
         """Send a prepared call to the server (the end of every interceptor chain)."""

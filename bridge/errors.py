@@ -184,7 +184,14 @@ class ToolError(BridgeError):
 
 
 class CatalogueDrift(BridgeError):
-    """The live catalogue differs from the pinned lock file and the policy refuses it."""
+    """The live catalogue differs from the pinned lock file and the policy refuses it.
+
+    ``drift`` is the ``bridge.lock.Drift`` (what was added, removed, changed), when known.
+    """
+
+    def __init__(self, message: str, *, server: str | None = None, tool: str | None = None, drift: Any = None):
+        self.drift = drift
+        super().__init__(message, server=server, tool=tool)
 
 
 def _leaves(exc: BaseException) -> Iterator[BaseException]:

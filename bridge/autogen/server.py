@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from ..approval import ApprovalPolicy, Approver
 from ..connection import Connection, Interceptor
+from ..lock import LockFile, LockGuard, LockPolicy
 from ..results import DEFAULT_MAX_CHARS
 from ..selection import ToolFilter
 from ..session import ClientCallbacks, Session
@@ -105,6 +106,8 @@ def connect(
     callbacks: ClientCallbacks | None = None,
     reconnect_attempts: int = 3,
     max_result_chars: int = DEFAULT_MAX_CHARS,
+    lock: LockFile | str | os.PathLike[str] | None = None,
+    lock_policy: LockPolicy = "pinned-only",
     **extra: Any,
 ) -> Server:
     """Connect to an MCP server; use the result as an async context manager.
@@ -130,11 +133,16 @@ def connect(
         callbacks: sampling / elicitation / roots / logging answers (see ``bridge.callbacks``).
         reconnect_attempts: re-establish a dead connection up to this many times per request.
         max_result_chars: truncate model-facing result text past this many characters.
+        lock: a lock file (``mcp-bridge lock``) every listing is compared with, at connect
+            time and after each tools/list_changed.
+        lock_policy: what drift does: ``"warn"`` logs it; ``"pinned-only"`` offers only tools
+            pinned and unchanged; ``"strict"`` refuses the server (``CatalogueDrift``).
 
     Raises:
-        ConfigError: the target or options are malformed (raised here, before connecting).
+        ConfigError: the target, options or lock file are malformed (raised here, before connecting).
     """
     resolved = resolve_target(target, transport=transport, env=env, headers=headers, cwd=cwd, name=name)
     session = Session(resolved, timeout=timeout, call_timeout=call_timeout, mode=mode,
                       reconnect_attempts=reconnect_attempts, callbacks=callbacks, **extra)
-    return Server(session, prefix=prefix, max_result_chars=max_result_chars)
+    guards = [LockGuard(lock, lock_policy)] if lock is not None else []
+    return Server(session, prefix=prefix, max_result_chars=max_result_chars, guards=guards)
