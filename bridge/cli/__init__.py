@@ -1,0 +1,19 @@
+"""The ``mcp-bridge`` command line: inspect, explain and call any MCP server's tools.
+
+Layout (each module has one job):
+
+- ``app``: argument parsing, dispatch, and the one place exceptions become exit statuses;
+- ``status``: ``ExitCode`` and the exception -> status mapping;
+- ``context``: ``Command`` (the registry's contract) and ``Context`` (what a command gets);
+- ``commands``: the registry, one module per command (``tools``, ``show``, ``call``);
+- ``server_args``: URL / ``-- command`` / ``--config`` options -> a ``Target``;
+- ``arguments``: ``--arg``/``--args`` -> a tool's arguments object;
+- ``output``: stdout/stderr with secret masking and markup-free server text;
+- ``render``: tables, panels and ``--json`` documents;
+- ``fidelity``: server inputSchema vs. what AutoGen sees; ``pytypes``: signatures as source.
+"""
+
+from .app import main
+from .status import ExitCode
+
+__all__ = ["ExitCode", "main"]

@@ -1,0 +1,232 @@
+"""``mcp-bridge``: parse the command line, run one registered command, map the outcome to an exit status.
+
+``main`` never raises and never calls ``sys.exit``: it returns an ``ExitCode``. Every
+exception a command lets through is turned into one line on stderr and a status here,
+in ``_fail``, using ``status.exit_status``; ``--debug`` adds the traceback and logging.
+
+The command line is ``mcp-bridge COMMAND [SERVER] OPERANDS... [options] [-- SERVER-COMMAND...]``.
+Everything after the first ``--`` is the stdio server's command line, verbatim; it is split
+off before argparse sees the rest, so the server's own options can never be mistaken for ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import NoReturn
+
+import anyio
+
+from .. import __version__
+from ..errors import BridgeError, ConfigError, ServerStartError, ToolError
+from .commands import COMMANDS, by_name
+from .context import Command, Context
+from .output import Output, env_secrets, header_secrets, secrets_of
+from .server_args import add_server_options, choose_server
+from .status import ExitCode, exit_status
+
+__all__ = ["ExitCode", "build_parser", "main"]
+
+if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport on 3.10
+    from exceptiongroup import BaseExceptionGroup
+
+_ABOUT = "Inspect, explain and call any MCP server's tools, as AutoGen agents will see them."
+_SERVER_HELP = """\
+A server is named by
+  a URL                 mcp-bridge tools https://host/mcp --header 'Authorization: Bearer ...'
+  a command after --    mcp-bridge tools --env API_KEY=... -- npx -y @scope/server
+  a config entry        mcp-bridge tools --config mcp.json --server NAME
+(the mcpServers JSON of Claude Desktop, Cursor and VS Code; ${VAR} and ${VAR:-default} are expanded).
+A command after -- always comes last, after the tool name and options."""
+_EXIT_HELP = ("exit status: 0 ok, 1 usage or invalid arguments, 3 authentication refused, "
+              "4 server unreachable or failed to start, 5 the tool call failed")
+
+
+class _Exit(Exception):
+    """argparse finished early (``--help``); carries its status instead of exiting the process."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of exiting, so ``main`` owns every exit status."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{message} (see '{self.prog} --help')")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            sys.stderr.write(message)
+        raise _Exit(status)
+
+
+def _usage(command: Command) -> str:
+    ops = " ".join(o.upper() for o in command.operands)
+    ops = f" {ops}" if ops else ""
+    if not command.uses_server:
+        return f"mcp-bridge {command.name}{ops} [options]"
+    return (f"mcp-bridge {command.name} SERVER{ops} [options]\n"
+            f"       mcp-bridge {command.name}{ops} [options] -- COMMAND [ARG...]\n"
+            f"       mcp-bridge {command.name}{ops} --config FILE --server NAME [options]")
+
+
+def build_parser(command: Command) -> argparse.ArgumentParser:
+    """The parser of one command: its operands, the common and server options, and its own."""
+    parser = _Parser(prog=f"mcp-bridge {command.name}", usage=_usage(command), description=command.description,
+                     epilog=(_SERVER_HELP + "\n\n" if command.uses_server else "") + _EXIT_HELP,
+                     formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    names = " ".join(o.upper() for o in command.operands)
+    parser.add_argument("operands", nargs="*", metavar="SERVER " + names if command.uses_server else names,
+                        help="the server (unless given after -- or by --config) and then "
+                             + (names or "nothing else"))
+    common = parser.add_argument_group("output")
+    common.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    common.add_argument("--debug", action="store_true", help="log the protocol and show tracebacks on stderr")
+    if command.uses_server:
+        add_server_options(parser)
+    command.add_arguments(parser)
+    return parser
+
+
+def _top_help() -> str:
+    width = max(len(c.name) for c in COMMANDS)
+    lines = ["usage: mcp-bridge COMMAND [SERVER] [ARGS...] [options] [-- SERVER-COMMAND...]", "", _ABOUT, "",
+             "commands:"]
+    lines += [f"  {c.name:<{width}}  {c.summary}" for c in COMMANDS]
+    lines += ["", _SERVER_HELP, "", "Run 'mcp-bridge COMMAND --help' for a command's options.", _EXIT_HELP]
+    return "\n".join(lines) + "\n"
+
+
+def _split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    if "--" not in argv:
+        return argv, None
+    i = argv.index("--")
+    return argv[:i], argv[i + 1:]
+
+
+def _raw_secrets(args: argparse.Namespace) -> list[str]:
+    # Taken from the raw options before they are validated, so even an error about a
+    # malformed option cannot echo a credential.
+    found = [s for item in getattr(args, "env", []) for s in env_secrets(item.partition("=")[2])]
+    for item in getattr(args, "header", []):
+        name, _, value = item.partition(":")
+        found += header_secrets(name.strip(), value.strip())
+    return found
+
+
+def _bind_operands(command: Command, operands: list[str]) -> dict[str, str]:
+    expected = command.operands
+    if len(operands) < len(expected):
+        missing = expected[len(operands)].upper()
+        raise ConfigError(f"missing {missing} (usage: {_usage(command).splitlines()[0]})")
+    if len(operands) > len(expected):
+        extra = operands[len(expected)]
+        raise ConfigError(f"unexpected argument {extra!r}; the server is named once "
+                          "(as SERVER, after --, or with --config)")
+    return dict(zip(expected, operands, strict=True))
+
+
+def _enable_logging(out: Output) -> None:
+    handler = logging.StreamHandler(out.err.file)  # the masked stderr stream
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    for name in ("bridge", "mcp"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+
+
+class _Run:
+    """What ``_fail`` needs to know about how far a run got."""
+
+    def __init__(self) -> None:
+        self.debug = False
+        self.ctx: Context | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.ctx.connected if self.ctx is not None else False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mcp-bridge`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    out = Output()
+    run = _Run()
+    try:
+        return int(_main(list(sys.argv[1:] if argv is None else argv), out, run))
+    except _Exit as done:
+        return done.status
+    except (Exception, KeyboardInterrupt) as exc:
+        return int(_fail(exc, out, run))
+
+
+def _main(argv: list[str], out: Output, run: _Run) -> ExitCode:
+    argv, server_command = _split_command(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        (out.out.file if argv else out.err.file).write(_top_help())
+        return ExitCode.OK if argv else ExitCode.USAGE
+    if argv[0] == "--version":
+        out.plain(f"mcp-bridge {__version__}")
+        return ExitCode.OK
+    commands = by_name()
+    command = commands.get(argv[0])
+    if command is None:
+        close = difflib.get_close_matches(argv[0], list(commands), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; commands: {', '.join(commands)}"
+        raise ConfigError(f"unknown command {argv[0]!r}{hint}")
+    args = build_parser(command).parse_intermixed_args(argv[1:])
+    run.debug = args.debug
+    out.json_mode = args.json
+    out.mask.add(_raw_secrets(args))
+    if args.debug:
+        _enable_logging(out)
+    if server_command is not None and not server_command:
+        raise ConfigError("nothing after --: give the server's command line there")
+    operands = list(args.operands)
+    target = None
+    if command.uses_server:
+        target = choose_server(args, operands, server_command or [])
+        out.mask.add(secrets_of(target))
+    elif server_command:
+        raise ConfigError(f"'{command.name}' takes no server command after --")
+    run.ctx = Context(args=args, out=out, operands=_bind_operands(command, operands), target=target)
+    status: ExitCode = anyio.run(command.run, run.ctx)
+    return status
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The exception worth reporting inside (possibly nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup):
+        inner = list(exc.exceptions)
+        exc = next((e for e in inner if isinstance(e, BridgeError | KeyboardInterrupt | BaseExceptionGroup)),
+                   inner[0])
+    return exc
+
+
+def _message(exc: BaseException, debug: bool) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, ToolError):
+        where = f"server {exc.server!r}, tool {exc.tool!r}: " if exc.server else ""
+        return f"{where}the tool returned an error: {exc.detail}"
+    if isinstance(exc, BridgeError):
+        return str(exc)
+    hint = "" if debug else " (run with --debug for the traceback)"
+    return f"internal error: {type(exc).__name__}: {exc}{hint}"
+
+
+def _fail(exc: BaseException, out: Output, run: _Run) -> ExitCode:
+    """The single place where an exception becomes an error line and an exit status."""
+    leaf = _leaf(exc)
+    out.error(_message(leaf, run.debug))
+    if run.debug:
+        if isinstance(leaf, ServerStartError) and leaf.stderr_tail:
+            out.err.file.write("server stderr (last lines):\n" + leaf.stderr_tail.rstrip() + "\n")
+        out.err.file.write("".join(traceback.format_exception(exc)))
+    return exit_status(leaf, connected=run.connected)

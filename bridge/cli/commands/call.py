@@ -1,0 +1,150 @@
+"""``mcp-bridge call SERVER TOOL --arg k=v ...``: one tool call, validated like an agent's."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+import mcp_types as types
+
+from ...errors import ConfigError, ToolError
+from ...results import CallResult
+from ..arguments import parse_arguments
+from ..context import Command, Context
+from ..output import Output
+from ..render import json_view
+from ..status import ExitCode
+
+__all__ = ["COMMAND"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("call")
+    group.add_argument("--arg", metavar="K=V", action="append", default=[],
+                       help="one argument (repeatable); V is parsed as JSON when it parses, else taken as a string")
+    group.add_argument("--args", metavar="JSON", help="all arguments as a JSON object, @file.json, or @- for stdin; "
+                                                      "--arg values are applied over it")
+    group.add_argument("--output-dir", metavar="DIR", default=".",
+                       help="where images, audio and binary resources are saved (default: the current directory)")
+    group.add_argument("--no-validate", action="store_true",
+                       help="send the arguments without checking them against the tool's inputSchema first")
+
+
+class _MediaWriter:
+    """Saves media blocks as ``<tool>-<n>.<ext>`` in one directory, never overwriting a file."""
+
+    def __init__(self, directory: str, stem: str) -> None:
+        self.directory = Path(directory)
+        self.stem = stem
+        self.count = 0
+
+    def save(self, data_b64: str, mime_type: str | None) -> tuple[Path, int]:
+        try:
+            data = base64.b64decode(data_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"the server sent media that is not valid base64 ({mime_type})") from None
+        ext = mimetypes.guess_extension((mime_type or "").split(";")[0].strip()) or ".bin"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"--output-dir {self.directory}: {e.strerror}") from None
+        while True:
+            self.count += 1
+            path = self.directory / f"{self.stem}-{self.count}{ext}"
+            try:
+                with path.open("xb") as f:  # "x": an existing file is never overwritten
+                    f.write(data)
+                return path, len(data)
+            except FileExistsError:
+                continue
+
+
+def _print_text(out: Output, text: str) -> None:
+    # JSON text blocks (common: MultiMail answers in JSON) are easier to read indented.
+    stripped = text.strip()
+    if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]"):
+        try:
+            out.print(json_view(out, json.loads(stripped)))
+            return
+        except ValueError:
+            pass
+    out.plain(text)
+
+
+def _print_block(out: Output, block: Any, media: _MediaWriter) -> None:
+    if isinstance(block, types.TextContent):
+        _print_text(out, block.text)
+    elif isinstance(block, types.ImageContent | types.AudioContent):
+        path, size = media.save(block.data, block.mime_type)
+        out.plain(f"[{block.type} {block.mime_type}, {size} bytes saved to {path}]")
+    elif isinstance(block, types.ResourceLink):
+        mime = f", {block.mime_type}" if block.mime_type else ""
+        out.plain(f"[resource link: {block.title or block.name} <{block.uri}>{mime}]")
+    elif isinstance(block, types.EmbeddedResource):
+        res = block.resource
+        if isinstance(res, types.TextResourceContents):
+            out.plain(f"[resource <{res.uri}>]")
+            _print_text(out, res.text)
+        else:
+            path, size = media.save(res.blob, res.mime_type)
+            out.plain(f"[resource <{res.uri}> {res.mime_type or 'binary'}, {size} bytes saved to {path}]")
+    else:
+        out.plain(f"[{getattr(block, 'type', type(block).__name__)} content]")
+
+
+def print_result(out: Output, result: CallResult, media: _MediaWriter) -> None:
+    """Text blocks as sent, JSON pretty-printed, media saved to files whose paths are printed."""
+    for block in result.content:
+        # Servers often mirror structuredContent as a JSON text block; show it once.
+        if result.structured is not None and isinstance(block, types.TextContent):
+            try:
+                if json.loads(block.text) == result.structured:
+                    continue
+            except ValueError:
+                pass
+        _print_block(out, block, media)
+    if result.structured is not None:
+        out.print(json_view(out, result.structured))
+
+
+async def run(ctx: Context) -> ExitCode:
+    """Call the tool once; exit 5 when it reports an error."""
+    args = ctx.args
+    async with ctx.server() as server:
+        entry = await server.entry(ctx.operands["tool"])
+        arguments = parse_arguments(args.arg, args.args, entry.input_schema)
+        with ctx.out.status(f"Calling {entry.name}…") as status:
+
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                if status is not None:
+                    of = f"/{total:g}" if total else ""
+                    status.update(ctx.out.text(f"Calling {entry.name}… {progress:g}{of} {message or ''}".rstrip()))
+
+            result = await server.call(entry.mcp_name, arguments, validate=not args.no_validate,
+                                       progress=on_progress)
+    if ctx.out.json_mode:
+        ctx.out.json(result.to_wire())
+    elif not result.is_error:
+        print_result(ctx.out, result, _MediaWriter(args.output_dir, entry.name))
+    if result.is_error:
+        raise ToolError(result.text or "the tool reported an error", result=result, server=server.name,
+                        tool=entry.mcp_name)
+    return ExitCode.OK
+
+
+COMMAND = Command(
+    name="call",
+    summary="call one tool and print its result",
+    description="Call a tool with arguments validated against its inputSchema, as an agent's call would be. "
+                "Text blocks are printed as sent (JSON indented), structured content as JSON, and images, audio "
+                "and binary resources are saved to files whose paths are printed. Exits 5 when the tool "
+                "reports an error.",
+    operands=("tool",),
+    add_arguments=add_arguments,
+    run=run,
+)

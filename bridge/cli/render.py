@@ -1,0 +1,214 @@
+"""How catalogues, tools and verdicts look: rich renderables for people, plain dicts for ``--json``.
+
+Every string that came from a server goes through ``Output.text`` (masked, no markup);
+styles are applied only to labels we write. JSON documents are masked as data before
+rendering, because a table or panel may wrap a long string across lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.highlighter import JSONHighlighter
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from ..catalogue import Annotations, Catalogue, ToolEntry
+from ..session import ServerInfo
+from .fidelity import Fidelity
+from .output import Output
+
+__all__ = [
+    "catalogue_json",
+    "catalogue_table",
+    "fidelity_view",
+    "hints",
+    "json_view",
+    "server_header",
+    "server_json",
+    "tool_view",
+]
+
+_HINTS = (("read_only", "read-only"), ("destructive", "destructive"), ("idempotent", "idempotent"),
+          ("open_world", "open-world"))
+
+
+def server_json(info: ServerInfo) -> dict[str, Any]:
+    """The server's self-description as JSON."""
+    out: dict[str, Any] = {"name": info.name, "version": info.version, "protocolVersion": info.protocol_version,
+                           "transport": info.transport}
+    if info.title:
+        out["title"] = info.title
+    if info.instructions:
+        out["instructions"] = info.instructions
+    out["capabilities"] = dict(info.capabilities)
+    return out
+
+
+def tool_json(entry: ToolEntry) -> dict[str, Any]:
+    """One catalogue entry: the tool as the server listed it, plus the name AutoGen uses."""
+    return {"autogenName": entry.name, **entry.to_wire()}
+
+
+def catalogue_json(info: ServerInfo, catalogue: Catalogue, list_seconds: float) -> dict[str, Any]:
+    """The whole catalogue for ``tools --json``."""
+    return {"server": server_json(info), "listSeconds": round(list_seconds, 4), "toolCount": len(catalogue),
+            "tools": [tool_json(e) for e in catalogue]}
+
+
+def server_header(out: Output, info: ServerInfo, tool_count: int, list_seconds: float) -> Text:
+    """``name version · protocol P · transport · N tools · listed in S``."""
+    text = out.text(info.name or "(unnamed server)", style="bold")
+    if info.version:
+        text += out.text(f" {info.version}")
+    if info.title and info.title != info.name:
+        text += out.text(f" ({info.title})", style="dim")
+    noun = "tool" if tool_count == 1 else "tools"
+    details = [f"protocol {info.protocol_version}", info.transport, f"{tool_count} {noun}",
+               f"listed in {_seconds(list_seconds)}"]
+    return text + Text("\n" + "  ·  ".join(details), style="dim")
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def hints(annotations: Annotations) -> list[str]:
+    """The hints the server declared true, in the spec's order."""
+    return [label for attr, label in _HINTS if getattr(annotations, attr) is True]
+
+
+def _required(entry: ToolEntry) -> tuple[list[str], int]:
+    props = entry.input_schema.get("properties")
+    names = [str(k) for k in props] if isinstance(props, Mapping) else []
+    declared = entry.input_schema.get("required")
+    required = [str(r) for r in declared] if isinstance(declared, list) else []
+    return required, len([n for n in names if n not in required])
+
+
+def catalogue_table(out: Output, catalogue: Iterable[ToolEntry]) -> Table:
+    """Tool | Title | Hints | Required | Optional, one row per tool in server order."""
+    entries = list(catalogue)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    # Names keep their full width up to a third of the screen; titles and argument lists wrap first.
+    longest = max([len(e.name) for e in entries] + [len("MCP: " + e.mcp_name) for e in entries if e.name != e.mcp_name]
+                  + [10])
+    table.add_column("Tool (AutoGen name)", overflow="fold", width=min(longest, max(20, out.out.width // 3)))
+    table.add_column("Title", overflow="fold", ratio=1)
+    table.add_column("Hints")
+    table.add_column("Required", overflow="fold", ratio=1)
+    table.add_column("Opt.", justify="right", no_wrap=True)
+    for entry in entries:
+        name = out.text(entry.name, style="cyan")
+        if entry.name != entry.mcp_name:
+            name += out.text(f"\nMCP: {entry.mcp_name}", style="dim")
+        required, optional = _required(entry)
+        table.add_row(name, out.text(entry.title or ""), Text(" ".join(hints(entry.annotations)), style="yellow"),
+                      out.text(", ".join(required)), str(optional) if optional else "")
+    return table
+
+
+def _one_line(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
+
+
+def pretty_json(value: Any, width: int = 100, indent: int = 0) -> str:
+    """Indented JSON that keeps any object or array fitting in ``width`` on one line.
+
+    Far shorter than ``json.dumps(indent=2)`` for typical tool results (lists of short
+    strings, small nested objects) while still parseable JSON.
+    """
+    flat = _one_line(value)
+    if len(flat) + indent <= width or not isinstance(value, dict | list) or not value:
+        return flat
+    pad = " " * (indent + 2)
+    if isinstance(value, dict):
+        items = [f"{pad}{_one_line(str(k))}: {pretty_json(v, width, indent + 2).lstrip()}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    items = [pad + pretty_json(v, width, indent + 2).lstrip() for v in value]
+    return "[\n" + ",\n".join(items) + "\n" + " " * indent + "]"
+
+
+def json_view(out: Output, value: Any, width: int | None = None) -> Text:
+    """Pretty, highlighted JSON of server data (masked first; strings are never markup)."""
+    masked = json.loads(out.mask(json.dumps(value, ensure_ascii=False, default=str)))
+    text = Text(pretty_json(masked, width or max(40, out.out.width - 6)), overflow="fold")
+    JSONHighlighter().highlight(text)
+    return text
+
+
+def _annotations_line(annotations: Annotations) -> Text:
+    text = Text()
+    for attr, label in _HINTS:
+        value = getattr(annotations, attr)
+        shown = "not given" if value is None else ("yes" if value else "no")
+        style = "dim" if value is None else ("yellow" if value else "")
+        if text:
+            text += Text("  ·  ", style="dim")
+        text += Text(f"{label}: ") + Text(shown, style=style)
+    return text
+
+
+def tool_view(out: Output, entry: ToolEntry, signature_source: str, model_schema: Mapping[str, Any],
+              fidelity: Fidelity) -> Group:
+    """Everything ``show`` prints for one tool, top to bottom."""
+    title = out.text(entry.name, style="bold cyan")
+    if entry.title:
+        title += Text("  ") + out.text(entry.title, style="bold")
+    parts: list[RenderableType] = [title]
+    if entry.name != entry.mcp_name:
+        parts.append(Text("MCP name: ", style="dim") + out.text(entry.mcp_name))
+    parts += [Text(), out.text(entry.description), Text(),
+              Text("Annotations  ", style="bold") + _annotations_line(entry.annotations)]
+    if entry.annotations.title and entry.annotations.title != entry.title:
+        parts.append(Text("Annotation title  ", style="bold") + out.text(entry.annotations.title))
+    parts += [
+        Panel(json_view(out, entry.input_schema), title="inputSchema (from the server)", title_align="left",
+              box=box.ROUNDED),
+        Panel(Syntax(out.mask(signature_source), "python", theme="ansi_dark", word_wrap=True,
+                     background_color="default"),
+              title="Python signature (generated by the bridge)", title_align="left", box=box.ROUNDED),
+        Panel(json_view(out, model_schema), title="Tool schema AutoGen sends to the model", title_align="left",
+              box=box.ROUNDED),
+    ]
+    if entry.output_schema is not None:
+        parts.append(Panel(json_view(out, entry.output_schema), title="outputSchema", title_align="left",
+                           box=box.ROUNDED))
+    parts.append(fidelity_view(out, fidelity))
+    return Group(*parts)
+
+
+def fidelity_view(out: Output, fidelity: Fidelity) -> RenderableType:
+    """The verdict: ``lossless``, or every difference with its JSON pointer and reason."""
+    if fidelity.lossless:
+        head = Text("Fidelity: ", style="bold") + Text("lossless", style="bold green")
+        lines: list[RenderableType] = [
+            head,
+            Text("  the model is sent the server's inputSchema unchanged, under the tool's own name;", style="dim"),
+            Text("  the Python signature carries every argument, named and typed as declared", style="dim")]
+    else:
+        count = len(fidelity.differences)
+        head = Text("Fidelity: ", style="bold") + Text(f"{count} difference{'s' if count != 1 else ''}",
+                                                       style="bold yellow")
+        lines = [head]
+        if not fidelity.of_view("model"):
+            lines.append(Text("  the model is sent the server's inputSchema unchanged, under the tool's own name",
+                              style="dim"))
+        grid = Table.grid(padding=(0, 1), pad_edge=True)
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(style="cyan", overflow="fold", max_width=40)
+        grid.add_column(ratio=1)
+        for diff in fidelity.differences:
+            grid.add_row(f" {diff.view}", out.text(diff.pointer or "(whole schema)"),
+                         Text(f"{diff.kind}: ", style="yellow") + out.text(diff.detail))
+        lines.append(grid)
+    if fidelity.validated_keywords:
+        lines.append(Text("  checked by validation before each call (no Python type expresses them): ",
+                          style="dim") + Text(", ".join(fidelity.validated_keywords), style="dim"))
+    return Group(Text(), *lines)

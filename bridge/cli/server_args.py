@@ -1,0 +1,159 @@
+"""Which server a command talks to: a URL, a command after ``--``, or ``--config F --server N``.
+
+This module only parses and checks options; ``bridge.targets`` does the real work
+(URL/command parsing, ``mcpServers`` files, ``${VAR}`` expansion). The result is a
+``Target``; ``option_secrets`` names the values output must hide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+from collections.abc import Mapping, Sequence
+
+from ..errors import ConfigError
+from ..targets import HttpTarget, StdioTarget, Target, TransportName, load_config, resolve_target
+from .output import env_secrets, header_secrets
+
+__all__ = ["add_server_options", "choose_server", "option_secrets", "parse_env", "parse_headers"]
+
+_URL = re.compile(r"^https?://", re.IGNORECASE)
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """The options that name a server and how to reach it (shared by every server command)."""
+    group = parser.add_argument_group("server")
+    group.add_argument("--config", metavar="FILE",
+                       help="an mcpServers JSON file (Claude Desktop / Cursor / VS Code format); ${VAR} and "
+                            "${VAR:-default} are expanded from the environment")
+    group.add_argument("--server", metavar="NAME", help="which server of --config to use")
+    group.add_argument("--env", metavar="K=V", action="append", default=[],
+                       help="environment for a stdio server (repeatable); a bare K passes K from your environment")
+    group.add_argument("--header", metavar="K:V", action="append", default=[],
+                       help="HTTP header for an HTTP/SSE server (repeatable), e.g. 'Authorization: Bearer ...'")
+    group.add_argument("--transport", choices=("stdio", "http", "sse"),
+                       help="force the transport (default: a URL is Streamable HTTP, or SSE when it ends in /sse)")
+    group.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
+                       help="seconds to start and list tools, and for a tool call (default: 30 and 180)")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def parse_env(items: Sequence[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``K=V`` pairs (or a bare ``K``, taken from ``environ``) as a dict.
+
+    Raises:
+        ConfigError: a malformed item, or a bare name that is not set. Values are never quoted back.
+    """
+    source = os.environ if environ is None else environ
+    env: dict[str, str] = {}
+    for n, item in enumerate(items, 1):
+        name, sep, value = item.partition("=")
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            raise ConfigError(f"--env #{n}: expected NAME=VALUE with NAME a variable name")
+        if not sep:
+            if name not in source:
+                raise ConfigError(f"--env {name}: {name} is not set in your environment; pass {name}=VALUE")
+            value = source[name]
+        env[name] = value
+    return env
+
+
+def parse_headers(items: Sequence[str]) -> dict[str, str]:
+    """``Name: value`` items as a dict.
+
+    Raises:
+        ConfigError: an item without a colon or with an empty name (the value is never echoed:
+            it may be a credential typed in the wrong place).
+    """
+    headers: dict[str, str] = {}
+    for n, item in enumerate(items, 1):
+        name, sep, value = item.partition(":")
+        name = name.strip()
+        if not sep or not name or not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", name):
+            raise ConfigError(f"--header #{n}: expected 'Name: value'")
+        headers[name] = value.strip()
+    return headers
+
+
+def option_secrets(env: Mapping[str, str], headers: Mapping[str, str]) -> list[str]:
+    """Secret values given on the command line (masked even if no target can be built)."""
+    return [s for v in env.values() for s in env_secrets(v)] + [
+        s for k, v in headers.items() for s in header_secrets(k, v)]
+
+
+def choose_server(args: argparse.Namespace, operands: list[str], command: Sequence[str]) -> Target:
+    """Build the target from the parsed options; consumes the server operand from ``operands``.
+
+    ``command`` is what followed ``--`` on the command line (empty if nothing did).
+
+    Raises:
+        ConfigError: no server, more than one way of naming it, options that do not fit the
+            transport, or a malformed or unknown config entry.
+    """
+    env = parse_env(args.env)
+    headers = parse_headers(args.header)
+    transport: TransportName | None = args.transport
+    sources = [name for name, given in (("a command after --", bool(command)), ("--config", bool(args.config)))
+               if given]
+    if args.server and not args.config:
+        raise ConfigError("--server NAME needs --config FILE")
+    if len(sources) > 1:
+        raise ConfigError(f"name the server once: got both {sources[0]} and {sources[1]}")
+    if command:
+        return _check(resolve_target(list(command), transport=transport, env=env, headers=headers), env, headers)
+    if args.config:
+        return _from_config(args.config, args.server, transport, env, headers)
+    if not operands:
+        raise ConfigError("no server given: pass a URL, a command after --, or --config FILE --server NAME")
+    spec = operands.pop(0)
+    if not _URL.match(spec) and transport in ("http", "sse"):
+        raise ConfigError(f"transport {transport!r} needs an http(s) URL, not {spec!r}")
+    return _check(resolve_target(spec, transport=transport, env=env, headers=headers), env, headers)
+
+
+def _from_config(path: str, name: str | None, transport: TransportName | None, env: dict[str, str],
+                 headers: dict[str, str]) -> Target:
+    try:
+        servers = load_config(path)
+    except ConfigError as e:
+        # Entry-level messages ("mcpServers.x.url must ...") do not say which file.
+        if path in e.detail:
+            raise
+        raise ConfigError(f"{path}: {e.detail}") from None
+    if name is None:
+        if len(servers) != 1:
+            raise ConfigError(f"{path} defines {len(servers)} servers ({', '.join(sorted(servers))}); "
+                              "choose one with --server NAME")
+        name = next(iter(servers))
+    if name not in servers:
+        close = difflib.get_close_matches(name, list(servers), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else \
+            f"; it defines {', '.join(sorted(servers))}"
+        raise ConfigError(f"no server {name!r} in {path}{hint}")
+    base = servers[name]
+    if isinstance(base, StdioTarget) and transport in ("http", "sse"):
+        raise ConfigError(f"server {name!r} in {path} is a stdio command; --transport {transport} needs a URL")
+    if isinstance(base, HttpTarget) and transport == "stdio":
+        raise ConfigError(f"server {name!r} in {path} is a URL; --transport stdio needs a command")
+    return _check(resolve_target(base, transport=transport, env=env, headers=headers), env, headers)
+
+
+def _check(target: Target, env: Mapping[str, str], headers: Mapping[str, str]) -> Target:
+    # resolve_target merges options into a ready-made Target without judging them; a stray
+    # --env on an HTTP server (or --header on stdio) is almost always a mistake worth naming.
+    if isinstance(target, HttpTarget) and env:
+        raise ConfigError("--env applies to stdio servers; pass --header for an HTTP or SSE server")
+    if isinstance(target, StdioTarget) and headers:
+        raise ConfigError("--header applies to HTTP and SSE servers; pass --env for a stdio command")
+    return target

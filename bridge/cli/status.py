@@ -1,0 +1,84 @@
+"""Exit statuses, and the one place an exception becomes one.
+
+The codes follow the MCP Inspector's CLI so scripts can treat both tools alike::
+
+    0  OK            the command did what was asked
+    1  USAGE         bad command line, config file or tool arguments; unknown tool;
+                     also any unexpected internal error
+    3  AUTH          the server refused our credentials
+    4  UNREACHABLE   the server could not be reached, failed to start, or went away
+    5  TOOL_ERROR    the tool call failed: an ``isError`` result, a JSON-RPC error, or no
+                     answer within the timeout
+    6  DRIFT         the live catalogue differs from a lock file
+    130 INTERRUPTED  Ctrl-C
+
+Commands return ``ExitCode`` values; everything raised is mapped by ``exit_status``.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from ..errors import (
+    AuthError,
+    BridgeError,
+    CallTimeout,
+    CatalogueDrift,
+    ConfigError,
+    ConnectError,
+    ConnectionLost,
+    InvalidArguments,
+    ProtocolError,
+    ToolError,
+    ToolNotFound,
+)
+
+__all__ = ["ExitCode", "exit_status"]
+
+
+class ExitCode(enum.IntEnum):
+    """What ``mcp-bridge`` exits with (see the module docstring)."""
+
+    OK = 0
+    USAGE = 1
+    AUTH = 3
+    UNREACHABLE = 4
+    TOOL_ERROR = 5
+    DRIFT = 6
+    INTERRUPTED = 130
+
+
+# Most specific class first: the first isinstance match wins.
+_AFTER_CONNECT: tuple[tuple[type[BridgeError], ExitCode], ...] = (
+    (ConfigError, ExitCode.USAGE),
+    (InvalidArguments, ExitCode.USAGE),
+    (ToolNotFound, ExitCode.USAGE),
+    (AuthError, ExitCode.AUTH),
+    (ConnectError, ExitCode.UNREACHABLE),
+    (ConnectionLost, ExitCode.UNREACHABLE),
+    (CatalogueDrift, ExitCode.DRIFT),
+    (ToolError, ExitCode.TOOL_ERROR),
+    (ProtocolError, ExitCode.TOOL_ERROR),
+    (CallTimeout, ExitCode.TOOL_ERROR),
+)
+
+# Before the session is up, a timeout or a JSON-RPC error means the server never became
+# usable: that is "failed to start", not a failed tool call.
+_WHILE_CONNECTING: tuple[tuple[type[BridgeError], ExitCode], ...] = (
+    (ProtocolError, ExitCode.UNREACHABLE),
+    (CallTimeout, ExitCode.UNREACHABLE),
+)
+
+
+def exit_status(exc: BaseException, *, connected: bool = True) -> ExitCode:
+    """The exit status for an exception that ended a command.
+
+    ``connected`` says whether the session had been established when ``exc`` was raised.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    table = _AFTER_CONNECT if connected else _WHILE_CONNECTING + _AFTER_CONNECT
+    for cls, code in table:
+        if isinstance(exc, cls):
+            return code
+    return ExitCode.USAGE
