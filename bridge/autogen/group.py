@@ -99,7 +99,8 @@ class ServerGroup(Mapping[str, Server]):
         return self._servers[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._servers)
+        # Config order, not the order in which servers happened to finish starting.
+        return iter([n for n in self.names if n in self._servers])
 
     def __len__(self) -> int:
         return len(self._servers)
