@@ -18,8 +18,10 @@ the SDK cannot do for us:
   the offending tools are dropped (and reported) and the offending content blocks are
   replaced by a text placeholder that keeps the original block in its ``_meta``.
   Everything else reaches the SDK untouched.
-* **Malformed messages.** Lines that are not JSON-RPC are counted and described, so a
-  request that then times out can say why.
+* **Malformed messages.** A message that is not JSON-RPC but carries the id of a request
+  we are waiting for is that request's answer: it becomes an error answer at once, instead
+  of a wait for the timeout. Other malformed lines are counted and described, so a request
+  that then times out can say what the server sent instead.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any
 
 import anyio
 from mcp.shared.message import SessionMessage
-from mcp_types import JSONRPCError, JSONRPCRequest, JSONRPCResponse, RequestId
+from mcp_types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCRequest, JSONRPCResponse, RequestId
 from mcp_types import methods as mcp_methods
 from pydantic import ValidationError
 
@@ -129,9 +131,19 @@ def repair_call_result(result: dict[str, Any], version: str) -> int:
 def _describe_malformed(exc: Exception) -> str:
     if isinstance(exc, ValidationError) and exc.errors():
         first = exc.errors()[0]
-        sample = repr(first.get("input"))[:80]
-        return f"{first.get('msg', 'invalid')} (got {sample})"
+        return f"{first['msg']} (got {repr(first['input'])[:80]})"
     return (str(exc) or type(exc).__name__).splitlines()[0][:200]
+
+
+def _claimed_id(exc: Exception) -> RequestId | None:
+    """The request id a malformed message carries, if it parsed as JSON with one."""
+    if isinstance(exc, ValidationError):
+        for error in exc.errors():
+            found = error["input"]
+            if isinstance(found, Mapping) and isinstance(found.get("id"), str | int):
+                request_id: RequestId = found["id"]
+                return request_id
+    return None
 
 
 class Wire:
@@ -149,7 +161,7 @@ class Wire:
         self._methods: OrderedDict[RequestId, str] = OrderedDict()
         self._rejected: dict[RequestId, str] = {}
         self.malformed = 0
-        """Messages from the server that were not valid JSON-RPC."""
+        """Messages from the server that were not valid JSON-RPC and answered no known request."""
         self.last_malformed = ""
         self.skipped_tools: list[SkippedTool] = []
         """Tools dropped from listings since ``skipped_tools`` was last cleared."""
@@ -193,24 +205,34 @@ class Wire:
             if ids is not None:
                 ids.append(message.id)
 
-    def _received(self, item: Any) -> None:
+    def _received(self, item: Any) -> Any:
+        """Bookkeeping for one inbound item; returns the item the SDK should see."""
         if isinstance(item, Exception):
+            description = _describe_malformed(item)
+            request_id = _claimed_id(item)
+            if request_id is not None and request_id in self._methods:
+                method = self._methods.pop(request_id)
+                logger.warning("server %s answered %s with a message that is not valid JSON-RPC: %s", self.server,
+                               method, description)
+                error = ErrorData(code=INTERNAL_ERROR, message=f"the answer is not valid JSON-RPC: {description}")
+                return SessionMessage(JSONRPCError(jsonrpc="2.0", id=request_id, error=error))
             self.malformed += 1
-            self.last_malformed = _describe_malformed(item)
+            self.last_malformed = description
             # Once loudly, then quietly: a server spewing garbage must not flood the log.
             log = logger.warning if self.malformed == 1 else logger.debug
             log("server %s sent a message that is not valid JSON-RPC (%d so far): %s", self.server,
-                self.malformed, self.last_malformed)
-            return
+                self.malformed, description)
+            return item
         message = getattr(item, "message", None)
-        if isinstance(message, JSONRPCError):
-            self._methods.pop(message.id, None) if message.id is not None else None
+        if isinstance(message, JSONRPCError) and message.id is not None:
+            self._methods.pop(message.id, "")
         elif isinstance(message, JSONRPCResponse):
-            method = self._methods.pop(message.id, None)
+            method = self._methods.pop(message.id, "")
             if method == "tools/list":
                 self._repair_listing(message.result)
             elif method == "tools/call":
                 self._repair_call(message.result)
+        return item
 
     def _repair_listing(self, result: dict[str, Any]) -> None:
         skipped = repair_listing(result, self._version() or _DEFAULT_VERSION)
@@ -240,8 +262,8 @@ class _ReadSide:
         except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
             self._wire.eof.set()
             raise
-        self._wire._received(item)
-        return item
+        received: SessionMessage | Exception = self._wire._received(item)
+        return received
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TypeVar
 
 import anyio
 import psutil
 from conftest import children_of
+
+T = TypeVar("T")
 
 
 class Baseline:
@@ -45,3 +49,12 @@ class Baseline:
         assert not children, f"leaked processes: {[psutil.Process(p).cmdline() for p in children]}"
         assert not tasks, f"leaked tasks: {[t.get_coro() for t in tasks]}"
         assert fds <= 0, f"leaked {fds} file descriptor(s)"
+
+
+@asynccontextmanager
+async def leak_checked(cm: AbstractAsyncContextManager[T], within: float = 5.0) -> AsyncIterator[T]:
+    """Enter ``cm`` (e.g. ``connect(...)``); after it exits, assert everything it started is gone."""
+    baseline = Baseline()
+    async with cm as value:
+        yield value
+    await baseline.assert_back(within)
