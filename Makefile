@@ -18,6 +18,10 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# The main job, offline: the CLI against the MultiMail stand-in over stdio (examples/demo.py).
+demo: $(STAMP)
+	@$(PY) examples/demo.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bridge tests fixtures examples
 	$(VENV)/bin/mypy bridge

@@ -8,6 +8,7 @@ sent (``--arg code=123456`` for a string ``code`` sends ``"123456"``).
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["load_args_object", "parse_arguments"]
+__all__ = ["load_args_object", "pair", "parse_arguments"]
 
 _JSON_TYPES: dict[type, str] = {str: "string", bool: "boolean", int: "integer", float: "number",
                                 type(None): "null", list: "array", dict: "object"}
@@ -79,19 +80,27 @@ def _value(text: str, prop_schema: Any) -> Any:
     return parsed
 
 
-def parse_arguments(pairs: Sequence[str], args_spec: str | None,
-                    input_schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The arguments object for a call: ``--args`` first, then each ``--arg`` over it.
+def pair(text: str) -> tuple[str, str]:
+    """``--arg`` as argparse sees it: ``NAME=VALUE`` split at the first ``=``.
 
     Raises:
-        ConfigError: a pair without ``=``, or a bad ``--args``.
+        argparse.ArgumentTypeError: no ``=`` or no name (checked before any server starts).
     """
-    arguments = load_args_object(args_spec) if args_spec is not None else {}
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError("expected NAME=VALUE")
+    return key, value
+
+
+def parse_arguments(pairs: Sequence[tuple[str, str]], base: Mapping[str, Any] | None = None,
+                    input_schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The arguments object for a call: ``base`` (from ``--args``) with each ``--arg`` applied over it.
+
+    ``input_schema`` lets a string property keep text that happens to parse as JSON.
+    """
+    arguments = dict(base or {})
     props = (input_schema or {}).get("properties")
     props = props if isinstance(props, Mapping) else {}
-    for n, pair in enumerate(pairs, 1):
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--arg #{n}: expected NAME=VALUE")
+    for key, text in pairs:
         arguments[key] = _value(text, props.get(key))
     return arguments

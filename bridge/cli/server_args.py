@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import os
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
-from ..targets import HttpTarget, StdioTarget, Target, TransportName, load_config, resolve_target
+from ..targets import HttpTarget, StdioTarget, Target, TransportName, parse_config, resolve_target
 from .output import env_secrets, header_secrets
 
 __all__ = ["add_server_options", "choose_server", "option_secrets", "parse_env", "parse_headers"]
@@ -122,26 +125,46 @@ def choose_server(args: argparse.Namespace, operands: list[str], command: Sequen
     return _check(resolve_target(spec, transport=transport, env=env, headers=headers), env, headers)
 
 
+def _config_entries(path: str) -> dict[str, Any]:
+    """The raw ``mcpServers`` entries of a config file, not yet expanded.
+
+    Raises:
+        ConfigError: unreadable file, invalid JSON, or no ``mcpServers`` object.
+    """
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    servers = data.get("mcpServers", data.get("servers")) if isinstance(data, dict) else None
+    if not isinstance(servers, dict) or not servers:
+        raise ConfigError(f"{path}: expected a JSON object with a non-empty 'mcpServers' object")
+    return {str(k): v for k, v in servers.items()}
+
+
 def _from_config(path: str, name: str | None, transport: TransportName | None, env: dict[str, str],
                  headers: dict[str, str]) -> Target:
-    try:
-        servers = load_config(path)
-    except ConfigError as e:
-        # Entry-level messages ("mcpServers.x.url must ...") do not say which file.
-        if path in e.detail:
-            raise
-        raise ConfigError(f"{path}: {e.detail}") from None
+    entries = _config_entries(path)
     if name is None:
-        if len(servers) != 1:
-            raise ConfigError(f"{path} defines {len(servers)} servers ({', '.join(sorted(servers))}); "
+        if len(entries) != 1:
+            raise ConfigError(f"{path} defines {len(entries)} servers ({', '.join(sorted(entries))}); "
                               "choose one with --server NAME")
-        name = next(iter(servers))
-    if name not in servers:
-        close = difflib.get_close_matches(name, list(servers), n=3, cutoff=0.5)
+        name = next(iter(entries))
+    if name not in entries:
+        close = difflib.get_close_matches(name, list(entries), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else \
-            f"; it defines {', '.join(sorted(servers))}"
+            f"; it defines {', '.join(sorted(entries))}"
         raise ConfigError(f"no server {name!r} in {path}{hint}")
-    base = servers[name]
+    # Only the chosen entry is parsed, so a ${VAR} that only another server needs may be unset.
+    try:
+        base = parse_config({"mcpServers": {name: entries[name]}}, base=Path(path).resolve().parent,
+                            source=path)[name]
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e.detail}") from None
     if isinstance(base, StdioTarget) and transport in ("http", "sse"):
         raise ConfigError(f"server {name!r} in {path} is a stdio command; --transport {transport} needs a URL")
     if isinstance(base, HttpTarget) and transport == "stdio":

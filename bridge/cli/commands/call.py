@@ -14,7 +14,7 @@ import mcp_types as types
 
 from ...errors import ConfigError, ToolError
 from ...results import CallResult
-from ..arguments import parse_arguments
+from ..arguments import load_args_object, pair, parse_arguments
 from ..context import Command, Context
 from ..output import Output
 from ..render import json_view
@@ -25,7 +25,7 @@ __all__ = ["COMMAND"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("call")
-    group.add_argument("--arg", metavar="K=V", action="append", default=[],
+    group.add_argument("--arg", metavar="K=V", action="append", default=[], type=pair,
                        help="one argument (repeatable); V is parsed as JSON when it parses, else taken as a string")
     group.add_argument("--args", metavar="JSON", help="all arguments as a JSON object, @file.json, or @- for stdin; "
                                                       "--arg values are applied over it")
@@ -33,6 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="where images, audio and binary resources are saved (default: the current directory)")
     group.add_argument("--no-validate", action="store_true",
                        help="send the arguments without checking them against the tool's inputSchema first")
+
+
+# Types the mimetypes table lacks (or maps to an odd extension) but servers commonly send.
+_EXTENSIONS = {"audio/wav": ".wav", "audio/wave": ".wav", "audio/ogg": ".ogg", "audio/webm": ".weba",
+               "video/webm": ".webm"}
+
+
+def _extension(mime_type: str | None) -> str:
+    mime = (mime_type or "").split(";")[0].strip().lower()
+    return _EXTENSIONS.get(mime) or mimetypes.guess_extension(mime) or ".bin"
 
 
 class _MediaWriter:
@@ -48,7 +58,7 @@ class _MediaWriter:
             data = base64.b64decode(data_b64, validate=True)
         except (binascii.Error, ValueError):
             raise ConfigError(f"the server sent media that is not valid base64 ({mime_type})") from None
-        ext = mimetypes.guess_extension((mime_type or "").split(";")[0].strip()) or ".bin"
+        ext = _extension(mime_type)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -69,7 +79,7 @@ def _print_text(out: Output, text: str) -> None:
     stripped = text.strip()
     if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]"):
         try:
-            out.print(json_view(out, json.loads(stripped)))
+            out.print(json_view(out, json.loads(stripped)), soft_wrap=True)
             return
         except ValueError:
             pass
@@ -109,15 +119,17 @@ def print_result(out: Output, result: CallResult, media: _MediaWriter) -> None:
                 pass
         _print_block(out, block, media)
     if result.structured is not None:
-        out.print(json_view(out, result.structured))
+        out.print(json_view(out, result.structured), soft_wrap=True)
 
 
 async def run(ctx: Context) -> ExitCode:
     """Call the tool once; exit 5 when it reports an error."""
     args = ctx.args
+    # A bad --args file is reported before a server is started for nothing.
+    base = load_args_object(args.args) if args.args is not None else {}
     async with ctx.server() as server:
         entry = await server.entry(ctx.operands["tool"])
-        arguments = parse_arguments(args.arg, args.args, entry.input_schema)
+        arguments = parse_arguments(args.arg, base, entry.input_schema)
         with ctx.out.status(f"Calling {entry.name}…") as status:
 
             async def on_progress(progress: float, total: float | None, message: str | None) -> None:
