@@ -85,7 +85,8 @@ class AuditRecord:
 
     @property
     def at(self) -> datetime:
-        return datetime.fromisoformat(self.time)
+        """``time`` as an aware datetime (a record without an offset is taken as UTC)."""
+        return _aware(datetime.fromisoformat(self.time))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -349,7 +350,9 @@ def query(path: str | os.PathLike[str], *, agent: str | None = None, tool: str |
         raise ConfigError(f"audit file not found: {p}")
     log = open_audit_log(p)
     try:
-        return log.records(agent=agent, tool=tool, since=parse_since(since))
+        records = log.records(agent=agent, tool=tool, since=parse_since(since))
+        # Stored in completion order; parallel calls finish out of order, so sort by start time.
+        return sorted(records, key=lambda r: r.at)
     except sqlite3.DatabaseError as e:
         raise ConfigError(f"{p}: not a readable audit database ({e})") from None
     finally:

@@ -1,0 +1,72 @@
+"""Every example runs offline, as a user would run it, and leaves the state it claims to."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from conftest import PY, ROOT
+
+from bridge import MULTIMAIL_ACCOUNT_TOOLS, query_audit
+from fixtures.multimail.seed import AGENT_KEY_ID, MAILBOX_ID, OPERATOR_KEY_ID
+from fixtures.multimail.store import Store
+
+EXAMPLES = ROOT / "examples"
+
+
+def run_example(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}  # offline, whatever the shell has
+    proc = subprocess.run([PY, str(EXAMPLES / name), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def test_quickstart() -> None:
+    proc = run_example("quickstart.py")
+    assert proc.stdout.strip().splitlines()[-1] == "Maria Lopez wrote 3 times (order #4417)."
+    assert len([line for line in (EXAMPLES / "quickstart.py").read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith(("#", '"""'))]) <= 20
+
+
+def test_email_team(tmp_path: Path) -> None:
+    proc = run_example("email_team.py", "--workdir", str(tmp_path))
+    out = proc.stdout
+    assert "wait_for_decision: sent (approved=True)" in out
+    assert out.count("(scripted reviewer)") == 2
+
+    store = Store(tmp_path / "mail.db")
+    try:
+        with store.read() as tx:
+            contact = tx.contact_by_email("acct_acme", "jonas.berg@fjord.example")
+            inbound = tx.search_emails(MAILBOX_ID, sender="jonas.berg", limit=10)
+            replies = tx.search_emails(MAILBOX_ID, direction="outbound", subject_contains="Tent pole", limit=10)
+        outbox = store.outbox("jonas.berg@fjord.example")
+    finally:
+        store.close()
+    # The contacts agent added the customer; triage read the mail.
+    assert contact is not None and contact["name"] == "Jonas Berg" and "customer" in contact["tags"]
+    assert [e["status"] for e in inbound] == ["read"]
+    # Exactly one reply, written by the agent's key, approved by the operator's, delivered once.
+    (reply,) = replies
+    assert (reply["status"], reply["created_by_key"], reply["decided_by_key"]) == ("sent", AGENT_KEY_ID,
+                                                                                    OPERATOR_KEY_ID)
+    assert reply["thread_id"] == inbound[0]["thread_id"]
+    assert len(outbox) == 1 and outbox[0]["email_id"] == reply["id"] and "replacement" in outbox[0]["markdown"]
+
+    records = query_audit(tmp_path / "audit.jsonl")
+    assert sorted((r.agent or "", r.tool, r.decision or "", r.reviewer or "", r.outcome) for r in records) == sorted([
+        ("triage", "check_inbox", "not_required", "policy", "ok"),
+        ("triage", "get_thread", "not_required", "policy", "ok"),
+        ("triage", "read_email", "not_required", "policy", "ok"),
+        ("drafter", "reply_email", "approved", "console:team-lead", "ok"),
+        ("contacts", "search_contacts", "not_required", "policy", "ok"),
+        ("contacts", "add_contact", "approved", "console:team-lead", "ok"),
+        ("operator", "list_pending", "", "", "ok"),
+        ("operator", "decide_email", "", "", "ok"),
+    ])
+    agents_calls = {r.tool for r in records if r.agent != "operator"}
+    assert not agents_calls & set(MULTIMAIL_ACCOUNT_TOOLS)
+    # The table was printed, and printed no secrets.
+    assert "audit trail" in out and "mm_test_" not in out
