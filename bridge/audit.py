@@ -466,26 +466,41 @@ def audit_interceptor(log: AuditLog | str | os.PathLike[str], *, redact_keys: st
 def render_table(records: Sequence[AuditRecord] | Iterable[AuditRecord], *, title: str | None = None,
                  arguments_width: int = 60) -> Table:
     """The records as a ``rich`` table. Cells are plain ``Text``: server- and model-supplied
-    strings are never interpreted as rich markup."""
+    strings are never interpreted as rich markup. The server column is left out (and named in
+    the title) when every record comes from the same server."""
     from rich.table import Table
     from rich.text import Text
 
+    rows = list(records)
+    servers = {r.server for r in rows}
+    one_server = len(servers) == 1
+    if one_server:
+        title = f"{title} · server {next(iter(servers))}" if title else f"server {next(iter(servers))}"
     table = Table(title=title, show_lines=False)
-    for name, kw in (("time", {"no_wrap": True}), ("agent", {}), ("server", {}), ("tool", {}),
-                     ("approval", {}), ("outcome", {}), ("ms", {"justify": "right"}), ("arguments", {})):
-        table.add_column(name, **kw)
+    # Names stay whole (a tool cut to "reply_…" is useless); the arguments take what is left.
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("agent", no_wrap=True)
+    if not one_server:
+        table.add_column("server", no_wrap=True)
+    table.add_column("tool", no_wrap=True)
+    table.add_column("approval", overflow="fold")
+    table.add_column("outcome", overflow="fold")
+    table.add_column("ms", justify="right", no_wrap=True)
+    table.add_column("arguments", overflow="fold", ratio=1, min_width=12)
     styles = {"ok": "green", "tool_error": "yellow", "exception": "red", "denied": "magenta"}
-    for r in records:
+    for r in rows:
         approval = r.decision or "-"
         if r.reviewer and r.decision not in (None, "not_required"):
-            approval += f" ({r.reviewer})"
+            approval += f" by {r.reviewer}"
         args = json.dumps(r.arguments, ensure_ascii=False, separators=(",", ":"), default=str)
         if len(args) > arguments_width:
             args = args[: arguments_width - 1] + "…"
         outcome = Text(r.outcome, style=styles.get(r.outcome, ""))
         if r.error:
             outcome.append(f": {r.error.splitlines()[0][:60]}", style="dim")
-        table.add_row(Text(r.time.replace("+00:00", "Z")), Text(r.agent or "-"), Text(r.server), Text(r.tool),
-                      Text(approval), outcome, Text(f"{r.duration * 1000:.0f}"), Text(args))
+        cells = [Text(r.at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")), Text(r.agent or "-")]
+        if not one_server:
+            cells.append(Text(r.server))
+        cells += [Text(r.tool), Text(approval), outcome, Text(f"{r.duration * 1000:.0f}"), Text(args)]
+        table.add_row(*cells)
     return table
-

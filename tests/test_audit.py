@@ -155,5 +155,27 @@ def test_render_table_shows_plain_text_never_markup() -> None:
     console.print(render_audit_table(records, title="audit"))
     text = console.export_text()
     assert "[bold red]evil[/]" in text
-    assert "denied (console:alice)" in text and "not_required" in text and "12" in text
+    assert "denied by console:alice" in text and "not_required" in text and "12" in text
+    assert "server s" in text  # one server: named in the title instead of a column
     assert '{"to":["a@b.co"]}' in text
+
+
+def test_cli_audit_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bridge.cli import main
+
+    path = tmp_path / "trail.db"
+    log = SqliteAuditLog(path)
+    anyio.run(log.append, record(agent="triage", tool="check_inbox", server="mail"))
+    anyio.run(log.append, record(agent="drafter", tool="reply_email", server="mail", decision="denied",
+                                 outcome="denied", reviewer="console:alice", error="denied by reviewer: tone"))
+    log.close()
+    assert main(["audit", str(path), "--agent", "drafter", "--json"]) == 0
+    (only,) = json.loads(capsys.readouterr().out)
+    assert (only["tool"], only["outcome"], only["reviewer"]) == ("reply_email", "denied", "console:alice")
+    assert main(["audit", str(path), "--since", "1h", "--tool", "check_inbox"]) == 0
+    out = capsys.readouterr().out
+    assert "check_inbox" in out and "reply_email" not in out and "1 call" in out
+    assert main(["audit", str(path), "--since", "last tuesday"]) == 1
+    assert "duration like" in capsys.readouterr().err
+    assert main(["audit", str(tmp_path / "nope.jsonl")]) == 1
+    assert "audit file not found" in capsys.readouterr().err

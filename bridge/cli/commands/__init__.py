@@ -7,11 +7,11 @@ Each module defines one ``COMMAND``; listing it here is all it takes to add a co
 from __future__ import annotations
 
 from ..context import Command
-from . import call, show, tools
+from . import audit, call, show, tools
 
 __all__ = ["COMMANDS", "by_name"]
 
-COMMANDS: tuple[Command, ...] = (tools.COMMAND, show.COMMAND, call.COMMAND)
+COMMANDS: tuple[Command, ...] = (tools.COMMAND, show.COMMAND, call.COMMAND, audit.COMMAND)
 
 
 def by_name() -> dict[str, Command]:

@@ -1,0 +1,53 @@
+"""``mcp-bridge audit PATH``: the audit trail agents left (JSONL or SQLite), as a table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+
+from ...audit import parse_since, query, render_table
+from ..context import Command, Context
+from ..status import ExitCode
+
+__all__ = ["COMMAND"]
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters")
+    group.add_argument("--agent", metavar="NAME", help="only calls made by this agent")
+    group.add_argument("--tool", metavar="NAME", help="only calls of this tool (MCP name or the name the agent used)")
+    group.add_argument("--since", metavar="WHEN",
+                       help="only calls since WHEN: a duration ago (30m, 1h, 2d) or an ISO time (2025-06-01T09:00)")
+
+
+async def run(ctx: Context) -> ExitCode:
+    """Read, filter and print the records, oldest first.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, or ``--since`` is malformed.
+    """
+    args = ctx.args
+    since = parse_since(args.since)
+    records = query(ctx.operands["path"], agent=args.agent, tool=args.tool, since=since)
+    if ctx.out.json_mode:
+        ctx.out.json([asdict(r) for r in records])
+        return ExitCode.OK
+    if not records:
+        ctx.out.note("no audit records match")
+        return ExitCode.OK
+    # render_table builds every cell as plain Text: arguments and errors are never read as markup.
+    ctx.out.print(render_table(records, title=f"{len(records)} call{'s' if len(records) != 1 else ''}"))
+    return ExitCode.OK
+
+
+COMMAND = Command(
+    name="audit",
+    summary="show the audit trail of tool calls (JSONL or SQLite), filtered by agent, tool and time",
+    description="Print the records the bridge's audit trail wrote (audit_interceptor / tools_for(audit=...)): "
+                "time, agent, server, tool, approval decision and reviewer, outcome, duration and the arguments "
+                "(secrets already redacted). The file may be JSONL or SQLite; the format is detected.",
+    operands=("path",),
+    add_arguments=_add_arguments,
+    run=run,
+    uses_server=False,
+)
