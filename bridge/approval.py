@@ -32,6 +32,7 @@ from fnmatch import fnmatchcase
 from typing import Any, Literal, Protocol, TextIO, runtime_checkable
 
 import anyio
+from anyio.lowlevel import RunVar
 
 from .connection import Handler, ToolCall
 from .errors import ConfigError
@@ -116,6 +117,7 @@ class Rule:
     agent: str = "*"
 
     def matches(self, call: ToolCall) -> bool:
+        """Whether this rule applies to ``call`` (by MCP name, server and agent)."""
         return (fnmatchcase(call.mcp_name, self.tool) and fnmatchcase(call.server, self.server)
                 and fnmatchcase(call.agent or "", self.agent))
 
@@ -254,9 +256,11 @@ class AutoApprove:
         self.reviewer = reviewer
 
     async def review(self, call: ToolCall) -> Decision:
+        """Approve ``call``."""
         return Decision(True, self.reviewer, "auto-approved")
 
     def to_config(self) -> dict[str, Any]:
+        """A JSON-able form (see ``approver_from_config``)."""
         return {"type": "auto_approve", "reviewer": self.reviewer}
 
 
@@ -268,9 +272,11 @@ class AutoDeny:
         self.reviewer = reviewer
 
     async def review(self, call: ToolCall) -> Decision:
+        """Deny ``call`` with the configured reason."""
         return Decision(False, self.reviewer, self.reason)
 
     def to_config(self) -> dict[str, Any]:
+        """A JSON-able form (see ``approver_from_config``)."""
         return {"type": "auto_deny", "reviewer": self.reviewer, "reason": self.reason}
 
 
@@ -291,6 +297,7 @@ class CallbackApprover:
         self.reviewer: str = reviewer or str(getattr(fn, "__name__", "callback"))
 
     async def review(self, call: ToolCall) -> Decision:
+        """Ask the function; a bare ``False`` becomes the reason "rejected"."""
         answer = self.fn(call)
         if inspect.isawaitable(answer):
             answer = await answer
@@ -315,7 +322,8 @@ class ConsoleApprover:
     Shows agent, server, tool, its read-only/destructive hints and the arguments as indented
     JSON (secret-looking values redacted), then reads an answer: ``y``/``yes`` approves;
     an empty line or ``n`` denies; any other text denies with that text as the reason.
-    Prompts are serialised, so parallel tool calls are asked one at a time. When there is no
+    Prompts are serialised across every console approver, so parallel tool calls (and several
+    agents) are asked one at a time. When there is no
     one to ask (stdin closed) the call is denied.
 
     Args:
@@ -329,7 +337,6 @@ class ConsoleApprover:
         self._input = input_fn
         self._output = output
         self.reviewer = reviewer or f"console:{_login()}"
-        self._lock = anyio.Lock()
 
     def describe(self, call: ToolCall) -> str:
         """The text shown to the reviewer."""
@@ -347,7 +354,8 @@ class ConsoleApprover:
                 f"  arguments:\n{_indent(args, 4)}\n")
 
     async def review(self, call: ToolCall) -> Decision:
-        async with self._lock:
+        """Show the call and read the reviewer's answer (one prompt on the terminal at a time)."""
+        async with _terminal_lock():
             out = self._output or sys.stderr
             out.write(self.describe(call))
             out.flush()
@@ -372,7 +380,22 @@ class ConsoleApprover:
         return str(answer)
 
     def to_config(self) -> dict[str, Any]:
+        """A JSON-able form (a custom ``input_fn``/``output`` is not kept)."""
         return {"type": "console", "reviewer": self.reviewer}
+
+
+_TERMINAL: RunVar[anyio.Lock] = RunVar("bridge_console_lock")
+
+
+def _terminal_lock() -> anyio.Lock:
+    # One terminal, so one lock for every ConsoleApprover (per event loop: anyio locks are
+    # not shared across loops), or two agents' prompts would interleave.
+    try:
+        return _TERMINAL.get()
+    except LookupError:
+        lock = anyio.Lock()
+        _TERMINAL.set(lock)
+        return lock
 
 
 def _login() -> str:

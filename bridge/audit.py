@@ -89,10 +89,12 @@ class AuditRecord:
         return _aware(datetime.fromisoformat(self.time))
 
     def to_json(self) -> dict[str, Any]:
+        """The record as a JSON-able dict (one JSONL line)."""
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AuditRecord:
+        """A record from ``to_json`` output; unknown keys (from newer writers) are ignored."""
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -134,6 +136,7 @@ class JsonlAuditLog:
         self._lock = threading.Lock()
 
     async def append(self, record: AuditRecord) -> None:
+        """Append one line (on a worker thread)."""
         line = json.dumps(record.to_json(), ensure_ascii=False, default=str, separators=(",", ":")) + "\n"
         await anyio.to_thread.run_sync(self._write, line)
 
@@ -148,6 +151,7 @@ class JsonlAuditLog:
 
     def records(self, *, agent: str | None = None, tool: str | None = None,
                 since: datetime | None = None) -> list[AuditRecord]:
+        """Records in file order; unreadable lines are skipped with a warning."""
         if not self.path.exists():
             return []
         out = []
@@ -166,6 +170,7 @@ class JsonlAuditLog:
         return out
 
     def to_config(self) -> dict[str, Any]:
+        """A JSON-able form for component configs."""
         return {"type": self.kind, "path": str(self.path)}
 
     def __repr__(self) -> str:
@@ -220,6 +225,7 @@ class SqliteAuditLog:
         return self._conn
 
     async def append(self, record: AuditRecord) -> None:
+        """Insert one row (on a worker thread)."""
         await anyio.to_thread.run_sync(self._write, record)
 
     def _write(self, record: AuditRecord) -> None:
@@ -232,6 +238,11 @@ class SqliteAuditLog:
 
     def records(self, *, agent: str | None = None, tool: str | None = None,
                 since: datetime | None = None) -> list[AuditRecord]:
+        """Rows in insertion order.
+
+        Raises:
+            sqlite3.DatabaseError: the file is not an audit database.
+        """
         if not self.path.exists():
             return []
         clauses, params = [], []
@@ -261,12 +272,14 @@ class SqliteAuditLog:
         return out
 
     def close(self) -> None:
+        """Close the database connection (a later call reopens it)."""
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
     def to_config(self) -> dict[str, Any]:
+        """A JSON-able form for component configs."""
         return {"type": self.kind, "path": str(self.path)}
 
     def __repr__(self) -> str:

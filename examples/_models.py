@@ -2,7 +2,7 @@
 
 Offline, a ``ReplayChatCompletionClient`` plays back scripted turns; the tool calls in them are
 real calls to the MCP server, so the run shows exactly what an agent would do, with no network.
-With ``OPENAI_API_KEY`` set, an ``OpenAIChatCompletionClient`` is used instead
+With ``OPENAI_API_KEY`` (or ``OPENAI_BASE_URL``) set, an ``OpenAIChatCompletionClient`` is used instead
 (``OPENAI_MODEL``, default ``gpt-4o-mini``; ``OPENAI_BASE_URL`` for any OpenAI-compatible
 endpoint) and the script is ignored.
 """
@@ -25,8 +25,8 @@ _ids = itertools.count(1)
 
 
 def live() -> bool:
-    """Whether a real model is configured."""
-    return bool(os.environ.get("OPENAI_API_KEY"))
+    """Whether a real model is configured (a key, or an OpenAI-compatible endpoint)."""
+    return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
 
 
 def calls(*pairs: tuple[str, dict[str, Any]]) -> CreateResult:
@@ -38,7 +38,7 @@ def calls(*pairs: tuple[str, dict[str, Any]]) -> CreateResult:
 
 
 def model_client(*offline_turns: CreateResult | str) -> ChatCompletionClient:
-    """A real model when ``OPENAI_API_KEY`` is set, else the scripted ``offline_turns``."""
+    """A real model when one is configured (see ``live``), else the scripted ``offline_turns``."""
     if not live():
         # The replay client logs notes (tool_choice ignored, token counts approximate) that
         # only matter for real models; keep the example's output to what the agents do.
@@ -47,11 +47,13 @@ def model_client(*offline_turns: CreateResult | str) -> ChatCompletionClient:
     try:
         from autogen_ext.models.openai import OpenAIChatCompletionClient
     except ImportError as e:  # the openai extra is optional
-        raise SystemExit(f"OPENAI_API_KEY is set but the OpenAI client is missing ({e}); "
-                         "pip install 'autogen-ext[openai]' or unset OPENAI_API_KEY to run offline") from None
+        raise SystemExit(f"a real model is configured (OPENAI_API_KEY or OPENAI_BASE_URL) but the OpenAI client "
+                         f"is missing ({e}); "
+                         "pip install 'autogen-ext[openai]' or unset those variables to run offline") from None
     base_url = os.environ.get("OPENAI_BASE_URL") or None
+    # Local OpenAI-compatible servers often need no key, but the client insists on one.
     options: dict[str, Any] = {"model": os.environ.get("OPENAI_MODEL", "gpt-4o-mini"),
-                               "api_key": os.environ["OPENAI_API_KEY"]}
+                               "api_key": os.environ.get("OPENAI_API_KEY") or "not-needed"}
     if base_url:
         options["base_url"] = base_url
         # An OpenAI-compatible server's model names are unknown to AutoGen: say what we need.

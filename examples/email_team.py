@@ -197,5 +197,5 @@ if __name__ == "__main__":
     folder = args.workdir or Path(tempfile.mkdtemp(prefix="email-team-"))
     folder.mkdir(parents=True, exist_ok=True)
     if live():
-        print("Using a real model (OPENAI_API_KEY is set).\n")
+        print("Using a real model (OPENAI_API_KEY / OPENAI_BASE_URL is set).\n")
     asyncio.run(main(folder, args.interactive))

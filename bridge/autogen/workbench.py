@@ -77,14 +77,17 @@ class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
 
     @property
     def agent(self) -> str | None:
+        """The agent named in approvals and audit records."""
         return self._agent
 
     @property
     def select(self) -> ToolFilter | None:
+        """The selection applied to listings and calls (``None``: every tool)."""
         return self._select
 
     @property
     def interceptors(self) -> tuple[Interceptor, ...]:
+        """The wrappers run around every call, outermost first."""
         return self._interceptors
 
     @property
@@ -125,10 +128,12 @@ class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
         self._cache_key = ()
 
     async def save_state(self) -> Mapping[str, Any]:
+        """Nothing to keep: the state lives on the servers."""
         # Everything worth keeping lives on the servers; there is no local state to persist.
         return {"type": "MCPWorkbenchState"}
 
     async def load_state(self, state: Mapping[str, Any]) -> None:
+        """Accepts what ``save_state`` wrote; there is nothing to restore."""
         return None
 
     # -- tools ---------------------------------------------------------------------------
