@@ -71,7 +71,8 @@ class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
         self._interceptors = tuple(interceptors)
         self._start_lock = asyncio.Lock()
         # Rebuilt only when some connection's catalogue object changes (i.e. after a re-list).
-        self._cache_key: tuple[int, ...] = ()
+        # The catalogues themselves are kept, not their ids: a freed object's id can be reused.
+        self._cache_key: tuple[Catalogue, ...] = ()
         self._schemas: list[ToolSchema] = []
         self._routes: dict[str, tuple[Connection, ToolEntry]] = {}
 
@@ -142,8 +143,8 @@ class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
         if len(self._acquired) < len(self._specs):
             await self.start()
         catalogues: list[Catalogue] = [await c.catalogue() for c in self._live]
-        key = tuple(id(c) for c in catalogues)
-        if key == self._cache_key:
+        key = tuple(catalogues)
+        if len(key) == len(self._cache_key) and all(a is b for a, b in zip(key, self._cache_key, strict=True)):
             return
         schemas: list[ToolSchema] = []
         routes: dict[str, tuple[Connection, ToolEntry]] = {}
