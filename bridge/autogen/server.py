@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from autogen_core.models import ChatCompletionClient
+from mcp.client.session import ElicitationFnT, SamplingFnT
+
 from ..approval import ApprovalPolicy, Approver
+from ..callbacks import console_elicitation, static_roots
 from ..connection import Connection, Interceptor
 from ..lock import LockFile, LockGuard, LockPolicy
 from ..results import DEFAULT_MAX_CHARS
@@ -14,6 +19,7 @@ from ..selection import ToolFilter
 from ..session import ClientCallbacks, Session
 from ..targets import Target, TransportName, resolve_target
 from . import agents
+from .sampling import sampling_from_model_client
 from .tool import MCPTool
 from .workbench import MCPWorkbench
 
@@ -91,6 +97,24 @@ class Server(Connection):
                                     interceptors=interceptors)
 
 
+def _callbacks(base: ClientCallbacks | None, sampling: ChatCompletionClient | SamplingFnT | None,
+               elicitation: ElicitationFnT | Literal["console"] | None,
+               roots: Sequence[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]] | None,
+               ) -> ClientCallbacks | None:
+    """Fold the convenience arguments into one ``ClientCallbacks`` (explicit ones win)."""
+    if sampling is None and elicitation is None and roots is None:
+        return base
+    merged = base or ClientCallbacks()
+    if isinstance(sampling, ChatCompletionClient):
+        sampling = sampling_from_model_client(sampling)
+    return dataclasses.replace(
+        merged,
+        sampling=merged.sampling or sampling,
+        elicitation=merged.elicitation or (console_elicitation() if elicitation == "console" else elicitation),
+        list_roots=merged.list_roots or (static_roots(roots) if roots is not None else None),
+    )
+
+
 def connect(
     target: Target | str | Sequence[str],
     *,
@@ -104,6 +128,9 @@ def connect(
     name: str = "",
     prefix: str = "",
     callbacks: ClientCallbacks | None = None,
+    sampling: ChatCompletionClient | SamplingFnT | None = None,
+    elicitation: ElicitationFnT | Literal["console"] | None = None,
+    roots: Sequence[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]] | None = None,
     reconnect_attempts: int = 3,
     max_result_chars: int = DEFAULT_MAX_CHARS,
     lock: LockFile | str | os.PathLike[str] | None = None,
@@ -130,7 +157,12 @@ def connect(
             ``"legacy"`` forces the handshake.
         name: a label for messages and audit records (default: derived from the target).
         prefix: prepend ``<prefix>_`` to every tool name.
-        callbacks: sampling / elicitation / roots / logging answers (see ``bridge.callbacks``).
+        callbacks: sampling / elicitation / roots / logging answers in the SDK's shapes.
+        sampling: answer the server's sampling requests with this AutoGen model client (or a
+            ready SDK sampling callback).
+        elicitation: answer the server's elicitation requests: an SDK callback (see
+            ``bridge.callbacks.elicitation_from``) or ``"console"`` to ask at the terminal.
+        roots: directories to offer as roots (paths or ``file://`` URIs; a mapping names them).
         reconnect_attempts: re-establish a dead connection up to this many times per request.
         max_result_chars: truncate model-facing result text past this many characters.
         lock: a lock file (``mcp-bridge lock``) every listing is compared with, at connect
@@ -142,6 +174,7 @@ def connect(
         ConfigError: the target, options or lock file are malformed (raised here, before connecting).
     """
     resolved = resolve_target(target, transport=transport, env=env, headers=headers, cwd=cwd, name=name)
+    callbacks = _callbacks(callbacks, sampling, elicitation, roots)
     session = Session(resolved, timeout=timeout, call_timeout=call_timeout, mode=mode,
                       reconnect_attempts=reconnect_attempts, callbacks=callbacks, **extra)
     guards = [LockGuard(lock, lock_policy)] if lock is not None else []
