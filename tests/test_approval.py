@@ -239,6 +239,9 @@ async def test_alias_and_prefix_cannot_bypass_a_rule(zoo_url: str) -> None:
         gate = approval_interceptor(policy, AutoDeny("files are private"))
         for name in ("files.read", "zoo_files_read"):
             assert (await zoo.call(name, {"path": "x"}, interceptors=[gate])).is_error
+        # A rule written with the alias would never match; tools_for says so instead of ignoring it.
+        with pytest.raises(ConfigError, match=r"alias of 'files\.read'"):
+            await zoo.tools_for("reader", approval=ApprovalPolicy(tools={"zoo_files_read": "always"}))
 
 
 async def test_agent_gets_the_denial_as_an_error_result_and_carries_on(zoo_url: str) -> None:

@@ -28,6 +28,7 @@ from typing import Literal
 
 from ..approval import ApprovalPolicy, Approver, approval_interceptor
 from ..audit import AuditLog, audit_interceptor
+from ..catalogue import ToolEntry
 from ..connection import Connection, Interceptor
 from ..errors import ConfigError
 from ..selection import ToolFilter
@@ -112,10 +113,24 @@ async def tools_for(connections: Connection | Sequence[Connection], agent: str, 
     tools: list[MCPTool] = []
     for connection in [connections] if isinstance(connections, Connection) else connections:
         catalogue = await connection.catalogue()
+        if isinstance(approval, ApprovalPolicy):
+            _check_rule_names(approval, catalogue)
         entries = list(catalogue) if chosen is None else chosen.apply(catalogue, connection.name)
         tools.extend(MCPTool(connection, e, agent=agent, interceptors=chain) for e in entries)
     _check_unique(tools)
     return tools
+
+
+def _check_rule_names(policy: ApprovalPolicy, catalogue: Iterable[ToolEntry]) -> None:
+    # Rules match MCP names only (so an alias can never loosen one); a rule written with an
+    # alias would silently never apply, so say so while the developer is still looking.
+    keys = [*policy.tools, *(r.tool for r in policy.rules)]
+    mcp = {e.mcp_name: e for e in catalogue}
+    aliases = {e.name: e.mcp_name for e in mcp.values() if e.name != e.mcp_name}
+    for key in keys:
+        if key not in mcp and key in aliases:
+            raise ConfigError(f"approval rule names {key!r}, the agent-facing alias of {aliases[key]!r}; "
+                              f"rules match MCP names: write {aliases[key]!r}")
 
 
 def workbench_for(connections: Connection | Sequence[Connection], agent: str, *, include: Patterns = None,
