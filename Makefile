@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# Pinned third-party MCP servers (npm, Node 22, PyPI venvs) into the git-ignored .third_party/.
+third-party:
+	@PYTHON=$(PYTHON) bash scripts/install_third_party.sh
+
+test: $(STAMP) third-party
 	$(PY) -m pytest -q
 
 # The main job, offline: the CLI against the MultiMail stand-in over stdio (examples/demo.py).
