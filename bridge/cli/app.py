@@ -16,7 +16,8 @@ import difflib
 import logging
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import NoReturn
 
 import anyio
@@ -132,17 +133,26 @@ def _bind_operands(command: Command, operands: list[str]) -> dict[str, str]:
     return dict(zip(expected, operands, strict=True))
 
 
-def _enable_logging(out: Output) -> None:
-    handler = logging.StreamHandler(out.err.file)  # the masked stderr stream
+@contextmanager
+def _debug_logging(out: Output) -> Iterator[None]:
+    """Log to the masked stderr while a ``--debug`` run lasts; leave logging as it was after."""
+    handler = logging.StreamHandler(out.err.file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
+    loggers = [root, logging.getLogger("bridge"), logging.getLogger("mcp")]
+    levels = [logger.level for logger in loggers]
     root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    for name in ("bridge", "mcp"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
+    for logger, level in zip(loggers, (logging.INFO, logging.DEBUG, logging.DEBUG), strict=True):
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
-class _Run:
+class _RunState:
     """What ``_fail`` needs to know about how far a run got."""
 
     def __init__(self) -> None:
@@ -157,16 +167,16 @@ class _Run:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``mcp-bridge`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     out = Output()
-    run = _Run()
+    state = _RunState()
     try:
-        return int(_main(list(sys.argv[1:] if argv is None else argv), out, run))
+        return int(_main(list(sys.argv[1:] if argv is None else argv), out, state))
     except _Exit as done:
         return done.status
     except (Exception, KeyboardInterrupt) as exc:
-        return int(_fail(exc, out, run))
+        return int(_fail(exc, out, state))
 
 
-def _main(argv: list[str], out: Output, run: _Run) -> ExitCode:
+def _main(argv: list[str], out: Output, state: _RunState) -> ExitCode:
     argv, server_command = _split_command(argv)
     if not argv or argv[0] in ("-h", "--help"):
         (out.out.file if argv else out.err.file).write(_top_help())
@@ -181,11 +191,15 @@ def _main(argv: list[str], out: Output, run: _Run) -> ExitCode:
         hint = f"; did you mean {close[0]!r}?" if close else f"; commands: {', '.join(commands)}"
         raise ConfigError(f"unknown command {argv[0]!r}{hint}")
     args = build_parser(command).parse_intermixed_args(argv[1:])
-    run.debug = args.debug
+    state.debug = args.debug
     out.json_mode = args.json
     out.mask.add(_raw_secrets(args))
-    if args.debug:
-        _enable_logging(out)
+    with _debug_logging(out) if args.debug else nullcontext():
+        return _run(command, args, server_command, out, state)
+
+
+def _run(command: Command, args: argparse.Namespace, server_command: list[str] | None, out: Output,
+         state: _RunState) -> ExitCode:
     if server_command is not None and not server_command:
         raise ConfigError("nothing after --: give the server's command line there")
     operands = list(args.operands)
@@ -195,8 +209,8 @@ def _main(argv: list[str], out: Output, run: _Run) -> ExitCode:
         out.mask.add(secrets_of(target))
     elif server_command:
         raise ConfigError(f"'{command.name}' takes no server command after --")
-    run.ctx = Context(args=args, out=out, operands=_bind_operands(command, operands), target=target)
-    status: ExitCode = anyio.run(command.run, run.ctx)
+    state.ctx = Context(args=args, out=out, operands=_bind_operands(command, operands), target=target)
+    status: ExitCode = anyio.run(command.run, state.ctx)
     return status
 
 
@@ -221,12 +235,12 @@ def _message(exc: BaseException, debug: bool) -> str:
     return f"internal error: {type(exc).__name__}: {exc}{hint}"
 
 
-def _fail(exc: BaseException, out: Output, run: _Run) -> ExitCode:
+def _fail(exc: BaseException, out: Output, state: _RunState) -> ExitCode:
     """The single place where an exception becomes an error line and an exit status."""
     leaf = _leaf(exc)
-    out.error(_message(leaf, run.debug))
-    if run.debug:
+    out.error(_message(leaf, state.debug))
+    if state.debug:
         if isinstance(leaf, ServerStartError) and leaf.stderr_tail:
             out.err.file.write("server stderr (last lines):\n" + leaf.stderr_tail.rstrip() + "\n")
         out.err.file.write("".join(traceback.format_exception(exc)))
-    return exit_status(leaf, connected=run.connected)
+    return exit_status(leaf, connected=state.connected)

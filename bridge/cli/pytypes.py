@@ -103,7 +103,7 @@ def _classes(classes: list[Any]) -> Iterator[str]:
 
 
 def format_function(name: str, signature: inspect.Signature, return_type: str = "CallResult") -> str:
-    """``async def name(*, ...) -> CallResult`` plus the ``TypedDict`` classes it refers to."""
+    """``async def name(*, ...) -> CallResult: ...`` (a stub) plus the ``TypedDict`` classes it refers to."""
     classes: list[Any] = []
     lines = []
     for param in signature.parameters.values():
@@ -116,8 +116,8 @@ def format_function(name: str, signature: inspect.Signature, return_type: str = 
     has_keyword_only = any(p.kind is inspect.Parameter.KEYWORD_ONLY for p in signature.parameters.values())
     head = f"async def {name}("
     if not lines:
-        out = [f"{head}) -> {return_type}"]
+        out = [f"{head}) -> {return_type}: ..."]
     else:
-        out = [head, *(["    *,"] if has_keyword_only else []), *lines, f") -> {return_type}"]
+        out = [head, *(["    *,"] if has_keyword_only else []), *lines, f") -> {return_type}: ..."]
     out.extend(_classes(classes))
     return "\n".join(out)

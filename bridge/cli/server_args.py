@@ -114,15 +114,18 @@ def choose_server(args: argparse.Namespace, operands: list[str], command: Sequen
     if len(sources) > 1:
         raise ConfigError(f"name the server once: got both {sources[0]} and {sources[1]}")
     if command:
-        return _check(resolve_target(list(command), transport=transport, env=env, headers=headers), env, headers)
+        _check_options(False, env, headers)
+        return resolve_target(list(command), transport=transport, env=env, headers=headers)
     if args.config:
         return _from_config(args.config, args.server, transport, env, headers)
     if not operands:
         raise ConfigError("no server given: pass a URL, a command after --, or --config FILE --server NAME")
     spec = operands.pop(0)
-    if not _URL.match(spec) and transport in ("http", "sse"):
+    is_url = bool(_URL.match(spec))
+    if not is_url and transport in ("http", "sse"):
         raise ConfigError(f"transport {transport!r} needs an http(s) URL, not {spec!r}")
-    return _check(resolve_target(spec, transport=transport, env=env, headers=headers), env, headers)
+    _check_options(is_url, env, headers)
+    return resolve_target(spec, transport=transport, env=env, headers=headers)
 
 
 def _config_entries(path: str) -> dict[str, Any]:
@@ -169,14 +172,14 @@ def _from_config(path: str, name: str | None, transport: TransportName | None, e
         raise ConfigError(f"server {name!r} in {path} is a stdio command; --transport {transport} needs a URL")
     if isinstance(base, HttpTarget) and transport == "stdio":
         raise ConfigError(f"server {name!r} in {path} is a URL; --transport stdio needs a command")
-    return _check(resolve_target(base, transport=transport, env=env, headers=headers), env, headers)
+    _check_options(isinstance(base, HttpTarget), env, headers)
+    return resolve_target(base, transport=transport, env=env, headers=headers)
 
 
-def _check(target: Target, env: Mapping[str, str], headers: Mapping[str, str]) -> Target:
-    # resolve_target merges options into a ready-made Target without judging them; a stray
-    # --env on an HTTP server (or --header on stdio) is almost always a mistake worth naming.
-    if isinstance(target, HttpTarget) and env:
+def _check_options(is_http: bool, env: Mapping[str, str], headers: Mapping[str, str]) -> None:
+    # Checked here, in the CLI's own words: resolve_target speaks of env=/headers= (its Python
+    # API), and silently ignores a stray --env when merging into a config's HTTP target.
+    if is_http and env:
         raise ConfigError("--env applies to stdio servers; pass --header for an HTTP or SSE server")
-    if isinstance(target, StdioTarget) and headers:
+    if not is_http and headers:
         raise ConfigError("--header applies to HTTP and SSE servers; pass --env for a stdio command")
-    return target

@@ -1,0 +1,306 @@
+"""The CLI's pure parts, in process: exit-status mapping, arguments, masking, signatures, fidelity,
+and every usage error that is caught before a server is contacted (``main(argv)`` returns the status).
+
+Subprocess tests of each command against real servers are in ``test_cli.py``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT
+
+import bridge.errors as errors_module
+from bridge.catalogue import Catalogue, ToolEntry
+from bridge.cli import ExitCode, main
+from bridge.cli.arguments import load_args_object, pair, parse_arguments
+from bridge.cli.fidelity import check_fidelity
+from bridge.cli.output import MASK, Masker, header_secrets, secrets_of
+from bridge.cli.pytypes import format_function
+from bridge.cli.render import pretty_json
+from bridge.cli.status import exit_status
+from bridge.errors import (
+    AuthError,
+    BridgeError,
+    CallTimeout,
+    ConfigError,
+    ConnectionLost,
+    InvalidArguments,
+    ProtocolError,
+    ServerStartError,
+    ServerUnreachable,
+    ToolError,
+    ToolNotFound,
+)
+from bridge.schema import compile_schema
+from bridge.targets import HttpTarget, StdioTarget
+from fixtures.schema_zoo import ZOO_SCHEMAS, ZOO_TOOLS
+
+CONFIG = ROOT / "fixtures" / "configs" / "two_servers.json"
+
+# -- exit statuses ---------------------------------------------------------------------------------
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_all_subclasses(sub)]
+    return out
+
+
+def test_every_bridge_error_has_an_explicit_exit_status() -> None:
+    """A new BridgeError subclass must be given a status on purpose, not fall through to the default."""
+    from bridge.cli import status
+
+    mapped = {cls for cls, _ in status._AFTER_CONNECT}
+    for cls in _all_subclasses(BridgeError):
+        if cls.__module__ != errors_module.__name__:
+            continue
+        assert any(issubclass(cls, m) for m in mapped), f"{cls.__name__} has no exit status"
+
+
+@pytest.mark.parametrize(("exc", "connected", "code"), [
+    (ConfigError("x"), False, ExitCode.USAGE),
+    (InvalidArguments("x"), True, ExitCode.USAGE),
+    (ToolNotFound("x"), True, ExitCode.USAGE),
+    (AuthError("x"), False, ExitCode.AUTH),
+    (ServerStartError("x"), False, ExitCode.UNREACHABLE),
+    (ServerUnreachable("x"), False, ExitCode.UNREACHABLE),
+    (ConnectionLost("x"), True, ExitCode.UNREACHABLE),
+    (CallTimeout("x", timeout=1), False, ExitCode.UNREACHABLE),  # never finished starting
+    (CallTimeout("x", timeout=1), True, ExitCode.TOOL_ERROR),  # the call did not answer
+    (ProtocolError("x", code=-32603), False, ExitCode.UNREACHABLE),
+    (ProtocolError("x", code=-32602), True, ExitCode.TOOL_ERROR),
+    (ToolError("x"), True, ExitCode.TOOL_ERROR),
+    (KeyboardInterrupt(), True, ExitCode.INTERRUPTED),
+    (RuntimeError("bug"), True, ExitCode.USAGE),
+])
+def test_exit_status(exc: BaseException, connected: bool, code: ExitCode) -> None:
+    assert exit_status(exc, connected=connected) is code
+
+
+# -- usage errors: caught before any server is contacted -------------------------------------------
+
+
+def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["tools"], "no server given"),
+    (["tool", "http://x/mcp"], "unknown command 'tool'; did you mean 'tools'?"),
+    (["show", "http://127.0.0.1:1/mcp"], "missing TOOL"),
+    (["show", "http://127.0.0.1:1/mcp", "a", "b"], "unexpected argument 'b'"),
+    (["tools", "http://127.0.0.1:1/mcp", "--", "python"], "the server is named once"),
+    (["tools", "--"], "nothing after --"),
+    (["tools", "--server", "zoo"], "--server NAME needs --config FILE"),
+    (["tools", "http://127.0.0.1:1/mcp", "--env", "K=V"], "--env applies to stdio servers"),
+    (["tools", "--header", "X-Api-Key: abcd1234", "--", "python"], "--header applies to HTTP and SSE servers"),
+    (["tools", "http://127.0.0.1:1/mcp", "--header", "no colon here"], "--header #1: expected 'Name: value'"),
+    (["tools", "--env", "1BAD=x", "--", "python"], "--env #1: expected NAME=VALUE"),
+    (["tools", "--env", "SURELY_NOT_SET_ANYWHERE_42", "--", "python"], "SURELY_NOT_SET_ANYWHERE_42 is not set"),
+    (["tools", "server", "--transport", "http"], "transport 'http' needs an http(s) URL"),
+    (["tools", "http://127.0.0.1:1/mcp", "--timeout", "0"], "must be greater than 0"),
+    (["tools", "http://127.0.0.1:1/mcp", "--bogus"], "unrecognized arguments: --bogus"),
+    (["call", "http://127.0.0.1:1/mcp", "t", "--arg", "novalue"], "argument --arg: expected NAME=VALUE"),
+    (["call", "http://127.0.0.1:1/mcp", "t", "--args", "[1]"], "expected a JSON object, got array"),
+    (["call", "http://127.0.0.1:1/mcp", "t", "--args", "{bad"], "--args (--args): invalid JSON"),
+    (["call", "http://127.0.0.1:1/mcp", "t", "--args", "@/nonexistent/args.json"], "file not found"),
+    (["tools", "--config", "/nonexistent/mcp.json"], "config file not found"),
+    (["tools", "--config", str(CONFIG)], "defines 2 servers (multimail, zoo); choose one with --server NAME"),
+    (["tools", "--config", str(CONFIG), "--server", "multimial"], "did you mean 'multimail'?"),
+])
+def test_usage_errors_exit_1_with_one_line(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                            message: str) -> None:
+    code, out, err = _main(capsys, *argv)
+    assert code == ExitCode.USAGE
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("mcp-bridge: error: ")
+    assert message in lines[0]
+
+
+def test_config_errors_name_the_file_and_the_entry(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text('{"mcpServers": {"a": ')
+    code, _, err = _main(capsys, "tools", "--config", str(bad_json))
+    assert code == 1 and f"{bad_json}: invalid JSON at line 1" in err
+
+    bad_entry = tmp_path / "entry.json"
+    bad_entry.write_text(json.dumps({"mcpServers": {"a": {"url": "ftp://x"}}}))
+    code, _, err = _main(capsys, "tools", "--config", str(bad_entry))
+    assert code == 1 and f"{bad_entry}: mcpServers.a.url must start with http:// or https://" in err
+
+    # ${VAR} without a default must be set; only the chosen server's variables matter.
+    monkeypatch.delenv("BRIDGE_ROOT", raising=False)
+    code, _, err = _main(capsys, "tools", "--config", str(CONFIG), "--server", "zoo")
+    assert code == 1 and "environment variable BRIDGE_ROOT is not set in mcpServers.zoo.env.PYTHONPATH" in err
+
+    monkeypatch.setenv("BRIDGE_ROOT", str(ROOT))
+    code, _, err = _main(capsys, "tools", "--config", str(CONFIG), "--server", "zoo", "--transport", "http")
+    assert code == 1 and "'zoo' in" in err and "is a stdio command; --transport http needs a URL" in err
+    code, _, err = _main(capsys, "tools", "--config", str(CONFIG), "--server", "zoo", "--header", "X-A: b")
+    assert code == 1 and "--header applies to HTTP and SSE servers" in err
+
+
+def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _main(capsys, "--help")
+    assert code == 0 and "commands:" in out and "tools" in out and "exit status" in out
+    code, out, _ = _main(capsys, "call", "--help")
+    assert code == 0 and "--arg K=V" in out and "--output-dir" in out
+    code, _, err = _main(capsys)
+    assert code == ExitCode.USAGE and "usage: mcp-bridge" in err
+    code, out, _ = _main(capsys, "--version")
+    assert code == 0 and out.startswith("mcp-bridge ")
+
+
+def test_secret_options_never_echoed_in_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    secret = "sk-live-0123456789abcdef"
+    code, out, err = _main(capsys, "tools", f"http://127.0.0.1:1/mcp?api_key={secret}", "--env", f"TOKEN={secret}")
+    assert code == 1 and secret not in out + err
+    code, out, err = _main(capsys, "tools", "--header", f"Bearer {secret}", "http://127.0.0.1:1/mcp")
+    assert code == 1 and secret not in out + err
+
+
+# -- arguments -------------------------------------------------------------------------------------
+
+
+def test_arg_values_are_json_where_they_parse_else_strings() -> None:
+    schema = {"type": "object", "properties": {"code": {"type": "string"}, "maybe": {"type": ["string", "null"]},
+                                               "n": {"type": "integer"}}}
+    pairs = [pair(p) for p in ("n=5", "flag=true", "none=null", "list=[1, \"a\"]", "word=hello", "code=123456",
+                               "maybe=null", "eq=a=b", "empty=")]
+    assert parse_arguments(pairs, {"n": 1, "kept": "x"}, schema) == {
+        "n": 5, "kept": "x", "flag": True, "none": None, "list": [1, "a"], "word": "hello",
+        "code": "123456",  # a string property keeps the digits as typed
+        "maybe": None,  # null is a valid value there
+        "eq": "a=b", "empty": "",
+    }
+
+
+def test_args_object_from_file(tmp_path: Path) -> None:
+    path = tmp_path / "args.json"
+    path.write_text('{"to": ["a@b.example"], "n": 2}')
+    assert load_args_object(f"@{path}") == {"to": ["a@b.example"], "n": 2}
+    with pytest.raises(ConfigError, match="expected a JSON object, got string"):
+        load_args_object('"x"')
+
+
+# -- masking ---------------------------------------------------------------------------------------
+
+
+def test_masker_hides_every_secret_spelling() -> None:
+    mask = Masker(["s3cr3t-value", 'quo"te-secret'])
+    assert mask("key=s3cr3t-value!") == f"key={MASK}!"
+    assert mask(json.dumps({"v": 'quo"te-secret'})) == json.dumps({"v": MASK})
+    assert Masker()("unchanged") == "unchanged"
+
+
+def test_secrets_of_targets() -> None:
+    stdio = StdioTarget("npx", ("-y", "x"), {"MULTIMAIL_API_KEY": "mm_live_abcdef", "DEBUG": "1"})
+    assert secrets_of(stdio) == ["mm_live_abcdef"]  # "1" is too short to hide without garbling output
+    http = HttpTarget("https://u:pw-secret@h/mcp?token=tok-12345", "http",
+                      {"Authorization": "Bearer abc-123456", "Accept": "application/json"})
+    assert set(secrets_of(http)) == {"Bearer abc-123456", "abc-123456", "pw-secret", "tok-12345"}
+    assert header_secrets("Accept", "application/json") == []
+
+
+# -- signatures as source --------------------------------------------------------------------------
+
+
+def test_signature_source_for_awkward_names() -> None:
+    schema = {"type": "object", "properties": {
+        "from": {"type": "string", "description": "Sender."},
+        "opts": {"type": "object", "properties": {"data-type": {"type": "string"}, "n": {"type": "integer"}},
+                 "required": ["n"]},
+        "note": {"type": ["string", "null"]}},
+        "required": ["from"]}
+    source = format_function("tool", compile_schema(schema, name="tool").signature)
+    assert "    from_: str,  # Sender." in source
+    assert "    note: str | None = OMIT," in source
+    # A key that is no identifier only fits TypedDict's functional syntax.
+    assert "ToolOpts = TypedDict('ToolOpts', {" in source
+    assert "    'data-type': NotRequired[str]," in source
+    assert "    'n': int," in source
+    compile(source, "<signature>", "exec")  # it is valid Python (a stub)
+
+
+def test_pretty_json_keeps_short_values_on_one_line() -> None:
+    value = {"to": ["a@b.example"], "nested": {"k": 1}, "long": ["x" * 30, "y" * 30, "z" * 30]}
+    text = pretty_json(value, width=60)
+    assert '"to": ["a@b.example"],' in text and '"nested": {"k": 1},' in text
+    assert json.loads(text) == value
+
+
+# -- fidelity --------------------------------------------------------------------------------------
+
+
+def _zoo_entries() -> dict[str, ToolEntry]:
+    return {e.mcp_name: e for e in Catalogue(list(ZOO_TOOLS.values()))}
+
+
+def _fidelity(entry: ToolEntry, parameters: Any = None) -> Any:
+    model = {"name": entry.name, "description": entry.description,
+             "parameters": dict(entry.input_schema) if parameters is None else parameters}
+    return check_fidelity(entry, model, entry.compiled.signature)
+
+
+LOSSLESS = {"defs_ref", "draft07_definitions", "any_of", "one_of", "type_arrays", "formats", "defaults",
+            "numeric_bounds", "string_constraints", "closed_object", "open_object", "typed_map", "nested_objects",
+            "array_of_objects", "vendor_keys", "header_routed", "empty_input", "nullable_clears", "echo_types",
+            "validated_order", "a_b", "image_result", "stats"}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSLESS))
+def test_fidelity_lossless(name: str) -> None:
+    verdict = _fidelity(_zoo_entries()[name])
+    assert verdict.lossless, verdict.differences
+
+
+@pytest.mark.parametrize(("name", "pointer", "kind", "words"), [
+    ("keyword_args", "/properties/from", "renamed", "'from' is a Python keyword"),
+    ("keyword_args", "/properties/schema", "renamed", "taken by pydantic's BaseModel"),
+    ("keyword_args", "/properties/data-type", "renamed", "not a Python identifier"),
+    ("schema_word_props", "/properties/$ref", "renamed", "not a Python identifier"),
+    ("all_of", "/allOf/0/properties/id", "missing", "only top-level 'properties'"),
+    ("const_enum", "/properties/level", "widened", "enum values 3.5 cannot be a typing.Literal"),
+    ("tree_recursive", "/$defs/node/properties/children/items", "recursive", "#/$defs/node refers back"),
+    ("draft2020_keywords", "/properties/point/prefixItems", "widened", "positional item types"),
+    ("files.read", "/name", "renamed", "found '.'"),
+    ("a.b", "/name", "renamed", "a short hash keeps it apart"),
+    ("café_menu", "/name", "renamed", "found 'é'"),
+])
+def test_fidelity_names_each_difference(name: str, pointer: str, kind: str, words: str) -> None:
+    verdict = _fidelity(_zoo_entries()[name])
+    assert not verdict.lossless
+    found = {(d.pointer, d.kind): d.detail for d in verdict.differences}
+    assert (pointer, kind) in found, verdict.differences
+    assert words in found[(pointer, kind)]
+
+
+def test_fidelity_reports_a_changed_model_schema_and_validation_only_keywords() -> None:
+    entry = _zoo_entries()["string_constraints"]
+    changed = json.loads(json.dumps(ZOO_SCHEMAS["string_constraints"]))
+    changed["properties"]["sku"].pop("pattern")
+    verdict = _fidelity(entry, changed)
+    assert [(d.view, d.pointer, d.kind) for d in verdict.differences] == [
+        ("model", "/properties/sku/pattern", "changed")]
+    assert verdict.validated_keywords == ("maxLength", "minLength", "pattern")
+
+
+def test_fidelity_untyped_schema() -> None:
+    schema = {"type": "object", "anyOf": [{"properties": {"a": {"type": "string"}}}, {"properties": {}}]}
+    tool = ZOO_TOOLS["empty_input"].model_copy(update={"name": "odd", "input_schema": schema})
+    entry = ToolEntry.from_mcp(tool, "odd")
+    verdict = check_fidelity(entry, {"name": "odd", "parameters": schema}, entry.compiled.signature)
+    assert [(d.kind, d.pointer) for d in verdict.differences] == [("untyped", "")]
+    assert "top-level anyOf" in verdict.differences[0].detail
+    assert isinstance(entry.compiled.signature, inspect.Signature)
