@@ -29,7 +29,9 @@ server's stderr or error text quoting its own API key is common.
 from __future__ import annotations
 
 import errno
+import logging
 import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -50,6 +52,7 @@ __all__ = [
     "ServerUnreachable",
     "ToolError",
     "ToolNotFound",
+    "log_secrets",
     "redact",
     "translate",
 ]
@@ -67,6 +70,56 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True):
         text = text.replace(secret, _MASK)
     return text
+
+
+class _LogMask(logging.Filter):
+    """Masks the secrets of every open session in log records (message, arguments, traceback).
+
+    Foreign libraries log text we do not control: httpx2 logs request URLs, the SDK logs a
+    server's unparseable output (which may quote its own API key). The filter sits on the
+    loggers of those libraries and ours while any session with secrets is open.
+    """
+
+    _PREFIXES = ("bridge", "mcp", "client", "httpx2", "httpcore2")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: Counter[str] = Counter()
+        self._installed: set[str] = set()
+
+    def add(self, secrets: Iterable[str]) -> None:
+        self._secrets.update(s for s in set(secrets) if len(s) >= _MIN_SECRET)
+        # Loggers are created at import time, so every module logger exists by now.
+        for name, item in list(logging.Logger.manager.loggerDict.items()):
+            if name not in self._installed and isinstance(item, logging.Logger) and \
+                    name.split(".")[0] in self._PREFIXES:
+                item.addFilter(self)
+                self._installed.add(name)
+
+    def remove(self, secrets: Iterable[str]) -> None:
+        self._secrets.subtract(s for s in set(secrets) if len(s) >= _MIN_SECRET)
+        self._secrets = +self._secrets  # drop counts at zero
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the logging module's problem, not ours
+            return True
+        masked = redact(message, self._secrets)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, self._secrets)
+        return True
+
+
+log_secrets = _LogMask()
+"""Register a session's secrets with ``log_secrets.add(values)`` while it is open (and
+``remove`` them after); records of the bridge, the SDK and httpx2 are masked meanwhile."""
 
 
 class BridgeError(Exception):

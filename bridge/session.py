@@ -35,7 +35,15 @@ from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
 from mcp.shared.dispatcher import ProgressFnT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from .errors import BridgeError, CallTimeout, ConnectError, ConnectionLost, ServerStartError, translate
+from .errors import (
+    BridgeError,
+    CallTimeout,
+    ConnectError,
+    ConnectionLost,
+    ServerStartError,
+    log_secrets,
+    translate,
+)
 from .targets import HttpTarget, StdioTarget, Target, is_secret_header
 from .transports import StderrCapture, open_streams
 from .wire import SkippedTool, Wire
@@ -175,6 +183,7 @@ class Session:
     # -- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> Session:
+        log_secrets.add(self._secrets)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         try:
@@ -209,6 +218,7 @@ class Session:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
+        log_secrets.remove(self._secrets)
 
     async def _open_generation(self) -> _Generation:
         assert self._tg is not None
