@@ -12,12 +12,13 @@ off before argparse sees the rest, so the server's own options can never be mist
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
 from typing import NoReturn
 
 import anyio
@@ -133,7 +134,7 @@ def _bind_operands(command: Command, operands: list[str]) -> dict[str, str]:
     return dict(zip(expected, operands, strict=True))
 
 
-@contextmanager
+@contextlib.contextmanager
 def _debug_logging(out: Output) -> Iterator[None]:
     """Log to the masked stderr while a ``--debug`` run lasts; leave logging as it was after."""
     handler = logging.StreamHandler(out.err.file)
@@ -172,6 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(_main(list(sys.argv[1:] if argv is None else argv), out, state))
     except _Exit as done:
         return done.status
+    except BrokenPipeError:
+        # The reader went away (`mcp-bridge tools --json | head`): not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not complain either.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return ExitCode.OK
     except (Exception, KeyboardInterrupt) as exc:
         return int(_fail(exc, out, state))
 
@@ -194,7 +202,7 @@ def _main(argv: list[str], out: Output, state: _RunState) -> ExitCode:
     state.debug = args.debug
     out.json_mode = args.json
     out.mask.add(_raw_secrets(args))
-    with _debug_logging(out) if args.debug else nullcontext():
+    with _debug_logging(out) if args.debug else contextlib.nullcontext():
         return _run(command, args, server_command, out, state)
 
 

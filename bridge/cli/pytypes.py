@@ -20,7 +20,8 @@ from typing_extensions import is_typeddict
 __all__ = ["format_annotation", "format_function", "unwrap"]
 
 _WRAPPERS = ("Required", "NotRequired", "ReadOnly")
-_COMMENT_MAX = 72
+_LINE_MAX = 96  # fits a panel on a 100-column terminal
+_COMMENT_MIN = 24
 
 
 def unwrap(annotation: Any) -> tuple[Any, str | None]:
@@ -66,13 +67,15 @@ def format_annotation(annotation: Any, classes: list[Any] | None = None) -> str:
     return str(annotation).replace("typing.", "")
 
 
-def _comment(description: str | None) -> str:
+def _comment(description: str | None, code: str) -> str:
+    """``code`` plus the description as an end-of-line comment, cut to keep the line short."""
     if not description:
-        return ""
+        return code
     text = " ".join(description.split())
-    if len(text) > _COMMENT_MAX:
-        text = text[: _COMMENT_MAX - 1] + "…"
-    return f"  # {text}"
+    room = max(_COMMENT_MIN, _LINE_MAX - len(code) - 4)
+    if len(text) > room:
+        text = text[: room - 1] + "…"
+    return f"{code}  # {text}"
 
 
 def _classes(classes: list[Any]) -> Iterator[str]:
@@ -93,12 +96,12 @@ def _classes(classes: list[Any]) -> Iterator[str]:
             if not fields:
                 yield "    pass"
             for key, text, description in fields:
-                yield f"    {key}: {text}{_comment(description)}"
+                yield _comment(description, f"    {key}: {text}")
         else:
             # Keys such as "data-type" or "from" only fit the functional syntax.
             yield f"{cls.__name__} = TypedDict({cls.__name__!r}, {{"
             for key, text, description in fields:
-                yield f"    {key!r}: {text},{_comment(description)}"
+                yield _comment(description, f"    {key!r}: {text},")
             yield "})"
 
 
@@ -112,7 +115,7 @@ def format_function(name: str, signature: inspect.Signature, return_type: str = 
             lines.append(f"    **{param.name}: {text},")
             continue
         default = "" if param.default is inspect.Parameter.empty else f" = {param.default!r}"
-        lines.append(f"    {param.name}: {text}{default},{_comment(unwrap(param.annotation)[1])}")
+        lines.append(_comment(unwrap(param.annotation)[1], f"    {param.name}: {text}{default},"))
     has_keyword_only = any(p.kind is inspect.Parameter.KEYWORD_ONLY for p in signature.parameters.values())
     head = f"async def {name}("
     if not lines:
