@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck demo bench fuzz conformance third-party clean
+.PHONY: venv test lint typecheck demo bench bench-load fuzz conformance third-party clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,21 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bridge tests fixtures examples
 	$(VENV)/bin/mypy bridge
+
+# Long property-based run of the schema layer (make test runs a short one); FUZZ_EXAMPLES=N to tune.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_schema.py
+
+# Benchmarks, loopback only and bounded: every benchmarks/bench_*.py, then the load benchmark.
+bench: $(STAMP)
+	@for f in benchmarks/bench_*.py; do \
+		[ -e "$$f" ] || continue; echo "== $$f"; $(PY) "$$f" || exit 1; \
+	done
+	$(PY) benchmarks/load.py --json bench-results/load.json
+
+# The load benchmark alone; LOAD_ARGS="--soak 600" for the 10-minute soak.
+bench-load: $(STAMP)
+	$(PY) benchmarks/load.py --json bench-results/load.json $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .third_party .data .pytest_cache .mypy_cache .ruff_cache
