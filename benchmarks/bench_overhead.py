@@ -1,0 +1,144 @@
+"""Per-call overhead: sequential calls of server-everything's ``echo`` over stdio.
+
+Variants, each on its own server process, measured in rotating rounds in one run:
+
+- raw: mcp 2.x ``ClientSession.call_tool`` on one initialized session (the floor);
+- bridge: ``MCPTool.run_json`` (lookup, jsonschema validation, interceptor chain, result
+  rendering) on the bridge's persistent session; goal: within 5% of raw;
+- autogen-ext ``McpWorkbench`` (one session, kept open across rounds);
+- autogen-ext default adapter (``mcp_server_tools`` + ``tool.run_json``): a new server
+  process per call, so it runs fewer calls in fewer rounds; its number is still per call.
+
+Reported per call: wall time (what a caller waits) and, for in-process variants, this
+process's CPU time (what the client code costs; a loaded machine inflates it far less).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+from _common import (
+    EVERYTHING,
+    NODE,
+    AutogenExtDriver,
+    CpuClock,
+    Report,
+    bench_args,
+    everything_argv,
+    finish,
+    optional_driver,
+    require,
+    rounds,
+)
+from autogen_core import CancellationToken
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from bridge import connect
+
+ARGS = {"message": "hello from the benchmark"}
+
+
+async def main(argv: list[str] | None = None) -> Path:
+    opts = bench_args(__doc__.splitlines()[0], argv, add=lambda p: (
+        p.add_argument("--calls", type=int, default=200, help="sequential calls per round (default 200)"),
+        p.add_argument("--rounds", type=int, default=9, help="rounds (default 9)"),
+        p.add_argument("--percall-calls", type=int, default=20,
+                       help="calls per round for autogen-ext's per-call mode (default 20)"),
+        p.add_argument("--percall-rounds", type=int, default=2, help="rounds that include it (default 2)"),
+    ))
+    if opts.quick:
+        opts.calls, opts.rounds, opts.percall_calls, opts.percall_rounds = 50, 3, 3, 1
+    require(NODE, EVERYTHING)
+    started = time.perf_counter()
+    report = Report("overhead", f"Per-call overhead ({opts.calls} sequential echo calls, stdio, server-everything)",
+                    params=vars(opts) | {"json": str(opts.json)})
+    argv_ = everything_argv()
+    warmup = 10
+    results: dict[str, list[Any]] = {}
+    raw_params = StdioServerParameters(command=argv_[0], args=argv_[1:])
+    with open(os.devnull, "w") as devnull:  # the SDK wants a real file for the child's stderr
+        async with stdio_client(raw_params, errlog=devnull) as (read, write), ClientSession(read, write) as raw, \
+                connect(argv_, name="everything") as server, \
+                optional_driver(report.notes) as driver:
+            init = await raw.initialize()
+            tool = next(t for t in await server.tools() if t.mcp_name == "echo")
+            token = CancellationToken()
+            protocols = {"raw": init.protocol_version, "bridge": server.info.protocol_version}
+
+            async def run_raw(_: int) -> dict[str, float]:
+                for _ in range(warmup):
+                    await raw.call_tool("echo", ARGS)
+                with CpuClock() as clock:
+                    for _ in range(opts.calls):
+                        result = await raw.call_tool("echo", ARGS)
+                        if result.is_error:
+                            raise RuntimeError(f"raw echo failed: {result}")
+                return {"wall": clock.wall / opts.calls, "cpu": clock.cpu / opts.calls}
+
+            async def run_bridge(_: int) -> dict[str, float]:
+                for _ in range(warmup):
+                    await tool.run_json(ARGS, token)
+                with CpuClock() as clock:
+                    for _ in range(opts.calls):
+                        await tool.run_json(ARGS, token)  # raises ToolError on an error result
+                return {"wall": clock.wall / opts.calls, "cpu": clock.cpu / opts.calls}
+
+            variants = {"raw": run_raw, "bridge": run_bridge}
+            if driver is not None:
+                variants |= ext_variants(driver, argv_, opts.calls, opts.percall_calls, warmup)
+            percall_rounds = {round(i * opts.rounds / opts.percall_rounds) for i in range(opts.percall_rounds)}
+            results = await rounds(variants, opts.rounds, budget=240,
+                                   skip=lambda name, r: name == "percall" and r not in percall_rounds)
+
+    us = 1e6
+    raw_row = report.add("raw mcp ClientSession.call_tool", [x["wall"] * us for x in results["raw"]], "µs/call",
+                         note=f"CPU {_cpu(results['raw'])} µs/call; protocol {protocols['raw']}", is_baseline=True)
+    bridge_row = report.add("bridge MCPTool.run_json", [x["wall"] * us for x in results["bridge"]], "µs/call",
+                            baseline=raw_row, note=f"CPU {_cpu(results['bridge'])} µs/call; protocol "
+                            f"{protocols['bridge']}; goal ≤ 1.05×")
+    bridge_row.extra["overhead_us"] = (bridge_row.stats.median - raw_row.stats.median) if bridge_row.stats else None
+    if driver is None:
+        return finish(report, started, opts.json)
+    ext = f"autogen-ext {driver.versions['autogen_ext']}, mcp {driver.versions['mcp']}"
+    report.add("autogen-ext McpWorkbench.call_tool", [x["wall"] * us for x in results["workbench"]], "µs/call",
+               baseline=raw_row, note=f"{ext}; CPU {_cpu(results['workbench'])} µs/call (its process)")
+    samples = [s * 1e3 for x in results["percall"] for s in x["samples"]]
+    report.add("autogen-ext default adapter (mcp_server_tools + run_json)", samples, "ms/call", baseline=raw_row,
+               unit_scale=1e3, note=f"a server process per call: {opts.percall_calls} calls (not {opts.calls}) × "
+                                    f"{len(results['percall'])} rounds, median over the {len(samples)} calls")
+    report.notes.append(
+        f"Rounds rotate the order of the variants; {len(results['raw'])} rounds of {opts.calls} calls each, "
+        f"{warmup} untimed warm-up calls per round; each variant has its own server-everything process.")
+    report.notes.append("Ratios are against raw ClientSession. CPU is the client process's own CPU time per call "
+                        "(the server's is not included).")
+    return finish(report, started, opts.json)
+
+
+def ext_variants(driver: AutogenExtDriver, argv: list[str], calls: int, percall_calls: int, warmup: int
+                 ) -> dict[str, Any]:
+    async def run_workbench(_: int) -> dict[str, float]:
+        out = await driver.request({"op": "calls", "mode": "workbench", "argv": argv, "tool": "echo",
+                                    "arguments": ARGS, "calls": calls, "warmup": warmup})
+        return {"wall": out["wall"] / calls, "cpu": out["cpu"] / calls}
+
+    async def run_percall(_: int) -> dict[str, Any]:
+        out = await driver.request({"op": "calls", "mode": "percall", "argv": argv, "tool": "echo",
+                                    "arguments": ARGS, "calls": percall_calls, "warmup": 0}, timeout=600)
+        return {"wall": out["wall"] / percall_calls, "samples": out["samples"]}
+
+    return {"workbench": run_workbench, "percall": run_percall}
+
+
+def _cpu(samples: list[dict[str, float]]) -> str:
+    cpus = sorted(x["cpu"] * 1e6 for x in samples)
+    return f"{cpus[len(cpus) // 2]:.0f}"
+
+
+if __name__ == "__main__":
+    anyio.run(main, sys.argv[1:])
