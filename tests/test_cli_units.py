@@ -7,7 +7,9 @@ Subprocess tests of each command against real servers are in ``test_cli.py``.
 from __future__ import annotations
 
 import inspect
+import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from bridge.catalogue import Catalogue, ToolEntry
 from bridge.cli import ExitCode, main
 from bridge.cli.arguments import load_args_object, pair, parse_arguments
 from bridge.cli.fidelity import check_fidelity
-from bridge.cli.output import MASK, Masker, header_secrets, secrets_of
+from bridge.cli.output import MASK, Masker, Output, header_secrets, secrets_of
 from bridge.cli.pytypes import format_function
 from bridge.cli.render import pretty_json
 from bridge.cli.status import exit_status
@@ -304,3 +306,28 @@ def test_fidelity_untyped_schema() -> None:
     assert [(d.kind, d.pointer) for d in verdict.differences] == [("untyped", "")]
     assert "top-level anyOf" in verdict.differences[0].detail
     assert isinstance(entry.compiled.signature, inspect.Signature)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_spinner_only_on_a_terminal_stderr_and_never_on_stdout() -> None:
+    out, err = io.StringIO(), _Terminal()
+    output = Output(stdout=out, stderr=err)
+    with output.status("Starting zoo…"):
+        time.sleep(0.3)
+    assert "Starting zoo…" in err.getvalue() and out.getvalue() == ""
+    piped = io.StringIO()
+    with Output(stdout=out, stderr=piped).status("Starting zoo…") as status:
+        assert status is None
+    assert piped.getvalue() == ""
+
+
+def test_server_text_is_never_markup() -> None:
+    out = io.StringIO()
+    output = Output(stdout=out)
+    output.plain("[bold red]not a style[/] :smile: ")
+    output.print(output.text("[link=http://x]y[/link]"))
+    assert out.getvalue() == "[bold red]not a style[/] :smile: \n[link=http://x]y[/link]\n"

@@ -17,6 +17,7 @@ import difflib
 import logging
 import os
 import sys
+import textwrap
 import traceback
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
@@ -80,7 +81,8 @@ def _usage(command: Command) -> str:
 
 def build_parser(command: Command) -> argparse.ArgumentParser:
     """The parser of one command: its operands, the common and server options, and its own."""
-    parser = _Parser(prog=f"mcp-bridge {command.name}", usage=_usage(command), description=command.description,
+    parser = _Parser(prog=f"mcp-bridge {command.name}", usage=_usage(command),
+                     description=textwrap.fill(command.description, 88),
                      epilog=(_SERVER_HELP + "\n\n" if command.uses_server else "") + _EXIT_HELP,
                      formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     names = " ".join(o.upper() for o in command.operands)
