@@ -175,7 +175,7 @@ class Connection:
         safe = safe_names(self.withheld, prefix=self.prefix)
         for mcp_name, reason in self.withheld.items():
             if name in (mcp_name, safe[mcp_name]):
-                raise CatalogueDrift(f"tool {mcp_name!r} is withheld: {reason}", server=self.name, tool=mcp_name)
+                raise CatalogueDrift(f"withheld by the lock file: {reason}", server=self.name, tool=mcp_name)
 
     async def invoke(self, call: ToolCall, *, progress: ProgressFnT | None = None) -> CallResult:
         """Send a prepared call to the server (the end of every interceptor chain)."""

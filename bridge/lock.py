@@ -292,13 +292,14 @@ class LockGuard:
             ConfigError: the lock file does not pin this server.
         """
         drift = compare(self.lock.pin(server), tools, server=server)
-        self.last_drift = drift
+        seen, self.last_drift = self.last_drift, drift
         if not drift:
             return list(tools), {}
         if self.policy == "strict":
             raise CatalogueDrift(f"the tool catalogue differs from the lock file ({drift.summary}); "
                                  "refusing the server", server=server, drift=drift)
-        logger.warning("%s", drift.report())
+        if drift != seen:  # a re-listing that finds the same drift has nothing new to say
+            logger.warning("%s", drift.report())
         if self.policy == "warn":
             return list(tools), {}
         withheld = {name: "it is not in the lock file" for name in drift.added}

@@ -53,12 +53,15 @@ class Context:
         return timeout if timeout is not None else DEFAULT_CALL_TIMEOUT
 
     @asynccontextmanager
-    async def server(self) -> AsyncIterator[Server]:
+    async def server(self, *, guarded: bool = True) -> AsyncIterator[Server]:
         """Connect to the target (with a spinner on a terminal) and list its tools.
+
+        ``guarded``: apply ``--lock`` (``lock`` and ``verify`` compare the file themselves).
 
         Raises:
             ConnectError: and the other ``BridgeError``s of ``connect``; ``connected``
                 stays False until the session is up.
+            CatalogueDrift: ``--lock-policy strict`` and the tools differ from ``--lock``.
         """
         if self.target is None:
             raise RuntimeError("this command was registered without a server")
@@ -68,8 +71,10 @@ class Context:
             self.out.note(f"{self.target.transport}: {self.target.describe()}")
         async with AsyncExitStack() as stack:
             with self.out.status(f"{verb} {self.target.label}…"):
+                lock = getattr(self.args, "lock", None) if guarded else None
                 server = await stack.enter_async_context(
-                    connect(self.target, timeout=timeout or DEFAULT_TIMEOUT, call_timeout=self.call_timeout))
+                    connect(self.target, timeout=timeout or DEFAULT_TIMEOUT, call_timeout=self.call_timeout,
+                            lock=lock, lock_policy=getattr(self.args, "lock_policy", "pinned-only")))
             self.connected = True
             yield server
 

@@ -40,6 +40,11 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                        help="force the transport (default: a URL is Streamable HTTP, or SSE when it ends in /sse)")
     group.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
                        help="seconds to start and list tools, and for a tool call (default: 30 and 180)")
+    group.add_argument("--lock", metavar="FILE",
+                       help="compare the server's tools with this lock file (see 'mcp-bridge lock'); what happens "
+                            "on drift is --lock-policy")
+    group.add_argument("--lock-policy", choices=("warn", "pinned-only", "strict"), default="pinned-only",
+                       help="on drift: warn; offer only pinned, unchanged tools (default); or refuse the server")
 
 
 def _positive_float(text: str) -> float:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from rich.text import Text
+
+from ...inspection import suspicious_tool
 from ..context import Command, Context
 from ..fidelity import check_fidelity
 from ..pytypes import format_function
@@ -20,11 +23,18 @@ async def run(ctx: Context) -> ExitCode:
         model_schema = dict(tool.schema)
         signature = format_function(tool.name.replace("-", "_"), tool.signature)
         fidelity = check_fidelity(entry, model_schema, tool.signature)
+        findings = suspicious_tool(entry.to_wire())
         if ctx.out.json_mode:
             ctx.out.json({"server": server_json(server.info), "tool": tool_json(entry), "signature": signature,
-                          "autogenSchema": model_schema, "fidelity": fidelity.to_json()})
+                          "autogenSchema": model_schema, "fidelity": fidelity.to_json(),
+                          "suspicious": findings})
         else:
             ctx.out.print(tool_view(ctx.out, entry, signature, model_schema, fidelity))
+            if findings:
+                ctx.out.print(Text("Possible prompt injection (read the text above before approving):",
+                                   style="bold yellow"))
+                for finding in findings:
+                    ctx.out.print(Text("  ! ", style="bold yellow") + ctx.out.text(finding), soft_wrap=True)
     return ExitCode.OK
 
 

@@ -22,6 +22,8 @@ async def run(ctx: Context) -> ExitCode:
         if catalogue.duplicates:
             ctx.out.note(f"the server lists these names more than once (the first is used): "
                          f"{', '.join(sorted(set(catalogue.duplicates)))}")
+        for name, reason in sorted(server.withheld.items()):
+            ctx.out.note(f"withheld by the lock file: {name!r} ({reason})")
     return ExitCode.OK
 
 

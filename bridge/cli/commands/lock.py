@@ -1,0 +1,56 @@
+"""``mcp-bridge lock SERVER [-o FILE]``: pin the server's tools in a lock file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ...lock import DEFAULT_LOCK_FILE, LockFile, ServerPin
+from ..context import Command, Context
+from ..status import ExitCode
+
+__all__ = ["COMMAND"]
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help=f"the lock file to write (default: --lock, else {DEFAULT_LOCK_FILE}); pins of other "
+                             "servers in it are kept")
+
+
+async def run(ctx: Context) -> ExitCode:
+    """List the tools (unguarded), pin them under the server's name, and write the file.
+
+    Raises:
+        ConfigError: an existing lock file is malformed (it is never overwritten then).
+    """
+    path = Path(ctx.args.output or getattr(ctx.args, "lock", None) or DEFAULT_LOCK_FILE)
+    lock = LockFile.load(path) if path.exists() else LockFile()
+    async with ctx.server(guarded=False) as server:
+        tools = await server.session.list_tools()
+        pin = ServerPin.of(tools)
+        previous = lock.servers.get(server.name)
+        lock.servers[server.name] = pin
+        lock.save(path)
+        skipped = server.session.skipped_tools
+    if ctx.out.json_mode:
+        ctx.out.json({"file": str(path), "server": server.name, **pin.to_json()})
+        return ExitCode.OK
+    verb = "re-pinned" if previous is not None else "pinned"
+    unchanged = " (unchanged)" if previous is not None and previous.hash == pin.hash else ""
+    ctx.out.plain(f"{verb} {len(pin.tools)} tool(s) of server {server.name!r} in {path}{unchanged}")
+    ctx.out.plain(f"catalogue hash {pin.hash}")
+    for tool in skipped:
+        ctx.out.note(f"not pinned: {tool.name!r} has an invalid definition ({tool.reason})")
+    return ExitCode.OK
+
+
+COMMAND = Command(
+    name="lock",
+    summary="pin a server's tools (names, descriptions, schemas, annotations) in a lock file",
+    description="Connect, list every tool and record its name, description, inputSchema, outputSchema and "
+                "annotations with a stable hash, under the server's name. Commit the file; 'mcp-bridge verify' "
+                "and connect(lock=...) / --lock then notice any tool that changes after review (a rug pull).",
+    add_arguments=_add_arguments,
+    run=run,
+)

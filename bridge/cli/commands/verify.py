@@ -1,0 +1,42 @@
+"""``mcp-bridge verify SERVER --lock FILE``: does the live catalogue still match the lock file?"""
+
+from __future__ import annotations
+
+from ...errors import ConfigError
+from ...lock import LockFile, compare
+from ..context import Command, Context
+from ..status import ExitCode
+
+__all__ = ["COMMAND"]
+
+
+async def run(ctx: Context) -> ExitCode:
+    """Compare every live tool with its pin; print the drift; ``DRIFT`` (6) if anything differs.
+
+    Raises:
+        ConfigError: no ``--lock``, or the lock file is missing, malformed or does not pin this server.
+    """
+    path = getattr(ctx.args, "lock", None)
+    if not path:
+        raise ConfigError("verify needs --lock FILE (create one with 'mcp-bridge lock')")
+    lock = LockFile.load(path)
+    # Unguarded: the whole report is the point, even under --lock-policy strict.
+    async with ctx.server(guarded=False) as server:
+        drift = compare(lock.pin(server.name), await server.session.list_tools(), server=server.name)
+    if ctx.out.json_mode:
+        ctx.out.json({"file": str(path), "drift": bool(drift), **drift.to_json()})
+    elif drift:
+        ctx.out.plain(drift.report())
+    else:
+        ctx.out.plain(f"server {server.name!r}: all tools match {path}")
+    return ExitCode.DRIFT if drift else ExitCode.OK
+
+
+COMMAND = Command(
+    name="verify",
+    summary="check a server's tools against a lock file; exit 6 on drift (for CI)",
+    description="Connect, list every tool and compare it with the lock file written by 'mcp-bridge lock': new, "
+                "removed and changed tools are reported, each change with a diff of its JSON. Exits 0 when "
+                "everything matches and 6 on any drift.",
+    run=run,
+)
