@@ -20,6 +20,7 @@ and a recursive reference becomes ``dict[str, Any]`` at the point it recurs. Any
 
 from __future__ import annotations
 
+import copy
 import inspect
 import keyword
 import logging
@@ -139,7 +140,7 @@ class CompiledSchema:
             try:
                 cls = js_validators.validator_for(self.schema, default=js_validators.Draft202012Validator)
                 cls.check_schema(dict(self.schema))
-                self._validator = cls(self.schema, registry=_LOCAL_ONLY, format_checker=cls.FORMAT_CHECKER)
+                self._validator = cls(self.schema, registry=_LOCAL_ONLY, format_checker=_format_checker(cls))
             except js_exceptions.SchemaError as e:
                 self._validator_error = f"the tool's inputSchema is itself invalid ({e.message})"
                 logger.warning("argument validation disabled: %s", self._validator_error)
@@ -178,6 +179,23 @@ class CompiledSchema:
             raise InvalidArguments(f"unexpected keyword argument {unknown[0]!r}", argument=unknown[0],
                                    rule="additionalProperties")
         return {by_py[k]: v for k, v in kwargs.items() if v is not OMIT}
+
+
+# jsonschema's own "email" check only looks for an "@", so "maria@" passes locally and fails at
+# the server (MultiMail validates with zod). One local-part, one dotted domain, no spaces.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+_CHECKERS: dict[type[Any], Any] = {}
+
+
+def _format_checker(cls: type[Any]) -> Any:
+    """The draft's format checker with a stricter ``email`` (and ``idn-email``) check."""
+    checker = _CHECKERS.get(cls)
+    if checker is None:
+        checker = copy.deepcopy(cls.FORMAT_CHECKER)
+        for fmt in ("email", "idn-email"):
+            checker.checks(fmt)(lambda value: not isinstance(value, str) or bool(_EMAIL.match(value)))
+        _CHECKERS[cls] = checker
+    return checker
 
 
 def _no_fetch(uri: str) -> Any:
