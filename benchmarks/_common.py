@@ -62,6 +62,8 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # scripts run by path; `fixtures` (the repo's test servers) lives at the root
+    sys.path.append(str(ROOT))
 RESULTS = ROOT / "bench-results"
 THIRD_PARTY = Path(os.environ.get("THIRD_PARTY_DIR") or ROOT / ".third_party")
 NODE = THIRD_PARTY / "bin" / "node"
