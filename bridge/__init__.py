@@ -145,3 +145,24 @@ __all__ += [
     "render_audit_table",
     "wait_for_decision",
 ]
+
+# Reliability and security: pinned catalogues, prompt-injection checks, skipped tools (issue 7).
+# (Imported after the __all__ extension above, hence E402: this block is appended, not merged.)
+from .connection import Guard  # noqa: E402
+from .inspection import suspicious_text, suspicious_tool  # noqa: E402
+from .lock import DEFAULT_LOCK_FILE, Drift, LockFile, LockGuard, LockPolicy, ServerPin, ToolChange  # noqa: E402
+from .wire import SkippedTool  # noqa: E402
+
+__all__ += [
+    "DEFAULT_LOCK_FILE",
+    "Drift",
+    "Guard",
+    "LockFile",
+    "LockGuard",
+    "LockPolicy",
+    "ServerPin",
+    "SkippedTool",
+    "ToolChange",
+    "suspicious_text",
+    "suspicious_tool",
+]
