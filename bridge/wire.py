@@ -18,6 +18,9 @@ the SDK cannot do for us:
   the offending tools are dropped (and reported) and the offending content blocks are
   replaced by a text placeholder that keeps the original block in its ``_meta``.
   Everything else reaches the SDK untouched.
+* **Implicit ``resultType``.** From 2026-07-28 on, a result without ``resultType`` is
+  ``"complete"`` (the spec: clients MUST assume so), but the SDK's models require the
+  field and would fail the call; the wire fills it in before the SDK looks.
 * **Malformed messages.** A message that is not JSON-RPC but carries the id of a request
   we are waiting for is that request's answer: it becomes an error answer at once, instead
   of a wait for the timeout. Other malformed lines are counted and described, so a request
@@ -38,6 +41,7 @@ import anyio
 from mcp.shared.message import SessionMessage
 from mcp_types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCRequest, JSONRPCResponse, RequestId
 from mcp_types import methods as mcp_methods
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 __all__ = ["ORIGINAL_BLOCK_KEY", "SkippedTool", "Wire", "repair_call_result", "repair_listing"]
@@ -228,6 +232,8 @@ class Wire:
             self._methods.pop(message.id, "")
         elif isinstance(message, JSONRPCResponse):
             method = self._methods.pop(message.id, "")
+            if method and "resultType" not in message.result and self._version() in MODERN_PROTOCOL_VERSIONS:
+                message.result["resultType"] = "complete"
             if method == "tools/list":
                 self._repair_listing(message.result)
             elif method == "tools/call":
