@@ -14,10 +14,13 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = [
     "HttpTarget",
@@ -88,12 +91,18 @@ class StdioTarget:
 
 @dataclass(frozen=True)
 class HttpTarget:
-    """A server reached over Streamable HTTP (``transport="http"``) or legacy SSE."""
+    """A server reached over Streamable HTTP (``transport="http"``) or legacy SSE.
+
+    ``auth`` is an ``httpx2.Auth`` run on every HTTP request, e.g. the SDK's
+    ``mcp.client.auth.OAuthClientProvider`` for OAuth 2.1. It is live state (tokens), so it
+    is never shown, compared or written to a config.
+    """
 
     url: str
     transport: TransportName = "http"
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     name: str = ""
+    auth: httpx2.Auth | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -130,6 +139,7 @@ def resolve_target(
     headers: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
     name: str = "",
+    auth: httpx2.Auth | None = None,
 ) -> Target:
     """Turn what a user typed into a target.
 
@@ -138,6 +148,8 @@ def resolve_target(
       or the path ends in ``/sse``;
     - a list of strings, or any other string (split like a shell would), is a stdio command.
 
+    ``auth`` (an ``httpx2.Auth``) applies to HTTP and SSE targets only.
+
     Raises:
         ConfigError: empty command, a URL with options that make no sense for it, or an
             unknown transport name.
@@ -145,12 +157,16 @@ def resolve_target(
     if transport not in (None, "stdio", "http", "sse"):
         raise ConfigError(f"unknown transport {transport!r}; use stdio, http or sse")
     if isinstance(target, StdioTarget):
+        if auth is not None or headers:
+            raise ConfigError("headers= and auth= apply to HTTP and SSE servers only; pass env= for a stdio command")
         merged_env = {**target.env, **(env or {})}
         return StdioTarget(target.command, target.args, merged_env, str(cwd) if cwd else target.cwd,
                            name or target.name)
     if isinstance(target, HttpTarget):
+        if env:
+            raise ConfigError("env= applies to stdio commands only; pass headers= for an HTTP server")
         return HttpTarget(target.url, transport if transport in ("http", "sse") else target.transport,
-                          {**target.headers, **(headers or {})}, name or target.name)
+                          {**target.headers, **(headers or {})}, name or target.name, auth or target.auth)
     if isinstance(target, str) and re.match(r"^https?://", target, re.IGNORECASE):
         if transport == "stdio":
             raise ConfigError(f"{target!r} is a URL; transport 'stdio' needs a command")
@@ -160,7 +176,7 @@ def resolve_target(
         if not parts.hostname:
             raise ConfigError(f"malformed URL {target!r}: no host")
         kind: TransportName = transport or ("sse" if parts.path.rstrip("/").endswith("/sse") else "http")
-        return HttpTarget(target, kind, dict(headers or {}), name)
+        return HttpTarget(target, kind, dict(headers or {}), name, auth)
     argv = shlex.split(target) if isinstance(target, str) else [str(a) for a in target]
     if not argv or not argv[0]:
         raise ConfigError("empty server command; give a URL or a command such as 'npx -y @scope/server'")
@@ -168,6 +184,8 @@ def resolve_target(
         raise ConfigError(f"transport {transport!r} needs an http(s) URL, not the command {argv[0]!r}")
     if headers:
         raise ConfigError("headers= applies to HTTP and SSE servers only; pass env= for a stdio command")
+    if auth is not None:
+        raise ConfigError("auth= applies to HTTP and SSE servers only")
     return StdioTarget(argv[0], tuple(argv[1:]), dict(env or {}), str(cwd) if cwd else None, name)
 
 

@@ -119,10 +119,10 @@ async def _http_streams(target: HttpTarget, timeout: float, on_rejected: OnRejec
     factory = _http_client_factory(on_rejected)
     if target.transport == "sse":
         async with sse_client(target.url, headers=headers, timeout=timeout, sse_read_timeout=_SSE_READ_TIMEOUT,
-                              httpx_client_factory=factory) as streams:
+                              httpx_client_factory=factory, auth=target.auth) as streams:
             yield streams
         return
-    client = factory(headers=headers, timeout=httpx2.Timeout(timeout, read=_SSE_READ_TIMEOUT))
+    client = factory(headers=headers, timeout=httpx2.Timeout(timeout, read=_SSE_READ_TIMEOUT), auth=target.auth)
     async with client, streamable_http_client(target.url, http_client=client) as streams:
         yield streams
 

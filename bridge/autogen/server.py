@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+import httpx2
 from autogen_core.models import ChatCompletionClient
 from mcp.client.session import ElicitationFnT, SamplingFnT
 
@@ -131,6 +132,7 @@ def connect(
     sampling: ChatCompletionClient | SamplingFnT | None = None,
     elicitation: ElicitationFnT | Literal["console"] | None = None,
     roots: Sequence[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]] | None = None,
+    auth: httpx2.Auth | None = None,
     reconnect_attempts: int = 3,
     max_result_chars: int = DEFAULT_MAX_CHARS,
     lock: LockFile | str | os.PathLike[str] | None = None,
@@ -163,6 +165,9 @@ def connect(
         elicitation: answer the server's elicitation requests: an SDK callback (see
             ``bridge.callbacks.elicitation_from``) or ``"console"`` to ask at the terminal.
         roots: directories to offer as roots (paths or ``file://`` URIs; a mapping names them).
+        auth: an ``httpx2.Auth`` for an HTTP/SSE server, run on every request; for OAuth 2.1
+            the SDK's ``mcp.client.auth.OAuthClientProvider`` (discovery, registration,
+            PKCE, token refresh; its redirect and callback handlers get the user's consent).
         reconnect_attempts: re-establish a dead connection up to this many times per request.
         max_result_chars: truncate model-facing result text past this many characters.
         lock: a lock file (``mcp-bridge lock``) every listing is compared with, at connect
@@ -173,7 +178,7 @@ def connect(
     Raises:
         ConfigError: the target, options or lock file are malformed (raised here, before connecting).
     """
-    resolved = resolve_target(target, transport=transport, env=env, headers=headers, cwd=cwd, name=name)
+    resolved = resolve_target(target, transport=transport, env=env, headers=headers, cwd=cwd, name=name, auth=auth)
     callbacks = _callbacks(callbacks, sampling, elicitation, roots)
     session = Session(resolved, timeout=timeout, call_timeout=call_timeout, mode=mode,
                       reconnect_attempts=reconnect_attempts, callbacks=callbacks, **extra)
