@@ -40,7 +40,7 @@ from typing_extensions import NotRequired, Required, TypedDict
 
 from .errors import InvalidArguments
 
-__all__ = ["OMIT", "CompiledSchema", "Parameter", "compile_schema", "python_identifier"]
+__all__ = ["OMIT", "CompiledSchema", "Parameter", "compile_schema", "format_checker_for", "python_identifier"]
 
 logger = logging.getLogger("bridge.schema")
 
@@ -140,7 +140,7 @@ class CompiledSchema:
             try:
                 cls = js_validators.validator_for(self.schema, default=js_validators.Draft202012Validator)
                 cls.check_schema(dict(self.schema))
-                self._validator = cls(self.schema, registry=_LOCAL_ONLY, format_checker=_format_checker(cls))
+                self._validator = cls(self.schema, registry=_LOCAL_ONLY, format_checker=format_checker_for(cls))
             except js_exceptions.SchemaError as e:
                 self._validator_error = f"the tool's inputSchema is itself invalid ({e.message})"
                 logger.warning("argument validation disabled: %s", self._validator_error)
@@ -159,6 +159,10 @@ class CompiledSchema:
             error = js_exceptions.best_match(validator.iter_errors(dict(arguments)))
         except Unresolvable as e:
             raise InvalidArguments(f"cannot check arguments: unresolvable $ref ({e})", rule="$ref") from None
+        except RecursionError:
+            # A $ref cycle that consumes no input ({"$ref": "#/$defs/A"} inside A) never ends.
+            raise InvalidArguments("cannot check arguments: the tool's schema has a $ref cycle that never ends",
+                                   rule="$ref") from None
         if error is None:
             return
         argument = _error_path(error)
@@ -187,8 +191,12 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _CHECKERS: dict[type[Any], Any] = {}
 
 
-def _format_checker(cls: type[Any]) -> Any:
-    """The draft's format checker with a stricter ``email`` (and ``idn-email``) check."""
+def format_checker_for(cls: type[Any]) -> Any:
+    """The format checker used for ``cls`` (a jsonschema validator class).
+
+    jsonschema's own, except ``email``/``idn-email``: one local part, ``@``, a dotted domain
+    and no spaces, as the servers we talk to validate them.
+    """
     checker = _CHECKERS.get(cls)
     if checker is None:
         checker = copy.deepcopy(cls.FORMAT_CHECKER)

@@ -11,11 +11,11 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 
@@ -98,24 +98,32 @@ class HttpTarget:
     is never shown, compared or written to a config.
     """
 
-    url: str
+    url: str = field(repr=False)
     transport: TransportName = "http"
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     name: str = ""
     auth: httpx2.Auth | None = field(default=None, repr=False, compare=False)
 
+    def __repr__(self) -> str:
+        return f"HttpTarget(url={self.safe_url()!r}, transport={self.transport!r}, name={self.name!r})"
+
     @property
     def label(self) -> str:
         return self.name or (urlsplit(self.url).hostname or self.url)
 
+    def safe_url(self, password: str = "***", secret: str = "***") -> str:
+        """The URL with a userinfo password and secret query values (``api_key=``…) replaced."""
+        return _mask_url(self.url, password, lambda key: secret)
+
     def describe(self) -> str:
         shown = " ".join(f"{k}: {'***' if is_secret_header(k) else v}" for k, v in sorted(self.headers.items()))
-        return f"{self.url} {shown}".strip()
+        return f"{self.safe_url()} {shown}".strip()
 
     def to_config(self, secret_refs: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The ``mcpServers`` entry; secret header values become ``${VAR}`` references."""
         refs = secret_refs or {}
-        out: dict[str, Any] = {"url": self.url, "type": "sse" if self.transport == "sse" else "http"}
+        url = _mask_url(self.url, "${MCP_URL_PASSWORD}", lambda key: "${" + _env_name_for_header(key) + "}")
+        out: dict[str, Any] = {"url": url, "type": "sse" if self.transport == "sse" else "http"}
         if self.headers:
             out["headers"] = {
                 k: (refs.get(k, "${" + _env_name_for_header(k) + "}") if is_secret_header(k) else v)
@@ -125,6 +133,21 @@ class HttpTarget:
 
 
 Target: TypeAlias = StdioTarget | HttpTarget
+
+
+def _mask_url(url: str, password: str, secret: Callable[[str], str]) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}:{password}@{host}"
+
+    def masked(pair: str) -> str:
+        key, eq, _ = pair.partition("=")
+        return f"{key}={secret(key)}" if eq and is_secret_header(key) else pair
+
+    query = "&".join(masked(pair) for pair in parts.query.split("&")) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _env_name_for_header(header: str) -> str:

@@ -176,8 +176,6 @@ def test_target_reprs_hide_env_and_header_values() -> None:
         assert_clean(text, "a target")
 
 
-@pytest.mark.xfail(strict=True, reason="bridge/targets.py: HttpTarget repr/describe/to_config (and so component "
-                                       "dumps) show credentials embedded in the URL")
 def test_target_reprs_hide_url_credentials() -> None:
     http = resolve_target(f"http://user:{URL_SECRET}@127.0.0.1:1/mcp?api_key={URL_SECRET}")
     for text in (repr(http), http.describe(), json.dumps(http.to_config())):
