@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata as metadata
 import json
+import logging
 import os
 import platform
 import sys
@@ -35,6 +36,10 @@ from typing import Any
 
 from autogen_core import CancellationToken
 from autogen_ext.tools.mcp import McpWorkbench, StdioServerParams, mcp_server_tools
+
+# The replay model client warns on every call ("tool_choice ... ignored in replay mode", token
+# counts) through this logger; the noise would bury the results.
+logging.getLogger("autogen_core.events").setLevel(logging.ERROR)
 
 Params = tuple[tuple[str, ...], str | None]
 
@@ -145,6 +150,9 @@ async def op_agent_turns(command: dict[str, Any]) -> dict[str, Any]:
     offsets = [log.stat().st_size if log.exists() else 0]
     if command["mode"] == "workbench":
         workbench, _ = await _workbench(command)
+        # start() only launches its actor; one listing makes the session's initialize part of the
+        # setup, not of the first turn (the agent lists again anyway).
+        await workbench.list_tools()
         tools_kw: dict[str, Any] = {"workbench": workbench}
     else:
         tools, _ = await _percall(command)

@@ -220,7 +220,7 @@ class Stats:
 
 
 def fmt_value(value: float, unit: str) -> str:
-    if unit in ("requests",) or (value == int(value) and abs(value) >= 1 and unit in ("B", "bytes/tool")):
+    if unit.startswith("requests"):
         return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
     if abs(value) >= 100:
         return f"{value:,.0f}"

@@ -2,8 +2,9 @@
 
     python benchmarks/_count_proxy.py --log FILE -- COMMAND [ARG...]
 
-It starts COMMAND, copies bytes both ways unchanged, and appends one line per client message
-to FILE: ``<proxy pid> request|notification|response <method or ->``. Counting at the wire,
+It starts COMMAND, copies messages both ways unchanged, and appends one line per client message
+to FILE: ``<proxy pid> request|notification|response <method or ->`` (and one per message the
+server initiates: ``<pid> server-request|server-notification <method>``). Counting at the wire,
 between client and server, makes the agent-turn numbers exact and the same for every client
 (ours with mcp 2.x, autogen-ext's with mcp 1.x) without touching either.
 
@@ -60,13 +61,18 @@ def _client_to_server(child: subprocess.Popen[bytes], log_fd: int) -> None:
             child.stdin.close()
 
 
-def _server_to_client(child: subprocess.Popen[bytes]) -> None:
+def _server_to_client(child: subprocess.Popen[bytes], log_fd: int) -> None:
     assert child.stdout is not None
     out = sys.stdout.buffer
-    fd = child.stdout.fileno()
     try:
-        while chunk := os.read(fd, 65536):
-            out.write(chunk)
+        for line in iter(child.stdout.readline, b""):
+            # Server-initiated messages are logged too (``server request|notification <method>``), since
+            # a notification such as tools/list_changed explains a client's next request.
+            if line.strip():
+                for kind in _kinds(line):
+                    if not kind.startswith("response"):
+                        os.write(log_fd, f"{os.getpid()} server-{kind}\n".encode())
+            out.write(line)
             out.flush()
     except (BrokenPipeError, OSError):
         pass
@@ -90,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     threading.Thread(target=_client_to_server, args=(child, log_fd), daemon=True).start()
-    reader = threading.Thread(target=_server_to_client, args=(child,), daemon=True)
+    reader = threading.Thread(target=_server_to_client, args=(child, log_fd), daemon=True)
     reader.start()
     code = child.wait()
     reader.join(timeout=5)
