@@ -211,6 +211,10 @@ class Wire:
 
     def _received(self, item: Any) -> Any:
         """Bookkeeping for one inbound item; returns the item the SDK should see."""
+        if isinstance(item, Exception) and not isinstance(item, ValueError):
+            # A transport failure (e.g. a stream cut mid-body), not something the server said.
+            logger.info("transport error from %s: %s", self.server, str(item).splitlines()[0] if str(item) else item)
+            return item
         if isinstance(item, Exception):
             description = _describe_malformed(item)
             request_id = _claimed_id(item)

@@ -48,8 +48,9 @@ class HttpChaos:
     and the bridge's own descriptors can be counted exactly.
     """
 
-    def __init__(self, journal: Path) -> None:
+    def __init__(self, journal: Path, transport: str = "http") -> None:
         self.journal = journal
+        self.transport = transport
         self.log = journal.with_suffix(".log")
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -58,12 +59,12 @@ class HttpChaos:
     def start(self) -> None:
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(
-                [PY, "-m", "fixtures.chaos", "--transport", "http", "--port", str(self.port),
+                [PY, "-m", "fixtures.chaos", "--transport", self.transport, "--port", str(self.port),
                  "--journal", str(self.journal)],
                 cwd=ROOT, env={**os.environ, **fixture_env()}, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 30
-        while not (match := re.search(r"LISTENING (http://127.0.0.1:(\d+)/mcp)", self.log.read_text())):
+        while not (match := re.search(r"LISTENING (http://127.0.0.1:(\d+)/(mcp|sse))", self.log.read_text())):
             assert self.proc.poll() is None, self.log.read_text()
             assert time.monotonic() < deadline, "the HTTP chaos server did not start"
             time.sleep(0.02)
@@ -82,8 +83,8 @@ class HttpChaos:
 
 
 @contextmanager
-def http_chaos(journal: Path) -> Iterator[HttpChaos]:
-    server = HttpChaos(journal)
+def http_chaos(journal: Path, transport: str = "http") -> Iterator[HttpChaos]:
+    server = HttpChaos(journal, transport)
     server.start()
     try:
         yield server
@@ -221,3 +222,23 @@ async def test_http_server_killed_mid_call_fails_fast_and_is_not_resent(tmp_path
             assert (await server.call("pid")).text.isdigit()
         assert http.proc is not None
         await baseline.assert_back(allow=[http.proc.pid])
+
+
+async def test_sse_server_killed_mid_call_then_restarted(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    with http_chaos(journal, "sse") as sse:
+        baseline = Baseline()
+        async with connect(sse.url, timeout=10, call_timeout=30, reconnect_backoff=0.1) as server:
+            assert server.info.transport == "sse"
+            assert sse.proc is not None
+            killed: list[float] = []
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_kill_later, sse.proc.pid, 0.5, killed)
+                with pytest.raises(ConnectionLost, match="tool 'sleep'"):
+                    await server.call("sleep", {"seconds": 30})
+            assert time.monotonic() - killed[0] < 2.0
+            sse.restart()
+            assert (await server.call("counter")).text == "1"
+            assert calls(journal, "sleep") == 1 and calls(journal, "counter") == 1
+        assert sse.proc is not None
+        await baseline.assert_back(allow=[sse.proc.pid])
