@@ -1,8 +1,8 @@
 """The message layer between a transport and the SDK session: bookkeeping and leniency.
 
 A ``Wire`` sits on the ``(read, write)`` stream pair a transport yields, for one
-connection generation, and sees every JSON-RPC message both ways. It does four things
-the SDK cannot do for us:
+connection generation, and sees every JSON-RPC message both ways. It does what the
+SDK cannot do for us:
 
 * **End of stream.** It records when the read side ends (a stdio server exited, an
   HTTP transport gave up), so the session knows the generation is dead without waiting
