@@ -34,11 +34,11 @@ lint: $(STAMP)
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_schema.py
 
-# Benchmarks, loopback only and bounded: every benchmarks/bench_*.py, then the load benchmark.
-bench: $(STAMP)
-	@for f in benchmarks/bench_*.py; do \
-		[ -e "$$f" ] || continue; echo "== $$f"; $(PY) "$$f" || exit 1; \
-	done
+# Benchmarks, loopback only and bounded: every benchmarks/bench_*.py through run_all.py (which
+# also installs the autogen-ext comparison venv and prints the README's combined table, kept in
+# bench-results/summary.md), then the load benchmark.
+bench: $(STAMP) third-party
+	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/load.py --json bench-results/load.json
 
 # The load benchmark alone; LOAD_ARGS="--soak 600" for the 10-minute soak.

@@ -282,7 +282,7 @@ class Row:
             return "n/a"
         s = self.stats
         text = f"{fmt_value(s.median, self.unit)} {self.unit}"
-        if s.n >= 3 and s.iqr > 0:
+        if s.n >= 3 and s.iqr > 0 and not self.unit.startswith("requests"):  # counts: the note says why
             text += f" ({fmt_value(s.q1, self.unit)}–{fmt_value(s.q3, self.unit)})"
         return text
 

@@ -41,7 +41,8 @@ async def main(argv: list[str] | None = None) -> Path:
     with open(os.devnull, "w") as devnull:  # the SDK wants a real file for the child's stderr
         async with stdio_client(params, errlog=devnull) as (read, write), ClientSession(read, write) as raw, \
                 connect(server_argv, cwd=ROOT, name="bench") as server, optional_driver(report.notes) as driver:
-            await raw.initialize()
+            init = await raw.initialize()
+            protocols = {"raw": init.protocol_version, "bridge": server.info.protocol_version}
             tool = next(t for t in await server.tools() if t.mcp_name == "sleep")
             token = CancellationToken()
 
@@ -76,8 +77,10 @@ async def main(argv: list[str] | None = None) -> Path:
     ideal = opts.seconds
     base = report.add("ideal (one call's sleep)", [ideal], "s", is_baseline=True,
                       note="what a fully concurrent client would approach")
-    report.add("raw mcp ClientSession, asyncio.gather", results["raw"], "s", baseline=base)
-    report.add("bridge MCPTool.run_json, asyncio.gather", results["bridge"], "s", baseline=base)
+    report.add("raw mcp ClientSession, asyncio.gather", results["raw"], "s", baseline=base,
+               note=f"protocol {protocols['raw']}")
+    report.add("bridge MCPTool.run_json, asyncio.gather", results["bridge"], "s", baseline=base,
+               note=f"protocol {protocols['bridge']}")
     if "workbench" in results:
         ext = f"autogen-ext {driver.versions['autogen_ext']}, mcp {driver.versions['mcp']}" if driver else ""
         report.add("autogen-ext McpWorkbench.call_tool, asyncio.gather", results["workbench"], "s", baseline=base,

@@ -118,7 +118,7 @@ async def main(argv: list[str] | None = None) -> Path:
     opts = bench_args(__doc__.splitlines()[0], argv, add=lambda p: (
         p.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 5000],
                        help="bench fixture catalogue sizes (default 100 1000 5000)"),
-        p.add_argument("--rounds", type=int, default=5, help="rounds for catalogues up to 100 tools (default 5)"),
+        p.add_argument("--rounds", type=int, default=7, help="rounds for catalogues up to 100 tools (default 7)"),
         p.add_argument("--sample", type=int, default=500,
                        help="tools converted in-process for the per-tool figures (default 500)"),
     ))
@@ -131,7 +131,7 @@ async def main(argv: list[str] | None = None) -> Path:
     catalogues: list[tuple[str, list[str], int]] = [("server-everything", everything_argv(), opts.rounds)]
     for size in opts.sizes:
         # Fewer rounds for the big ones: a 5,000-tool round takes tens of seconds on a small machine.
-        count = opts.rounds if size <= 100 else max(2, opts.rounds // 2) if size <= 1000 else 2
+        count = opts.rounds if size <= 100 else 3 if size <= 1000 else 2
         catalogues.append((f"bench fixture, {size:,} tools", bench_server_argv(size), count))
     if opts.quick:
         catalogues = catalogues[:2]
@@ -162,8 +162,8 @@ async def main(argv: list[str] | None = None) -> Path:
             row.extra["extra_us_per_tool"] = (row.stats.median - raw_row.stats.median) * 1e3 / n
 
     await per_tool(report, opts.sample, 3 if not opts.quick else 1)
-    report.notes.append("Every measurement starts its own server process; raw and bridge alternate in rotating "
-                        "rounds (5 for server-everything and 100 tools, fewer for 1,000 and 5,000).")
+    report.notes.append(f"Every measurement starts its own server process; raw and bridge alternate in rotating "
+                        f"rounds ({opts.rounds} for server-everything and 100 tools, 3 for 1,000, 2 for 5,000).")
     report.notes.append("'list' is the tools/list walk alone (all pages): raw's own timing vs the bridge's "
                         "Connection.list_seconds; the bridge's walk also repairs and vets each page.")
     return finish(report, started, opts.json)

@@ -100,9 +100,12 @@ async def main(argv: list[str] | None = None) -> Path:
     raw_row = report.add("raw mcp ClientSession.call_tool", [x["wall"] * us for x in results["raw"]], "µs/call",
                          note=f"CPU {_cpu(results['raw'])} µs/call; protocol {protocols['raw']}", is_baseline=True)
     bridge_row = report.add("bridge MCPTool.run_json", [x["wall"] * us for x in results["bridge"]], "µs/call",
-                            baseline=raw_row, note=f"CPU {_cpu(results['bridge'])} µs/call; protocol "
-                            f"{protocols['bridge']}; goal ≤ 1.05×")
-    bridge_row.extra["overhead_us"] = (bridge_row.stats.median - raw_row.stats.median) if bridge_row.stats else None
+                            baseline=raw_row)
+    wall_extra = bridge_row.stats.median - raw_row.stats.median if bridge_row.stats and raw_row.stats else 0.0
+    cpu_extra = float(_cpu(results["bridge"])) - float(_cpu(results["raw"]))
+    bridge_row.note = (f"CPU {_cpu(results['bridge'])} µs/call; {wall_extra:+.0f} µs wall and {cpu_extra:+.0f} µs CPU "
+                       f"per call vs raw; protocol {protocols['bridge']}; goal ≤ 1.05×")
+    bridge_row.extra |= {"overhead_wall_us": wall_extra, "overhead_cpu_us": cpu_extra}
     if driver is None:
         return finish(report, started, opts.json)
     ext = f"autogen-ext {driver.versions['autogen_ext']}, mcp {driver.versions['mcp']}"
