@@ -166,3 +166,15 @@ __all__ += [
     "suspicious_text",
     "suspicious_tool",
 ]
+
+# Answers to server-initiated requests, for connect(sampling=, elicitation=, roots=) or ClientCallbacks (issue 6).
+from .autogen.sampling import sampling_from_model_client  # noqa: E402
+from .callbacks import ElicitationAnswer, console_elicitation, elicitation_from, static_roots  # noqa: E402
+
+__all__ += [
+    "ElicitationAnswer",
+    "console_elicitation",
+    "elicitation_from",
+    "sampling_from_model_client",
+    "static_roots",
+]
