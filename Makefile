@@ -26,6 +26,12 @@ test: $(STAMP) third-party
 demo: $(STAMP)
 	@$(PY) examples/demo.py
 
+# The official MCP client conformance suite against tests/conformance/bridge_client.py, every
+# scenario of spec 2025-11-25 and 2026-07-28 one at a time (~3 min; the suite's own parallel mode
+# times out on small machines). Expected failures: tests/conformance/expected_failures.yml.
+conformance: $(STAMP) third-party
+	$(PY) scripts/conformance.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bridge tests fixtures examples
 	$(VENV)/bin/mypy bridge
