@@ -11,6 +11,8 @@ HTTP on 127.0.0.1); nothing here mocks the protocol. For each server:
   output, annotations, progress) and its server-to-client requests: sampling answered by an
   AutoGen model client, elicitation by a callback or the console, roots from configuration.
 
+Plus a smoke run of three official conformance scenarios (``make conformance`` runs them all).
+
 Skips only when ``.third_party`` is absent outside CI (``make test`` installs it first); a
 partial or outdated install fails, and so does an absent one under ``CI``.
 """
@@ -22,6 +24,7 @@ import os
 import queue
 import re
 import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -408,3 +411,16 @@ async def test_filesystem_roots_from_configuration(tmp_path: Path) -> None:
 def test_every_pinned_server_is_covered() -> None:
     """A server added to the pins must get a test here too."""
     assert set(servers.SERVERS) == {"everything", *EXERCISES} == set(PROTOCOL) == set(TOOL_COUNT)
+
+
+def test_conformance_smoke() -> None:
+    """Three official conformance scenarios (``make conformance`` runs all 52): the plain call, the
+    2026-07-28 implicit ``resultType`` the bridge's wire fills in, and OAuth 2.1 through ``connect(auth=)``."""
+    runner = servers.ROOT / "scripts" / "conformance.py"
+    picked = ["tools_call", "sep-2322-client-request-state", "auth/metadata-default"]
+    argv = [sys.executable, str(runner), "--spec-version", "2026-07-28", "--jobs", "3"]
+    for scenario in picked:
+        argv += ["--scenario", scenario]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=servers.ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2026-07-28: 3 passed, 0 failed" in done.stdout, done.stdout
