@@ -229,6 +229,25 @@ def _error_path(error: js_exceptions.ValidationError) -> str:
     return path
 
 
+def resolve_local_ref(root: Mapping[str, Any], ref: str) -> tuple[Mapping[str, Any], tuple[str, ...]] | None:
+    """Follow a local ``$ref`` (``#``, ``#/$defs/X``) to its sub-schema and the pointer's parts.
+
+    ``None`` for an external reference (never fetched) or a pointer that leads nowhere.
+    """
+    if not ref.startswith("#"):
+        return None
+    node: Any = root
+    parts = tuple(p.replace("~1", "/").replace("~0", "~") for p in ref[2:].split("/")) if ref.startswith("#/") else ()
+    for key in parts:
+        if isinstance(node, Mapping) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return None
+    return (node, parts) if isinstance(node, Mapping) else None
+
+
 class _Typer:
     """Derives Python types from one tool's schema; names nested TypedDicts after their path."""
 
@@ -239,18 +258,8 @@ class _Typer:
         self.names: set[str] = set()
 
     def resolve(self, ref: str) -> Mapping[str, Any] | None:
-        if not ref.startswith("#"):
-            return None  # external reference: never fetched
-        node: Any = self.root
-        for raw in ref[1:].split("/")[1:] if ref.startswith("#/") else []:
-            key = raw.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, Mapping) and key in node:
-                node = node[key]
-            elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
-                node = node[int(key)]
-            else:
-                return None
-        return node if isinstance(node, Mapping) else None
+        found = resolve_local_ref(self.root, ref)
+        return found[0] if found else None
 
     def type_of(self, node: Any, hint: str, depth: int = 0) -> Any:
         if node is True or node is None or not isinstance(node, Mapping) or depth > _MAX_DEPTH:

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from typing_extensions import is_typeddict
 
 from ..catalogue import ToolEntry
-from ..schema import CompiledSchema
+from ..schema import CompiledSchema, resolve_local_ref
 from .pytypes import format_annotation, unwrap
 
 __all__ = ["Difference", "Fidelity", "check_fidelity"]
@@ -150,18 +150,8 @@ class _Walker:
         self.found.setdefault((pointer, kind), Difference("signature", pointer, kind, detail))
 
     def resolve(self, ref: str) -> tuple[Any, str] | None:
-        if not ref.startswith("#"):
-            return None
-        node: Any = self.root
-        parts = [p.replace("~1", "/").replace("~0", "~") for p in ref[2:].split("/")] if ref.startswith("#/") else []
-        for key in parts:
-            if isinstance(node, Mapping) and key in node:
-                node = node[key]
-            elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
-                node = node[int(key)]
-            else:
-                return None
-        return (node, _pointer(*parts)) if isinstance(node, Mapping) else None
+        found = resolve_local_ref(self.root, ref)
+        return (found[0], _pointer(*found[1])) if found else None
 
     def why_any(self, node: Any, depth: int) -> str:
         if depth > _MAX_DEPTH:
