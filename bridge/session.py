@@ -36,6 +36,7 @@ from mcp.shared.dispatcher import ProgressFnT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from .errors import (
+    AuthError,
     BridgeError,
     CallTimeout,
     ConnectError,
@@ -106,6 +107,12 @@ def _secret_values(target: Target) -> tuple[str, ...]:
             if credential and scheme.isalpha():  # "Bearer <token>": the token alone is secret too
                 values.append(credential)
     return tuple(values)
+
+
+def _auth_error(status: int, server: str) -> AuthError:
+    # Same wording as translate's, which sees the status only when the SDK lets it through (SSE).
+    return AuthError(f"authentication refused (HTTP {status}); check the Authorization/API-key header",
+                     server=server)
 
 
 class _Generation:
@@ -231,11 +238,13 @@ class Session:
             gen.stop.set()
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 raise
-            raise self._start_error(exc) from exc
+            raise self._start_error(exc, gen.wire.refused()) from exc
         self.tools_version += 1
         return gen
 
-    def _start_error(self, exc: BaseException) -> BridgeError:
+    def _start_error(self, exc: BaseException, refused: int | None = None) -> BridgeError:
+        if refused is not None:
+            return _auth_error(refused, self.name)
         err = translate(exc, server=self.name, timeout=self.timeout, connecting=True)
         if isinstance(self.target, StdioTarget) and self._stderr is not None:
             tail = self._stderr.tail()
@@ -254,7 +263,7 @@ class Session:
             if self._stderr is not None:
                 self._stderr.close()
             self._stderr = StderrCapture()
-        streams = open_streams(self.target, timeout=self.timeout, stderr=self._stderr, on_rejected=gen.wire.reject)
+        streams = open_streams(self.target, timeout=self.timeout, stderr=self._stderr, observer=gen.wire)
         client = Client(
             _through(gen.wire, streams),  # type: ignore[arg-type]
             mode=self.mode,
@@ -416,6 +425,9 @@ class Session:
                 except Exception as exc:
                     failure = exc
             err = translate(failure, server=self.name, tool=tool, timeout=timeout, secrets=self._secrets)
+            refused = gen.wire.refused(sent)
+            if refused is not None:
+                raise _auth_error(refused, self.name) from failure
             never_arrived = gen.wire.never_arrived(sent)
             if never_arrived or isinstance(err, ConnectionLost) or gen.eof.is_set():
                 gen.broken = True

@@ -2,9 +2,11 @@
 
 Each function returns an async context manager yielding the SDK's ``(read, write)``
 stream pair; it owns whatever it opened (process, HTTP client) and releases it on exit.
-Nothing here knows about MCP sessions; the one thing a transport tells its caller besides
-the streams is which requests it *knows* never reached the server (``on_rejected``), since
-only the HTTP layer can see a 404 for a forgotten session or a refused connection.
+Nothing here knows about MCP sessions; what a transport tells its caller besides the
+streams goes to a ``TransportObserver``: which requests it *knows* never reached the server
+(a 404 for a forgotten session, a refused connection) and which the server refused for
+bad credentials (401/403). Only the HTTP layer sees those statuses: the SDK turns them
+into generic JSON-RPC errors before anything above it can tell them apart.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import httpx2
 from mcp.client._transport import TransportStreams
@@ -23,11 +25,17 @@ from mcp.client.streamable_http import streamable_http_client
 
 from .targets import HttpTarget, StdioTarget, Target
 
-__all__ = ["OnRejected", "StderrCapture", "open_streams"]
+__all__ = ["StderrCapture", "TransportObserver", "open_streams"]
 
-OnRejected = Callable[[Any, str], None]
-"""Called with a JSON-RPC request id and a reason when that request provably never reached
-the server, so re-sending it cannot run it twice."""
+
+class TransportObserver(Protocol):
+    """Hears what only the HTTP layer knows about individual JSON-RPC requests."""
+
+    def reject(self, request_id: Any, reason: str) -> None:
+        """The request provably never reached the server: re-sending it cannot run it twice."""
+
+    def refuse(self, request_id: Any, status: int) -> None:
+        """The server answered the request with 401/403: our credentials were refused."""
 
 # Long enough for a server to hold a response stream open while a slow tool runs.
 _SSE_READ_TIMEOUT = 600.0
@@ -63,60 +71,69 @@ class StderrCapture:
         self._file.close()
 
 
-class _RejectionWatch(httpx2.AsyncBaseTransport):
-    """An HTTP transport that reports POSTed JSON-RPC requests the server never processed.
+class _Observed(httpx2.AsyncBaseTransport):
+    """An HTTP transport that tells a ``TransportObserver`` about POSTed JSON-RPC requests.
 
-    Two cases are certain: the TCP connection could not even be opened, and the server
-    answered 404 to a request carrying an ``Mcp-Session-Id`` (it forgot the session, e.g.
-    after a restart, so it dispatched nothing). Anything else (a reset mid-response, a
-    timeout) may have run and is not reported.
+    Rejected (never processed), with certainty: the TCP connection could not be opened, or
+    the server answered 404 to a request carrying an ``Mcp-Session-Id`` (it forgot the
+    session, e.g. after a restart, so it dispatched nothing). Anything else (a reset
+    mid-response, a timeout) may have run and is not reported. Refused: 401 or 403.
     """
 
-    def __init__(self, inner: httpx2.AsyncBaseTransport, on_rejected: OnRejected) -> None:
+    def __init__(self, inner: httpx2.AsyncBaseTransport, observer: TransportObserver) -> None:
         self._inner = inner
-        self._on_rejected = on_rejected
+        self._observer = observer
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         try:
             response = await self._inner.handle_async_request(request)
         except (httpx2.ConnectError, httpx2.ConnectTimeout) as e:
-            self._report(request, f"the server is not accepting connections ({type(e).__name__})")
+            if (request_id := _request_id(request)) is not None:
+                self._observer.reject(request_id, f"the server is not accepting connections ({type(e).__name__})")
             raise
-        if response.status_code == 404 and request.headers.get("mcp-session-id"):
-            self._report(request, "the server no longer knows this session (HTTP 404)")
+        status = response.status_code
+        if status in (401, 403) or (status == 404 and request.headers.get("mcp-session-id")):
+            request_id = _request_id(request)
+            if request_id is not None and status == 404:
+                self._observer.reject(request_id, "the server no longer knows this session (HTTP 404)")
+            elif request_id is not None:
+                # An httpx Auth flow (OAuth) may still retry with a token; the observer only
+                # matters if the request then fails.
+                self._observer.refuse(request_id, status)
         return response
-
-    def _report(self, request: httpx2.Request, reason: str) -> None:
-        if request.method != "POST":
-            return
-        try:
-            body = json.loads(request.content)
-        except (ValueError, httpx2.RequestNotRead):
-            return
-        if isinstance(body, dict) and "id" in body and "method" in body:
-            self._on_rejected(body["id"], reason)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
 
 
-def _http_client_factory(on_rejected: OnRejected | None) -> Callable[..., httpx2.AsyncClient]:
-    """Builds clients like the SDK's ``create_mcp_http_client``, plus the rejection watch."""
+def _request_id(request: httpx2.Request) -> Any:
+    """The JSON-RPC id of a POSTed request, or None (a GET stream, a notification)."""
+    if request.method != "POST":
+        return None
+    try:
+        body = json.loads(request.content)
+    except (ValueError, httpx2.RequestNotRead):
+        return None
+    return body.get("id") if isinstance(body, dict) and "method" in body else None
+
+
+def _http_client_factory(observer: TransportObserver | None) -> Callable[..., httpx2.AsyncClient]:
+    """Builds clients like the SDK's ``create_mcp_http_client``, observed."""
 
     def factory(headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None,
                 auth: httpx2.Auth | None = None) -> httpx2.AsyncClient:
         inner = httpx2.AsyncHTTPTransport()
-        transport = _RejectionWatch(inner, on_rejected) if on_rejected is not None else inner
+        transport = _Observed(inner, observer) if observer is not None else inner
         return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, transport=transport)
 
     return factory
 
 
 @asynccontextmanager
-async def _http_streams(target: HttpTarget, timeout: float, on_rejected: OnRejected | None
+async def _http_streams(target: HttpTarget, timeout: float, observer: TransportObserver | None
                         ) -> AsyncIterator[TransportStreams]:
     headers = dict(target.headers)
-    factory = _http_client_factory(on_rejected)
+    factory = _http_client_factory(observer)
     if target.transport == "sse":
         async with sse_client(target.url, headers=headers, timeout=timeout, sse_read_timeout=_SSE_READ_TIMEOUT,
                               httpx_client_factory=factory, auth=target.auth) as streams:
@@ -128,11 +145,11 @@ async def _http_streams(target: HttpTarget, timeout: float, on_rejected: OnRejec
 
 
 def open_streams(target: Target, *, timeout: float, stderr: StderrCapture | None = None,
-                 on_rejected: OnRejected | None = None) -> AbstractAsyncContextManager[TransportStreams]:
+                 observer: TransportObserver | None = None) -> AbstractAsyncContextManager[TransportStreams]:
     """An async context manager yielding ``(read, write)`` for ``target``.
 
     ``timeout`` bounds HTTP connects and writes; ``stderr`` receives a stdio child's stderr;
-    ``on_rejected`` hears about HTTP requests that provably never reached the server.
+    ``observer`` hears about HTTP requests rejected before the server processed them.
     """
     if isinstance(target, StdioTarget):
         params = StdioServerParameters(command=target.command, args=list(target.args),
@@ -140,4 +157,4 @@ def open_streams(target: Target, *, timeout: float, stderr: StderrCapture | None
         if stderr is None:
             return stdio_client(params)
         return stdio_client(params, errlog=stderr.file)
-    return _http_streams(target, timeout, on_rejected)
+    return _http_streams(target, timeout, observer)

@@ -9,8 +9,9 @@ SDK cannot do for us:
   for a request to fail.
 * **Requests that never arrived.** The transport reports requests it knows the server
   never processed (``reject``: HTTP 404 for a forgotten session, a refused connection,
-  a write to a closed stream). ``track()`` collects the ids one operation sent, so the
-  session can tell "never ran, safe to re-send" from "may have run".
+  a write to a closed stream) and requests refused for bad credentials (``refuse``: 401,
+  403). ``track()`` collects the ids one operation sent, so the session can tell "never
+  ran, safe to re-send" from "may have run", and an auth failure from a protocol error.
 * **Lenient parsing.** mcp 2.x validates a whole result at once: one tool whose
   inputSchema lacks ``"type": "object"`` fails the entire ``tools/list`` page, one
   unknown content type fails the entire ``tools/call`` result. Responses to those two
@@ -164,6 +165,7 @@ class Wire:
         self.eof = anyio.Event()
         self._methods: OrderedDict[RequestId, str] = OrderedDict()
         self._rejected: dict[RequestId, str] = {}
+        self._refused: dict[RequestId, int] = {}
         self.malformed = 0
         """Messages from the server that were not valid JSON-RPC and answered no known request."""
         self.last_malformed = ""
@@ -188,6 +190,18 @@ class Wire:
             yield ids
         finally:
             _sent.reset(token)
+
+    def refuse(self, request_id: RequestId, status: int) -> None:
+        """The server refused our credentials for this request (called by transports)."""
+        self._refused[request_id] = status
+        if len(self._refused) > _MAX_TRACKED:
+            self._refused.pop(next(iter(self._refused)))
+
+    def refused(self, ids: list[RequestId] | None = None) -> int | None:
+        """The HTTP status (401/403) of a refused request among ``ids`` (any request if None)."""
+        if ids is None:
+            return next(reversed(self._refused.values()), None)
+        return next((self._refused[i] for i in ids if i in self._refused), None)
 
     def never_arrived(self, ids: list[RequestId]) -> str | None:
         """Why none of ``ids`` reached the server, or None if any may have run."""

@@ -454,9 +454,6 @@ def test_auth_refused_exits_3(runs: dict[str, Result], servers: Servers, cli: Ca
     _no_secret(debug)
 
 
-@pytest.mark.xfail(strict=True, reason="core: over Streamable HTTP the SDK turns a 401 into JSON-RPC -32603 "
-                                       "'Server returned an error response' before bridge.errors.translate sees "
-                                       "the status, so it is reported as a failed start (4), not AuthError (3)")
 def test_auth_refused_over_streamable_http_exits_3(servers: Servers, cli: Callable[..., Result]) -> None:
     r = cli("tools", f"{servers.refusing}/mcp", "--header", f"Authorization: Bearer {SECRET}")
     _no_secret(r)

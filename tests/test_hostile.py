@@ -3,8 +3,12 @@ never crashes the agent, leaks no process, task or descriptor, and says what hap
 
 from __future__ import annotations
 
+import http.server
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -15,7 +19,7 @@ from autogen_agentchat.messages import ToolCallExecutionEvent
 from conftest import ROOT, fixture_env, module_cmd
 from leaks import leak_checked
 
-from bridge import CallTimeout, ProtocolError, Server, ServerStartError, connect
+from bridge import AuthError, CallTimeout, ProtocolError, Server, ServerStartError, connect
 from bridge.inspection import suspicious_text, suspicious_tool
 from bridge.wire import ORIGINAL_BLOCK_KEY
 from fixtures.chaos import INJECTION_TEXTS
@@ -212,3 +216,44 @@ async def test_hostile_tools_never_crash_the_agent() -> None:
         assert outcome["die"][0] and "lost" in outcome["die"][1]
         assert run.messages[-1].to_text() == "Some tools failed; here is what I know."
         assert (await server.call("pid")).text.isdigit()  # and the server was respawned for the next call
+
+
+# -- refused credentials ----------------------------------------------------------------------------
+
+
+class _Refuse(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(401)
+        self.send_header("content-type", "application/json")
+        body = b'{"error": "invalid_token"}'
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_DELETE = do_POST
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def refusing_endpoint() -> Iterator[str]:
+    """An endpoint answering 401 to everything, like a hosted server given a bad key."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/mcp"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_refused_credentials_are_an_auth_error_not_a_protocol_error(mode: str) -> None:
+    # The SDK turns the 401 into a generic JSON-RPC -32603 before we see it; the HTTP layer tells us.
+    with refusing_endpoint() as url, pytest.raises(AuthError, match=r"authentication refused \(HTTP 401\)"):
+        async with leak_checked(connect(url, mode=mode, headers={"Authorization": "Bearer wrong-key-1234"},
+                                        timeout=5)):
+            pass
