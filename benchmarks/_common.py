@@ -47,16 +47,22 @@ __all__ = [
     "RESULTS",
     "ROOT",
     "AutogenExtDriver",
+    "CpuClock",
     "Report",
     "Row",
     "Stats",
-    "bench_args",
+    "bench_parser",
     "bench_server_argv",
+    "describe_machine",
     "everything_argv",
     "finish",
+    "fmt_load",
     "fmt_ratio",
     "fmt_value",
+    "load_average",
     "machine",
+    "markdown_table",
+    "optional_driver",
     "require",
     "rounds",
 ]
@@ -379,16 +385,13 @@ def print_report(report: Report) -> None:
         console.print(Text(f"  {line}"))
 
 
-def bench_args(description: str, argv: Sequence[str] | None = None,
-               add: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
-    """The options every benchmark takes: ``--quick`` (fewer rounds) and ``--json PATH``."""
+def bench_parser(description: str) -> argparse.ArgumentParser:
+    """A parser with the options every benchmark takes: ``--quick`` (a smoke run) and ``--json PATH``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and calls (a smoke run)")
     parser.add_argument("--json", type=Path, default=None,
                         help="write the report here (default: bench-results/<name>.json)")
-    if add is not None:
-        add(parser)
-    return parser.parse_args(argv)
+    return parser
 
 
 def finish(report: Report, started: float, json_path: Path | None) -> Path:

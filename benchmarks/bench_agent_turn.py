@@ -31,7 +31,7 @@ from _common import (
     PROXY,
     Report,
     Stats,
-    bench_args,
+    bench_parser,
     everything_argv,
     finish,
     optional_driver,
@@ -123,9 +123,9 @@ def requests(counter: Counter[str]) -> int:
 
 
 async def main(argv: list[str] | None = None) -> Path:
-    opts = bench_args(__doc__.splitlines()[0], argv, add=lambda p: (
-        p.add_argument("--turns", type=int, default=5, help="turns per variant (default 5)"),
-    ))
+    parser = bench_parser(__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=5, help="turns per variant (default 5)")
+    opts = parser.parse_args(argv)
     if opts.quick:
         opts.turns = 2
     require(NODE, EVERYTHING)

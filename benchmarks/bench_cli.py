@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import anyio
-from _common import EVERYTHING, INSPECTOR, NODE, ROOT, Report, bench_args, everything_argv, finish, require, rounds
+from _common import EVERYTHING, INSPECTOR, NODE, ROOT, Report, bench_parser, everything_argv, finish, require, rounds
 
 MCP_BRIDGE = Path(sys.executable).with_name("mcp-bridge")
 
@@ -48,9 +48,9 @@ def import_breakdown() -> list[tuple[str, float]]:
 
 
 async def main(argv: list[str] | None = None) -> Path:
-    opts = bench_args(__doc__.splitlines()[0], argv, add=lambda p: (
-        p.add_argument("--rounds", type=int, default=7, help="rounds (default 7)"),
-    ))
+    parser = bench_parser(__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="rounds (default 7)")
+    opts = parser.parse_args(argv)
     if opts.quick:
         opts.rounds = 2
     require(NODE, EVERYTHING, INSPECTOR, MCP_BRIDGE)

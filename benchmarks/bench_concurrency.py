@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _common import ROOT, Report, bench_args, bench_server_argv, finish, optional_driver, rounds
+from _common import ROOT, Report, bench_parser, bench_server_argv, finish, optional_driver, rounds
 from autogen_core import CancellationToken
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -25,11 +25,11 @@ from bridge import connect
 
 
 async def main(argv: list[str] | None = None) -> Path:
-    opts = bench_args(__doc__.splitlines()[0], argv, add=lambda p: (
-        p.add_argument("--calls", type=int, default=100, help="simultaneous calls (default 100)"),
-        p.add_argument("--seconds", type=float, default=1.0, help="each call sleeps this long (default 1)"),
-        p.add_argument("--rounds", type=int, default=5, help="rounds (default 5)"),
-    ))
+    parser = bench_parser(__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=100, help="simultaneous calls (default 100)")
+    parser.add_argument("--seconds", type=float, default=1.0, help="each call sleeps this long (default 1)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
+    opts = parser.parse_args(argv)
     if opts.quick:
         opts.rounds = 2
     started = time.perf_counter()

@@ -32,7 +32,7 @@ from _common import (
     ROOT,
     Report,
     Stats,
-    bench_args,
+    bench_parser,
     bench_server_argv,
     everything_argv,
     finish,
@@ -115,13 +115,13 @@ def _retained(build: Callable[[], Any]) -> float:
 
 
 async def main(argv: list[str] | None = None) -> Path:
-    opts = bench_args(__doc__.splitlines()[0], argv, add=lambda p: (
-        p.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 5000],
-                       help="bench fixture catalogue sizes (default 100 1000 5000)"),
-        p.add_argument("--rounds", type=int, default=7, help="rounds for catalogues up to 100 tools (default 7)"),
-        p.add_argument("--sample", type=int, default=500,
-                       help="tools converted in-process for the per-tool figures (default 500)"),
-    ))
+    parser = bench_parser(__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 5000],
+                        help="bench fixture catalogue sizes (default 100 1000 5000)")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds for catalogues up to 100 tools (default 7)")
+    parser.add_argument("--sample", type=int, default=500,
+                        help="tools converted in-process for the per-tool figures (default 500)")
+    opts = parser.parse_args(argv)
     if opts.quick:
         opts.sizes, opts.rounds, opts.sample = [100], 2, 100
     require(NODE, EVERYTHING)

@@ -28,7 +28,7 @@ from _common import (
     AutogenExtDriver,
     CpuClock,
     Report,
-    bench_args,
+    bench_parser,
     everything_argv,
     finish,
     optional_driver,
@@ -45,13 +45,13 @@ ARGS = {"message": "hello from the benchmark"}
 
 
 async def main(argv: list[str] | None = None) -> Path:
-    opts = bench_args(__doc__.splitlines()[0], argv, add=lambda p: (
-        p.add_argument("--calls", type=int, default=200, help="sequential calls per round (default 200)"),
-        p.add_argument("--rounds", type=int, default=9, help="rounds (default 9)"),
-        p.add_argument("--percall-calls", type=int, default=20,
-                       help="calls per round for autogen-ext's per-call mode (default 20)"),
-        p.add_argument("--percall-rounds", type=int, default=2, help="rounds that include it (default 2)"),
-    ))
+    parser = bench_parser(__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=200, help="sequential calls per round (default 200)")
+    parser.add_argument("--rounds", type=int, default=9, help="rounds (default 9)")
+    parser.add_argument("--percall-calls", type=int, default=20,
+                        help="calls per round for autogen-ext's per-call mode (default 20)")
+    parser.add_argument("--percall-rounds", type=int, default=2, help="rounds that include it (default 2)")
+    opts = parser.parse_args(argv)
     if opts.quick:
         opts.calls, opts.rounds, opts.percall_calls, opts.percall_rounds = 50, 3, 3, 1
     require(NODE, EVERYTHING)
