@@ -101,7 +101,9 @@ def run_scenario(version: str, scenario: str, command: str, output: Path) -> Out
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=HARD_TIMEOUT_S, cwd=ROOT)
         log, code = proc.stdout + proc.stderr, proc.returncode
     except subprocess.TimeoutExpired as e:
-        log = f"{e.stdout or ''}{e.stderr or ''}\n[scripts/conformance.py: killed after {HARD_TIMEOUT_S:.0f} s]"
+        # TimeoutExpired carries bytes even under text=True.
+        partial = b"".join(part for part in (e.stdout, e.stderr) if isinstance(part, bytes))
+        log = partial.decode(errors="replace") + f"\n[scripts/conformance.py: killed after {HARD_TIMEOUT_S:.0f} s]"
         code = -1
     seconds = time.perf_counter() - started
     m = _PASSED.search(log)

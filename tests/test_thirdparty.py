@@ -83,7 +83,12 @@ def wire_listing(launch: servers.Launch, capabilities: Mapping[str, Any] | None 
     assert proc.stdin is not None and proc.stdout is not None
     lines: queue.Queue[str] = queue.Queue()
     stdout = proc.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+
+    def pump() -> None:  # a thread, so that a silent server fails the get() timeout instead of hanging
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
 
     def send(message: dict[str, Any]) -> None:
         assert proc.stdin is not None
@@ -98,7 +103,7 @@ def wire_listing(launch: servers.Launch, capabilities: Mapping[str, Any] | None 
                 result: dict[str, Any] = message["result"]
                 return result
             if "method" in message and "id" in message:
-                reply = {"roots": []} if message["method"] == "roots/list" else {}
+                reply: dict[str, Any] = {"roots": []} if message["method"] == "roots/list" else {}
                 send({"jsonrpc": "2.0", "id": message["id"], "result": reply})
 
     try:
@@ -286,18 +291,19 @@ async def test_everything_result_shapes(tmp_path: Path, everything_wire: dict[st
 
         weather = await run(tools["get-structured-content"], {"location": "New York"})
         assert set(weather.structured) == {"temperature", "conditions", "humidity"}
-        assert tools["get-structured-content"].output_schema["required"] == ["temperature", "conditions", "humidity"]
+        output_schema = tools["get-structured-content"].output_schema
+        assert output_schema is not None and output_schema["required"] == ["temperature", "conditions", "humidity"]
         assert json.loads(texts(weather)[0]) == weather.structured
 
         # Progress notifications reach a progress callback; the result arrives as usual.
-        progress: list[tuple[float, float | None]] = []
+        reported: list[tuple[float, float | None]] = []
 
-        async def on_progress(done: float, total: float | None, message: str | None) -> None:
-            progress.append((done, total))
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            reported.append((progress, total))
 
         slow = await server.call("trigger-long-running-operation", {"duration": 0.6, "steps": 3}, progress=on_progress)
         assert not slow.is_error and "Long running operation completed" in slow.text
-        assert progress == [(1, 3), (2, 3), (3, 3)]
+        assert reported == [(1, 3), (2, 3), (3, 3)]
         slow = await run(tools["trigger-long-running-operation"], {"duration": 0.3, "steps": 2})
         assert "Steps: 2" in slow.text
 

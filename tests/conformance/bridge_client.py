@@ -28,7 +28,6 @@ exception, printed to stderr.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -235,12 +234,9 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 async def main_async(run: Run) -> None:
-    async with contextlib.AsyncExitStack() as stack:
-        auth = await oauth(run) if run.scenario.startswith("auth/") else None
-        server = await stack.enter_async_context(connect(
-            run.url, mode=run.mode, timeout=30.0, call_timeout=30.0, name="conformance",
-            sampling=model_client(), elicitation=elicitation_from(with_defaults), roots=[ROOT],
-            **({"auth": auth} if auth is not None else {})))
+    auth = await oauth(run) if run.scenario.startswith("auth/") else None
+    async with connect(run.url, mode=run.mode, timeout=30.0, call_timeout=30.0, name="conformance", auth=auth,
+                       sampling=model_client(), elicitation=elicitation_from(with_defaults), roots=[ROOT]) as server:
         print(f"connected: protocol {server.info.protocol_version}, scenario {run.scenario}, mode {run.mode}")
         await SCENARIOS.get(run.scenario, call_every_tool)(server, run)
 
