@@ -437,6 +437,12 @@ class Session:
                 elif not isinstance(err, ConnectionLost):
                     err = ConnectionLost(f"the server went away during the request ({err.detail})",
                                          server=self.name, tool=tool)
+                if gen.eof.is_set() and isinstance(self.target, StdioTarget) and self._stderr is not None:
+                    # A dying process often says why on its way out.
+                    last = self._stderr.tail(lines=1)
+                    if last:
+                        err.detail += f"; the server process exited (stderr: {last})"
+                        err.redact(self._secrets)
                 if attempt == 0 and (never_arrived or retry):
                     logger.info("%s; re-sending on a new connection", err)
                     continue
