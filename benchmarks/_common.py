@@ -63,6 +63,7 @@ __all__ = [
     "machine",
     "markdown_table",
     "optional_driver",
+    "paired",
     "require",
     "rounds",
 ]
@@ -245,6 +246,13 @@ def fmt_ratio(ratio: float | None) -> str:
     return f"{ratio:.2f}×"
 
 
+def paired(values: Sequence[float], baseline: Sequence[float]) -> list[float]:
+    """Per-round ratios ``values[r] / baseline[r]`` (both lists in round order, same rounds)."""
+    if len(values) != len(baseline):
+        raise ValueError("paired ratios need one value per round on both sides")
+    return [v / b for v, b in zip(values, baseline, strict=True) if b]
+
+
 async def rounds(variants: Mapping[str, Callable[[int], Awaitable[Any]]], count: int, *,
                  budget: float | None = None, min_rounds: int = 3,
                  skip: Callable[[str, int], bool] | None = None) -> dict[str, list[Any]]:
@@ -313,13 +321,18 @@ class Report:
     load_after: list[float] = field(default_factory=list)
 
     def add(self, variant: str, samples: Sequence[float] | Stats | None, unit: str, *, baseline: Row | None = None,
-            unit_scale: float = 1.0, note: str = "", group: str = "", is_baseline: bool = False,
-            **extra: Any) -> Row:
-        """Add a row; with ``baseline``, the ratio of the medians is computed (``unit_scale``: how
-        many of the baseline's units one of this row's is, e.g. 1000 for ms against µs)."""
+            unit_scale: float = 1.0, paired: Sequence[float] | None = None, note: str = "", group: str = "",
+            is_baseline: bool = False, **extra: Any) -> Row:
+        """Add a row. With ``baseline``, the ratio is the median of ``paired`` (this variant over
+        the baseline within the same round: both saw the same machine load) when given, else
+        median / median. ``unit_scale``: how many of the baseline's units one of this row's is
+        (1000 for ms against µs; paired ratios are unitless already)."""
         stats = samples if isinstance(samples, Stats) or samples is None else Stats.of(samples)
         ratio = None
-        if baseline is not None and baseline.stats is not None and stats is not None and baseline.stats.median:
+        if baseline is not None and paired:
+            ratio = statistics.median(paired)
+            extra["paired_ratios"] = list(paired)
+        elif baseline is not None and baseline.stats is not None and stats is not None and baseline.stats.median:
             ratio = stats.median * unit_scale / baseline.stats.median
         if is_baseline:
             extra["is_baseline"] = True

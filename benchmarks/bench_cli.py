@@ -15,7 +15,19 @@ import time
 from pathlib import Path
 
 import anyio
-from _common import EVERYTHING, INSPECTOR, NODE, ROOT, Report, bench_parser, everything_argv, finish, require, rounds
+from _common import (
+    EVERYTHING,
+    INSPECTOR,
+    NODE,
+    ROOT,
+    Report,
+    bench_parser,
+    everything_argv,
+    finish,
+    paired,
+    require,
+    rounds,
+)
 
 MCP_BRIDGE = Path(sys.executable).with_name("mcp-bridge")
 
@@ -68,12 +80,14 @@ async def main(argv: list[str] | None = None) -> Path:
     ms = {name: [x * 1e3 for x in xs] for name, xs in results.items()}
     base = report.add("MCP Inspector CLI (--cli ... --method tools/list)", ms["inspector"], "ms", is_baseline=True,
                       note=f"inspector {report.machine['inspector']}, node {report.machine['node']}")
-    report.add("mcp-bridge tools", ms["bridge"], "ms", baseline=base, note="table output, captured")
+    report.add("mcp-bridge tools", ms["bridge"], "ms", baseline=base, paired=paired(ms["bridge"], ms["inspector"]),
+               note="table output, captured")
     heavy = ", ".join(f"{name} {t:,.0f} ms" for name, t in import_breakdown())
     report.add("mcp-bridge --help (start-up alone, no server)", ms["bridge-help"], "ms", group="for scale",
                note=f"imports (cumulative, overlapping): {heavy}")
     report.notes.append(f"{len(ms['bridge'])} rotating rounds; a fresh process per run, server-everything spawned by "
-                        "each CLI, output captured and checked for the echo tool.")
+                        "each CLI, output captured and checked for the echo tool; the ratio is the median of per-round "
+                        "ratios.")
     return finish(report, started, opts.json)
 
 

@@ -36,6 +36,7 @@ from _common import (
     bench_server_argv,
     everything_argv,
     finish,
+    paired,
     require,
     rounds,
 )
@@ -154,7 +155,7 @@ async def main(argv: list[str] | None = None) -> Path:
         # What the bridge adds besides the listing: its total minus its list, minus raw's start-up.
         beyond = _med(ours, "total") - _med(ours, "list") - (_med(raw, "total") - _med(raw, "list"))
         row = report.add("bridge connect + list + convert", [x["total"] * 1e3 for x in ours], "ms", group=label,
-                         baseline=raw_row,
+                         baseline=raw_row, paired=paired([x["total"] for x in ours], [x["total"] for x in raw]),
                          note=f"list {_med(ours, 'list'):.0f} ms; {beyond:.0f} ms more than raw outside the "
                               f"listing, of which tools() {_med(ours, 'tools_call'):.0f} ms; protocol "
                               f"{ours[0]['protocol']}")
@@ -163,7 +164,8 @@ async def main(argv: list[str] | None = None) -> Path:
 
     await per_tool(report, opts.sample, 3 if not opts.quick else 1)
     report.notes.append(f"Every measurement starts its own server process; raw and bridge alternate in rotating "
-                        f"rounds ({opts.rounds} for server-everything and 100 tools, 3 for 1,000, 2 for 5,000).")
+                        f"rounds ({opts.rounds} for server-everything and 100 tools, 3 for 1,000, 2 for 5,000); "
+                        "ratios are medians of per-round ratios.")
     report.notes.append("'list' is the tools/list walk alone (all pages): raw's own timing vs the bridge's "
                         "Connection.list_seconds; the bridge's walk also repairs and vets each page.")
     return finish(report, started, opts.json)

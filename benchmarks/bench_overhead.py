@@ -32,6 +32,7 @@ from _common import (
     everything_argv,
     finish,
     optional_driver,
+    paired,
     require,
     rounds,
 )
@@ -47,7 +48,7 @@ ARGS = {"message": "hello from the benchmark"}
 async def main(argv: list[str] | None = None) -> Path:
     parser = bench_parser(__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200, help="sequential calls per round (default 200)")
-    parser.add_argument("--rounds", type=int, default=9, help="rounds (default 9)")
+    parser.add_argument("--rounds", type=int, default=15, help="rounds (default 15)")
     parser.add_argument("--percall-calls", type=int, default=20,
                         help="calls per round for autogen-ext's per-call mode (default 20)")
     parser.add_argument("--percall-rounds", type=int, default=2, help="rounds that include it (default 2)")
@@ -97,10 +98,12 @@ async def main(argv: list[str] | None = None) -> Path:
                                    skip=lambda name, r: name == "percall" and r not in percall_rounds)
 
     us = 1e6
-    raw_row = report.add("raw mcp ClientSession.call_tool", [x["wall"] * us for x in results["raw"]], "µs/call",
+    raw_walls = [x["wall"] for x in results["raw"]]
+    raw_row = report.add("raw mcp ClientSession.call_tool", [w * us for w in raw_walls], "µs/call",
                          note=f"CPU {_cpu(results['raw'])} µs/call; protocol {protocols['raw']}", is_baseline=True)
-    bridge_row = report.add("bridge MCPTool.run_json", [x["wall"] * us for x in results["bridge"]], "µs/call",
-                            baseline=raw_row)
+    bridge_walls = [x["wall"] for x in results["bridge"]]
+    bridge_row = report.add("bridge MCPTool.run_json", [w * us for w in bridge_walls], "µs/call",
+                            baseline=raw_row, paired=paired(bridge_walls, raw_walls))
     wall_extra = bridge_row.stats.median - raw_row.stats.median if bridge_row.stats and raw_row.stats else 0.0
     cpu_extra = float(_cpu(results["bridge"])) - float(_cpu(results["raw"]))
     bridge_row.note = (f"CPU {_cpu(results['bridge'])} µs/call; {wall_extra:+.0f} µs wall and {cpu_extra:+.0f} µs CPU "
@@ -109,17 +112,21 @@ async def main(argv: list[str] | None = None) -> Path:
     if driver is None:
         return finish(report, started, opts.json)
     ext = f"autogen-ext {driver.versions['autogen_ext']}, mcp {driver.versions['mcp']}"
-    report.add("autogen-ext McpWorkbench.call_tool", [x["wall"] * us for x in results["workbench"]], "µs/call",
-               baseline=raw_row, note=f"{ext}; CPU {_cpu(results['workbench'])} µs/call (its process)")
+    wb_walls = [x["wall"] for x in results["workbench"]]
+    report.add("autogen-ext McpWorkbench.call_tool", [w * us for w in wb_walls], "µs/call", baseline=raw_row,
+               paired=paired(wb_walls, raw_walls),
+               note=f"{ext}; CPU {_cpu(results['workbench'])} µs/call (its process)")
     samples = [s * 1e3 for x in results["percall"] for s in x["samples"]]
     report.add("autogen-ext default adapter (mcp_server_tools + run_json)", samples, "ms/call", baseline=raw_row,
-               unit_scale=1e3, note=f"a server process per call: {opts.percall_calls} calls (not {opts.calls}) × "
-                                    f"{len(results['percall'])} rounds, median over the {len(samples)} calls")
+               paired=[x["wall"] / raw_walls[x["round"]] for x in results["percall"]],
+               note=f"a server process per call: {opts.percall_calls} calls (not {opts.calls}) × "
+                    f"{len(results['percall'])} rounds, median over the {len(samples)} calls")
     report.notes.append(
         f"Rounds rotate the order of the variants; {len(results['raw'])} rounds of {opts.calls} calls each, "
         f"{warmup} untimed warm-up calls per round; each variant has its own server-everything process.")
-    report.notes.append("Ratios are against raw ClientSession. CPU is the client process's own CPU time per call "
-                        "(the server's is not included).")
+    report.notes.append("Ratios are against raw ClientSession: the median of per-round ratios (each round's two "
+                        "batches ran back to back under the same load). CPU is the client process's own CPU time "
+                        "per call (the server's is not included).")
     return finish(report, started, opts.json)
 
 
@@ -130,10 +137,10 @@ def ext_variants(driver: AutogenExtDriver, argv: list[str], calls: int, percall_
                                     "arguments": ARGS, "calls": calls, "warmup": warmup})
         return {"wall": out["wall"] / calls, "cpu": out["cpu"] / calls}
 
-    async def run_percall(_: int) -> dict[str, Any]:
+    async def run_percall(r: int) -> dict[str, Any]:
         out = await driver.request({"op": "calls", "mode": "percall", "argv": argv, "tool": "echo",
                                     "arguments": ARGS, "calls": percall_calls, "warmup": 0}, timeout=600)
-        return {"wall": out["wall"] / percall_calls, "samples": out["samples"]}
+        return {"wall": out["wall"] / percall_calls, "samples": out["samples"], "round": r}
 
     return {"workbench": run_workbench, "percall": run_percall}
 
