@@ -19,7 +19,9 @@ venv: $(STAMP)
 third-party:
 	@PYTHON=$(PYTHON) bash scripts/install_third_party.sh
 
+# The official client conformance suite runs first (~2.5 min), so pytest's summary closes the run.
 test: $(STAMP) third-party
+	$(PY) scripts/conformance.py
 	$(PY) -m pytest -q
 
 # The main job, offline: the CLI against the MultiMail stand-in over stdio (examples/demo.py).
