@@ -56,6 +56,13 @@ def _block_text(block: Any) -> str:
     return f"[{kind} content]"
 
 
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -63,17 +70,20 @@ def _compact(value: Any) -> str:
 def render(content: Sequence[Any], structured: Any = None, *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """The text a model sees for a result; truncated past ``max_chars`` with a note saying so."""
     parts: list[str] = []
+    wrapped = False
     for block in content:
         text = _block_text(block)
-        # Servers often mirror structured content as a JSON text block; show it once.
+        # Servers mirror structured content in a text block (the spec asks them to); show it once.
         if structured is not None and isinstance(block, types.TextContent):
-            try:
-                if json.loads(text) == structured:
-                    continue
-            except (ValueError, TypeError):
-                pass
+            parsed = _json_or_none(text)
+            if parsed == structured:
+                continue  # the compact JSON below says the same, shorter
+            if isinstance(structured, dict) and len(structured) == 1:
+                (inner,) = structured.values()
+                # {"content": <this very text>} (filesystem, memory): the text alone is clearer.
+                wrapped = wrapped or inner == text or (parsed is not None and parsed == inner)
         parts.append(text)
-    if structured is not None:
+    if structured is not None and not wrapped:
         parts.append(_compact(structured))
     text = "\n".join(parts)
     if len(text) > max_chars:

@@ -241,3 +241,26 @@ def test_public_surface_is_exported_and_documented() -> None:
         obj = getattr(bridge, name)
         if inspect.isclass(obj) or inspect.isfunction(obj):
             assert obj.__doc__, f"{name} lacks a docstring"
+
+
+# -- results ---------------------------------------------------------------------------
+
+
+def test_structured_content_is_shown_once() -> None:
+    import mcp_types as types
+
+    from bridge.results import render
+
+    def text(t: str) -> types.TextContent:
+        return types.TextContent(type="text", text=t)
+
+    # Mirrored as JSON text: the compact JSON alone.
+    assert render([text('{\n  "a": 1\n}')], {"a": 1}) == '{"a":1}'
+    # Wrapped as {"content": <the text>} (server-filesystem): the text alone.
+    assert render([text("hello fs")], {"content": "hello fs"}) == "hello fs"
+    assert render([text('[{"name": "x"}]')], {"entities": [{"name": "x"}]}) == '[{"name": "x"}]'
+    # Different data: both, text first.
+    assert render([text("summary")], {"a": 1}) == 'summary\n{"a":1}'
+    assert render([], {"a": 1}) == '{"a":1}'
+    long = render([text("x" * 50)], None, max_chars=10)
+    assert long.startswith("x" * 10) and "truncated: showing 10 of 50 characters" in long
