@@ -24,7 +24,7 @@ from .errors import CatalogueDrift, InvalidArguments, ToolError
 from .results import DEFAULT_MAX_CHARS, CallResult
 from .session import ServerInfo, Session
 
-__all__ = ["Connection", "Guard", "Handler", "Interceptor", "ToolCall", "run_chain"]
+__all__ = ["Connection", "Guard", "Handler", "Interceptor", "ProgressListener", "ToolCall", "run_chain"]
 
 logger = logging.getLogger("bridge.connection")
 
@@ -62,6 +62,17 @@ tools to offer and the withheld ones with the reason, or raises (e.g. ``Catalogu
 ``bridge.lock.LockGuard`` is one."""
 
 
+ProgressListener = Callable[[ToolCall, float, "float | None", "str | None"], Awaitable[None]]
+"""``async (call, progress, total, message)``: a server's progress report on one call."""
+
+
+def _bind_progress(listener: ProgressListener, call: ToolCall) -> ProgressFnT:
+    async def report(progress: float, total: float | None, message: str | None) -> None:
+        await listener(call, progress, total, message)
+
+    return report
+
+
 def run_chain(interceptors: Sequence[Interceptor], terminal: Handler) -> Handler:
     """Compose interceptors so the first one listed runs outermost."""
     handler = terminal
@@ -88,8 +99,10 @@ class Connection:
     """
 
     def __init__(self, session: Session, *, prefix: str = "", max_result_chars: int = DEFAULT_MAX_CHARS,
-                 guards: Sequence[Guard] = ()) -> None:
+                 guards: Sequence[Guard] = (), on_progress: ProgressListener | None = None) -> None:
         self.session = session
+        self.on_progress = on_progress
+        """Receives progress of every call that has no ``progress=`` of its own (agent calls included)."""
         self.prefix = prefix
         self.max_result_chars = max_result_chars
         self.guards = list(guards)
@@ -180,6 +193,8 @@ class Connection:
     async def invoke(self, call: ToolCall, *, progress: ProgressFnT | None = None) -> CallResult:
         """Send a prepared call to the server (the end of every interceptor chain)."""
         started = time.perf_counter()
+        if progress is None and self.on_progress is not None:
+            progress = _bind_progress(self.on_progress, call)
         raw = await self.session.call_tool(call.mcp_name, call.arguments, timeout=call.timeout, progress=progress,
                                            idempotent=call.annotations.effective_idempotent)
         return CallResult.from_mcp(raw, server=self.name, tool=call.mcp_name, duration=time.perf_counter() - started,

@@ -343,3 +343,15 @@ async def test_agent_uses_tools_and_keeps_running_on_error() -> None:
         assert not outcomes["files_read"].is_error
         assert outcomes["error_result"].is_error
         assert outcomes["formats"].is_error and "format" in outcomes["formats"].content
+
+
+async def test_agent_calls_report_progress_through_the_connection() -> None:
+    seen: list[tuple[str, float, float | None]] = []
+
+    async def on_progress(call: typing.Any, progress: float, total: float | None, message: str | None) -> None:
+        seen.append((call.tool, progress, total))
+
+    async with zoo_stdio(on_progress=on_progress) as server:
+        tool = {t.mcp_name: t for t in await server.tools(agent="a")}["progress"]
+        await tool.run_json({"steps": 3}, CancellationToken())
+    assert seen == [("progress", 1.0, 3.0), ("progress", 2.0, 3.0), ("progress", 3.0, 3.0)]

@@ -13,7 +13,7 @@ from mcp.client.session import ElicitationFnT, SamplingFnT
 
 from ..approval import ApprovalPolicy, Approver
 from ..callbacks import console_elicitation, static_roots
-from ..connection import Connection, Interceptor
+from ..connection import Connection, Interceptor, ProgressListener
 from ..lock import LockFile, LockGuard, LockPolicy
 from ..results import DEFAULT_MAX_CHARS
 from ..selection import ToolFilter
@@ -135,6 +135,7 @@ def connect(
     auth: httpx2.Auth | None = None,
     reconnect_attempts: int = 3,
     max_result_chars: int = DEFAULT_MAX_CHARS,
+    on_progress: ProgressListener | None = None,
     lock: LockFile | str | os.PathLike[str] | None = None,
     lock_policy: LockPolicy = "pinned-only",
     **extra: Any,
@@ -170,6 +171,8 @@ def connect(
             PKCE, token refresh; its redirect and callback handlers get the user's consent).
         reconnect_attempts: re-establish a dead connection up to this many times per request.
         max_result_chars: truncate model-facing result text past this many characters.
+        on_progress: ``async (call, progress, total, message)`` for progress reports of calls made
+            without their own ``progress=`` (agents' calls included): show them, log them.
         lock: a lock file (``mcp-bridge lock``) every listing is compared with, at connect
             time and after each tools/list_changed.
         lock_policy: what drift does: ``"warn"`` logs it; ``"pinned-only"`` offers only tools
@@ -183,4 +186,4 @@ def connect(
     session = Session(resolved, timeout=timeout, call_timeout=call_timeout, mode=mode,
                       reconnect_attempts=reconnect_attempts, callbacks=callbacks, **extra)
     guards = [LockGuard(lock, lock_policy)] if lock is not None else []
-    return Server(session, prefix=prefix, max_result_chars=max_result_chars, guards=guards)
+    return Server(session, prefix=prefix, max_result_chars=max_result_chars, guards=guards, on_progress=on_progress)
