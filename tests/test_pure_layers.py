@@ -264,3 +264,17 @@ def test_structured_content_is_shown_once() -> None:
     assert render([], {"a": 1}) == '{"a":1}'
     long = render([text("x" * 50)], None, max_chars=10)
     assert long.startswith("x" * 10) and "truncated: showing 10 of 50 characters" in long
+
+
+def test_the_args_model_is_built_on_first_use() -> None:
+    import mcp_types as types
+
+    from bridge.autogen.tool import MCPTool
+    from bridge.catalogue import Catalogue
+
+    tool_def = types.Tool(name="odd", input_schema={"type": "object", "properties": {"from": {"enum": [1.5, "a"]}}})
+    tool = MCPTool(typing.cast(typing.Any, None), next(iter(Catalogue([tool_def]))))
+    assert tool._args_model is None  # conversion did not pay for a pydantic model
+    assert tool.schema["parameters"] == tool_def.input_schema
+    assert set(tool.args_type().model_fields) == {"from_"}
+    assert tool.args_type() is tool.args_type()

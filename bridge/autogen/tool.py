@@ -23,7 +23,8 @@ from typing import Any, cast
 
 import mcp_types as types
 from autogen_core import CancellationToken
-from autogen_core.tools import FunctionTool, ToolSchema
+from autogen_core._function_utils import args_base_model_from_signature, get_typed_signature
+from autogen_core.tools import BaseTool, FunctionTool, ToolSchema
 from pydantic import BaseModel
 from typing_extensions import Self
 
@@ -66,12 +67,31 @@ class MCPTool(FunctionTool):
         self._entry = entry
         self._agent = agent
         self._interceptors = tuple(interceptors)
-        func = self._build_function(typed=entry.compiled.typed)
-        try:
-            super().__init__(func, description=entry.description, name=entry.name)
-        except Exception as e:  # pydantic could not model the derived types: keep the tool, drop the typing
-            logger.warning("tool %r: signature too exotic for AutoGen (%s); registered untyped", entry.name, e)
-            super().__init__(self._build_function(typed=False), description=entry.description, name=entry.name)
+        # What FunctionTool.__init__ sets, minus its pydantic args model: building that costs
+        # ~2-3 ms a tool (seconds for a large catalogue) and neither run_json nor schema needs it,
+        # so args_type() builds it on first use.
+        self._typed = entry.compiled.typed
+        self._func = self._build_function(typed=self._typed)
+        self._global_imports = []
+        self._signature = get_typed_signature(self._func)
+        self._has_cancellation_support = False
+        BaseTool.__init__(self, BaseModel, CallResult, entry.name, entry.description,  # type: ignore[type-var]
+                          strict=False)
+        self._args_model: type[BaseModel] | None = None
+
+    def args_type(self) -> type[BaseModel]:
+        """The pydantic model of the arguments, derived from the signature (built on first use)."""
+        if self._args_model is None:
+            try:
+                model = args_base_model_from_signature(self.name + "args", self._signature)
+            except Exception as e:  # pydantic could not model the derived types: keep the tool, drop the typing
+                logger.warning("tool %r: signature too exotic for AutoGen (%s); typed as **arguments", self.name, e)
+                self._typed = False
+                self._func = self._build_function(typed=False)
+                self._signature = get_typed_signature(self._func)
+                model = args_base_model_from_signature(self.name + "args", self._signature)
+            self._args_model = self._args_type = model
+        return self._args_model
 
     # -- metadata ----------------------------------------------------------------------
 
@@ -194,8 +214,11 @@ class MCPTool(FunctionTool):
 
     async def run(self, args: BaseModel, cancellation_token: CancellationToken) -> Any:
         """Run from the args model AutoGen built from the signature (only fields actually set are sent)."""
-        kwargs = {k: v for k, v in args.model_dump(exclude_unset=True).items() if v is not OMIT}
-        wire = self._entry.compiled.to_wire(kwargs) if self._entry.compiled.typed else kwargs
+        dumped = args.model_dump(exclude_unset=True)
+        if self._typed:
+            wire = self._entry.compiled.to_wire({k: v for k, v in dumped.items() if v is not OMIT})
+        else:  # the untyped signature is (**arguments), which pydantic models as one field
+            wire = dict(dumped.get("arguments") or {})
         task = asyncio.ensure_future(self._invoke(wire, None))
         cancellation_token.link_future(task)
         return await task
