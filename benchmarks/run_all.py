@@ -65,8 +65,9 @@ def combined(reports: list[Report], before: list[float], after: list[float], sec
         "",
         markdown_table(rows),
         "",
-        "Medians over rounds in which the variants alternate (IQR in brackets); ratios are median / median "
-        "against each benchmark's baseline.",
+        "Medians over rounds in which the variants alternate (IQR in brackets). Ratios against each benchmark's "
+        "baseline: the median of per-round ratios where both ran in every round (overhead, discovery, CLI), "
+        "else median / median.",
         "",
     ]
     for report in reports:
