@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import anyio.abc
@@ -45,7 +44,7 @@ from .errors import (
     log_secrets,
     translate,
 )
-from .targets import HttpTarget, StdioTarget, Target, is_secret_header
+from .targets import StdioTarget, Target
 from .transports import StderrCapture, open_streams
 from .wire import SkippedTool, Wire
 
@@ -90,23 +89,6 @@ class ClientCallbacks:
 async def _through(wire: Wire, streams: AbstractAsyncContextManager[Any]) -> AsyncIterator[Any]:
     async with streams as (read, write):
         yield wire.streams(read, write)
-
-
-def _secret_values(target: Target) -> tuple[str, ...]:
-    """Values that must never appear in a message: env values, credential headers."""
-    if isinstance(target, StdioTarget):
-        return tuple(target.env.values())
-    assert isinstance(target, HttpTarget)
-    url = urlsplit(target.url)
-    values = [url.password or ""]
-    values += [v for k, v in parse_qsl(url.query) if is_secret_header(k)]
-    for name, value in target.headers.items():
-        if is_secret_header(name):
-            values.append(value)
-            scheme, _, credential = value.partition(" ")
-            if credential and scheme.isalpha():  # "Bearer <token>": the token alone is secret too
-                values.append(credential)
-    return tuple(values)
 
 
 def _auth_error(status: int, server: str) -> AuthError:
@@ -183,7 +165,7 @@ class Session:
         self._closing = False
         self._info: ServerInfo | None = None
         self._stderr: StderrCapture | None = None
-        self._secrets = _secret_values(target)
+        self._secrets = tuple(target.secret_values())
         self.skipped_tools: tuple[SkippedTool, ...] = ()
         """Tools the last listing left out because their definitions are invalid."""
 

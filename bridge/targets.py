@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .errors import ConfigError
 
@@ -27,10 +27,13 @@ __all__ = [
     "StdioTarget",
     "Target",
     "TransportName",
+    "env_secrets",
     "expand_vars",
+    "header_secrets",
     "load_config",
     "parse_config",
     "resolve_target",
+    "url_secrets",
 ]
 
 TransportName: TypeAlias = Literal["stdio", "http", "sse"]
@@ -39,9 +42,40 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|cookie|password", re.IGNORECASE)
 
 
+# Shorter values cannot be credentials, and masking them would garble ordinary text
+# (an env value such as ``1`` or ``true`` occurs everywhere).
+_MIN_ENV_SECRET = 6
+_MIN_HEADER_SECRET = 4
+_AUTH_SCHEME = re.compile(r"^(?:bearer|basic|token|digest)\s+(\S+)$", re.IGNORECASE)
+
+
 def is_secret_header(name: str) -> bool:
     """Whether a header's value must never be shown (Authorization, API keys, tokens)."""
     return bool(_SECRET_HEADER.search(name))
+
+
+def header_secrets(name: str, value: str) -> list[str]:
+    """The parts of a header value that must never be shown (``Bearer x`` hides ``x`` too)."""
+    if not is_secret_header(name) or len(value) < _MIN_HEADER_SECRET:
+        return []
+    found = [value]
+    scheme = _AUTH_SCHEME.match(value.strip())
+    if scheme and len(scheme.group(1)) >= _MIN_HEADER_SECRET:
+        found.append(scheme.group(1))
+    return found
+
+
+def env_secrets(value: str) -> list[str]:
+    """An environment value is treated as a secret unless it is too short to be one."""
+    return [value] if len(value) >= _MIN_ENV_SECRET else []
+
+
+def url_secrets(url: str) -> list[str]:
+    """A URL's password and the values of secret-named query parameters (``api_key=``…)."""
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += [v for k, v in parse_qsl(parts.query) if is_secret_header(k) and len(v) >= _MIN_HEADER_SECRET]
+    return [s for s in found if s]
 
 
 @dataclass(frozen=True)
@@ -77,6 +111,10 @@ class StdioTarget:
         env = " ".join(f"{k}=***" for k in sorted(self.env))
         cmd = shlex.join([self.command, *self.args])
         return f"{env} {cmd}".strip()
+
+    def secret_values(self) -> list[str]:
+        """Every value that logs, errors and output must hide: the environment's values."""
+        return [s for v in self.env.values() for s in env_secrets(v)]
 
     def to_config(self, secret_refs: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The ``mcpServers`` entry for this target; env values become ``${VAR}`` references."""
@@ -118,6 +156,10 @@ class HttpTarget:
     def describe(self) -> str:
         shown = " ".join(f"{k}: {'***' if is_secret_header(k) else v}" for k, v in sorted(self.headers.items()))
         return f"{self.safe_url()} {shown}".strip()
+
+    def secret_values(self) -> list[str]:
+        """Every value that logs, errors and output must hide: credential headers, URL secrets."""
+        return [s for k, v in self.headers.items() for s in header_secrets(k, v)] + url_secrets(self.url)
 
     def to_config(self, secret_refs: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The ``mcpServers`` entry; secret header values become ``${VAR}`` references."""

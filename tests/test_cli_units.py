@@ -21,7 +21,7 @@ from bridge.catalogue import Catalogue, ToolEntry
 from bridge.cli import ExitCode, main
 from bridge.cli.arguments import load_args_object, pair, parse_arguments
 from bridge.cli.fidelity import check_fidelity
-from bridge.cli.output import MASK, Masker, Output, header_secrets, secrets_of
+from bridge.cli.output import MASK, Masker, Output
 from bridge.cli.pytypes import format_function
 from bridge.cli.render import pretty_json
 from bridge.cli.status import exit_status
@@ -39,7 +39,7 @@ from bridge.errors import (
     ToolNotFound,
 )
 from bridge.schema import compile_schema
-from bridge.targets import HttpTarget, StdioTarget
+from bridge.targets import HttpTarget, StdioTarget, header_secrets
 from fixtures.schema_zoo import ZOO_SCHEMAS, ZOO_TOOLS
 
 CONFIG = ROOT / "fixtures" / "configs" / "two_servers.json"
@@ -208,10 +208,10 @@ def test_masker_hides_every_secret_spelling() -> None:
 
 def test_secrets_of_targets() -> None:
     stdio = StdioTarget("npx", ("-y", "x"), {"MULTIMAIL_API_KEY": "mm_live_abcdef", "DEBUG": "1"})
-    assert secrets_of(stdio) == ["mm_live_abcdef"]  # "1" is too short to hide without garbling output
+    assert stdio.secret_values() == ["mm_live_abcdef"]  # "1" is too short to hide without garbling output
     http = HttpTarget("https://u:pw-secret@h/mcp?token=tok-12345", "http",
                       {"Authorization": "Bearer abc-123456", "Accept": "application/json"})
-    assert set(secrets_of(http)) == {"Bearer abc-123456", "abc-123456", "pw-secret", "tok-12345"}
+    assert set(http.secret_values()) == {"Bearer abc-123456", "abc-123456", "pw-secret", "tok-12345"}
     assert header_secrets("Accept", "application/json") == []
 
 

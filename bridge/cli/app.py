@@ -26,9 +26,10 @@ import anyio
 
 from .. import __version__
 from ..errors import BridgeError, ConfigError, ServerStartError, ToolError
+from ..targets import env_secrets, header_secrets
 from .commands import COMMANDS, by_name
 from .context import Command, Context
-from .output import Output, env_secrets, header_secrets, secrets_of
+from .output import Output
 from .server_args import add_server_options, choose_server
 from .status import ExitCode, exit_status
 
@@ -216,7 +217,7 @@ def _run(command: Command, args: argparse.Namespace, server_command: list[str] |
     target = None
     if command.uses_server:
         target = choose_server(args, operands, server_command or [])
-        out.mask.add(secrets_of(target))
+        out.mask.add(target.secret_values())
     elif server_command:
         raise ConfigError(f"'{command.name}' takes no server command after --")
     state.ctx = Context(args=args, out=out, operands=_bind_operands(command, operands), target=target)

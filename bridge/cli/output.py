@@ -21,23 +21,13 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import IO, Any
-from urllib.parse import parse_qsl, urlsplit
 
 from rich.console import Console, RenderableType
 from rich.text import Text
 
-from ..targets import HttpTarget, StdioTarget, Target, is_secret_header
-
-__all__ = ["MASK", "Masker", "Output", "secrets_of"]
+__all__ = ["MASK", "Masker", "Output"]
 
 MASK = "***"
-
-# Shorter values cannot be credentials, and masking them would garble ordinary output
-# (an env value such as ``1`` or ``true`` occurs everywhere).
-_MIN_ENV_SECRET = 6
-_MIN_HEADER_SECRET = 4
-_AUTH_SCHEME = re.compile(r"^(?:bearer|basic|token|digest)\s+(\S+)$", re.IGNORECASE)
-
 
 class Masker:
     """Replaces every known secret value in a string with ``***``."""
@@ -64,38 +54,6 @@ class Masker:
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
-
-
-def _url_secrets(url: str) -> list[str]:
-    parts = urlsplit(url)
-    found = [parts.password] if parts.password else []
-    found += [v for k, v in parse_qsl(parts.query) if is_secret_header(k) and len(v) >= _MIN_HEADER_SECRET]
-    return [s for s in found if s]
-
-
-def header_secrets(name: str, value: str) -> list[str]:
-    """The parts of a header value that must never be shown (``Bearer x`` hides ``x`` too)."""
-    if not is_secret_header(name) or len(value) < _MIN_HEADER_SECRET:
-        return []
-    found = [value]
-    scheme = _AUTH_SCHEME.match(value.strip())
-    if scheme and len(scheme.group(1)) >= _MIN_HEADER_SECRET:
-        found.append(scheme.group(1))
-    return found
-
-
-def env_secrets(value: str) -> list[str]:
-    """An environment value is treated as a secret unless it is too short to be one."""
-    return [value] if len(value) >= _MIN_ENV_SECRET else []
-
-
-def secrets_of(target: Target) -> list[str]:
-    """Every value of ``target`` that output must hide."""
-    if isinstance(target, StdioTarget):
-        return [s for v in target.env.values() for s in env_secrets(v)]
-    assert isinstance(target, HttpTarget)
-    found = [s for k, v in target.headers.items() for s in header_secrets(k, v)]
-    return found + _url_secrets(target.url)
 
 
 class _MaskingStream:

@@ -17,8 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..targets import HttpTarget, StdioTarget, Target, TransportName, parse_config, resolve_target
-from .output import env_secrets, header_secrets
+from ..targets import (
+    HttpTarget,
+    StdioTarget,
+    Target,
+    TransportName,
+    env_secrets,
+    header_secrets,
+    parse_config,
+    resolve_target,
+)
 
 __all__ = ["add_server_options", "choose_server", "option_secrets", "parse_env", "parse_headers"]
 
