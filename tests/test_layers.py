@@ -1,0 +1,57 @@
+"""Layers go one way: a module imports only from modules below it, never from above."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import bridge
+
+PACKAGE = Path(bridge.__file__).parent
+
+# Lowest first. Subpackages count as one layer each.
+ORDER = [
+    "errors", "targets", "transports", "wire", "session", "schema", "catalogue", "results", "callbacks",
+    "inspection", "lock", "connection", "selection", "approval", "audit", "oversight", "autogen", "cli",
+]
+
+
+def _layer(path: Path) -> str:
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def _imported_layers(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    own = _layer(path)
+    depth_to_root = len(path.relative_to(PACKAGE).parts) - 1
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            if node.level <= depth_to_root:
+                continue  # within its own subpackage
+            target = (node.module or "").split(".")[0]
+            names = [target] if target else [alias.name for alias in node.names]
+            found.update(n for n in names if n in ORDER and n != own)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bridge."):
+            target = node.module.split(".")[1]  # type: ignore[union-attr]
+            if target != own:
+                found.add(target)
+    return found
+
+
+def test_every_module_has_a_layer() -> None:
+    layers = {_layer(p) for p in PACKAGE.rglob("*.py")} - {"__init__"}
+    assert layers <= set(ORDER), layers - set(ORDER)
+
+
+def test_no_module_imports_from_a_layer_above_it() -> None:
+    violations = []
+    for path in PACKAGE.rglob("*.py"):
+        if path == PACKAGE / "__init__.py":
+            continue  # the public surface re-exports every layer
+        own = ORDER.index(_layer(path))
+        for target in _imported_layers(path):
+            if ORDER.index(target) > own:
+                violations.append(f"{path.relative_to(PACKAGE)} imports {target}")
+    assert not violations, violations
