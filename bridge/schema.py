@@ -27,7 +27,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 from jsonschema import exceptions as js_exceptions
@@ -106,9 +106,21 @@ class Parameter:
     schema: Mapping[str, Any]
 
 
-@dataclass
+@dataclass(frozen=True)
+class _Shape:
+    """What typing derives from a schema: the parameters and the signature."""
+
+    parameters: tuple[Parameter, ...]
+    signature: inspect.Signature
+    typed: bool = True
+    reason: str = ""
+
+
 class CompiledSchema:
     """A tool's inputSchema made usable from Python.
+
+    Typing and the validator are derived on first use, so a catalogue of thousands of tools
+    pays only for the tools something looks at. Deriving never raises.
 
     Attributes:
         schema: the original inputSchema, untouched (this is what a model is shown).
@@ -118,14 +130,43 @@ class CompiledSchema:
             ``(**arguments: Any)`` and ``reason`` says why.
     """
 
-    schema: Mapping[str, Any]
-    parameters: tuple[Parameter, ...]
-    signature: inspect.Signature
-    typed: bool = True
-    reason: str = ""
-    _validator: Validator | None = field(default=None, repr=False)
-    _validator_error: str | None = field(default=None, repr=False)
-    _compiled: bool = field(default=False, repr=False)
+    def __init__(self, schema: Mapping[str, Any], *, name: str = "tool") -> None:
+        self.schema = schema
+        self.name = name
+        self._shape: _Shape | None = None
+        self._validator: Validator | None = None
+        self._validator_error: str | None = None
+        self._compiled = False
+
+    def __repr__(self) -> str:
+        return f"CompiledSchema(name={self.name!r})"
+
+    def _derive(self) -> _Shape:
+        if self._shape is None:
+            try:
+                self._shape = _compile(self.schema, self.name)
+            except Exception as e:  # one odd tool must never break the catalogue
+                reason = f"{type(e).__name__}: {e}"
+                logger.warning("tool %r: schema too exotic to type (%s); registered with its raw schema",
+                               self.name, reason)
+                self._shape = _untyped(reason)
+        return self._shape
+
+    @property
+    def parameters(self) -> tuple[Parameter, ...]:
+        return self._derive().parameters
+
+    @property
+    def signature(self) -> inspect.Signature:
+        return self._derive().signature
+
+    @property
+    def typed(self) -> bool:
+        return self._derive().typed
+
+    @property
+    def reason(self) -> str:
+        return self._derive().reason
 
     @property
     def annotations(self) -> dict[str, Any]:
@@ -365,36 +406,30 @@ def _is_object(node: Mapping[str, Any]) -> bool:
     return node.get("type") == "object" or "properties" in node
 
 
-def _untyped(schema: Mapping[str, Any], reason: str) -> CompiledSchema:
+def _untyped(reason: str) -> _Shape:
     sig = inspect.Signature([inspect.Parameter("arguments", inspect.Parameter.VAR_KEYWORD, annotation=Any)])
-    return CompiledSchema(schema=schema, parameters=(), signature=sig, typed=False, reason=reason)
+    return _Shape(parameters=(), signature=sig, typed=False, reason=reason)
 
 
 def compile_schema(schema: Mapping[str, Any] | None, *, name: str = "tool") -> CompiledSchema:
-    """Compile a tool's inputSchema. Never raises: an untypeable schema yields ``typed=False``.
+    """Compile a tool's inputSchema (lazily). Never raises: an untypeable schema yields ``typed=False``.
 
     ``name`` only seeds the names of generated ``TypedDict`` classes.
     """
-    schema = schema if isinstance(schema, Mapping) else {"type": "object"}
-    try:
-        return _compile(schema, name)
-    except Exception as e:  # one odd tool must never break the catalogue
-        reason = f"{type(e).__name__}: {e}"
-        logger.warning("tool %r: schema too exotic to type (%s); registered with its raw schema", name, reason)
-        return _untyped(schema, reason)
+    return CompiledSchema(schema if isinstance(schema, Mapping) else {"type": "object"}, name=name)
 
 
-def _compile(schema: Mapping[str, Any], name: str) -> CompiledSchema:
+def _compile(schema: Mapping[str, Any], name: str) -> _Shape:
     typer = _Typer(schema, name)
     root: Mapping[str, Any] = schema
     if "$ref" in schema and not schema.get("properties"):
         root = typer.resolve(str(schema["$ref"])) or schema
     props = root.get("properties")
     if props is not None and not isinstance(props, Mapping):
-        return _untyped(schema, "'properties' is not an object")
+        return _untyped("'properties' is not an object")
     for key in ("anyOf", "oneOf"):
         if key in root and not props:
-            return _untyped(schema, f"top-level {key} has no single parameter list")
+            return _untyped(f"top-level {key} has no single parameter list")
     required = set(root.get("required") or [])
     taken: set[str] = set()
     params: list[Parameter] = []
@@ -415,6 +450,6 @@ def _compile(schema: Mapping[str, Any], name: str) -> CompiledSchema:
         # No declared properties but extra keys allowed: keep the call open-ended.
         value_type = typer.type_of(extra, "Value") if isinstance(extra, Mapping) else Any
         sig_params.append(inspect.Parameter("arguments", inspect.Parameter.VAR_KEYWORD, annotation=value_type))
-        return CompiledSchema(schema=schema, parameters=(), signature=inspect.Signature(sig_params), typed=False,
+        return _Shape(parameters=(), signature=inspect.Signature(sig_params), typed=False,
                               reason="no declared properties")
-    return CompiledSchema(schema=schema, parameters=tuple(params), signature=inspect.Signature(sig_params))
+    return _Shape(parameters=tuple(params), signature=inspect.Signature(sig_params))

@@ -70,10 +70,10 @@ class MCPTool(FunctionTool):
         # What FunctionTool.__init__ sets, minus its pydantic args model: building that costs
         # ~2-3 ms a tool (seconds for a large catalogue) and neither run_json nor schema needs it,
         # so args_type() builds it on first use.
-        self._typed = entry.compiled.typed
-        self._func = self._build_function(typed=self._typed)
+        self._untyped_fallback = False
+        self._func_cache: Any = None
+        self._signature_cache: inspect.Signature | None = None
         self._global_imports = []
-        self._signature = get_typed_signature(self._func)
         self._has_cancellation_support = False
         BaseTool.__init__(self, BaseModel, CallResult, entry.name, entry.description,  # type: ignore[type-var]
                           strict=False)
@@ -86,12 +86,28 @@ class MCPTool(FunctionTool):
                 model = args_base_model_from_signature(self.name + "args", self._signature)
             except Exception as e:  # pydantic could not model the derived types: keep the tool, drop the typing
                 logger.warning("tool %r: signature too exotic for AutoGen (%s); typed as **arguments", self.name, e)
-                self._typed = False
-                self._func = self._build_function(typed=False)
-                self._signature = get_typed_signature(self._func)
+                self._untyped_fallback = True
+                self._func_cache = self._signature_cache = None
                 model = args_base_model_from_signature(self.name + "args", self._signature)
             self._args_model = self._args_type = model
         return self._args_model
+
+    # The Python function and its signature are derived on first use too (large catalogues).
+    @property
+    def _typed(self) -> bool:
+        return self._entry.compiled.typed and not self._untyped_fallback
+
+    @property
+    def _func(self) -> Any:  # type: ignore[override]  # FunctionTool assigns it; we derive it
+        if self._func_cache is None:
+            self._func_cache = self._build_function(typed=self._typed)
+        return self._func_cache
+
+    @property
+    def _signature(self) -> inspect.Signature:  # type: ignore[override]
+        if self._signature_cache is None:
+            self._signature_cache = get_typed_signature(self._func)
+        return self._signature_cache
 
     # -- metadata ----------------------------------------------------------------------
 
