@@ -108,6 +108,26 @@ def repair_listing(result: dict[str, Any], version: str) -> list[SkippedTool]:
     return skipped
 
 
+# The fields each content type must carry, as strings: enough to tell an ordinary result
+# from one worth the (pydantic) repair pass, which every call would otherwise pay.
+_BLOCK_FIELDS: dict[str, tuple[str, ...]] = {
+    "text": ("text",), "image": ("data", "mimeType"), "audio": ("data", "mimeType"),
+    "resource_link": ("uri", "name"), "resource": (),
+}
+
+
+def _plainly_fine(content: list[Any]) -> bool:
+    for block in content:
+        if not isinstance(block, Mapping):
+            return False
+        fields = _BLOCK_FIELDS.get(block.get("type"))  # type: ignore[arg-type]
+        if fields is None or not all(isinstance(block.get(f), str) for f in fields):
+            return False
+        if block["type"] == "resource" and not isinstance(block.get("resource"), Mapping):
+            return False
+    return True
+
+
 def repair_call_result(result: dict[str, Any], version: str) -> int:
     """Replace content blocks the SDK cannot parse by text placeholders; returns how many.
 
@@ -115,7 +135,7 @@ def repair_call_result(result: dict[str, Any], version: str) -> int:
     ``_meta["bridge/original"]``, so nothing the server sent is lost.
     """
     content = result.get("content")
-    if not isinstance(content, list) or _valid("tools/call", version, result) is None:
+    if not isinstance(content, list) or _plainly_fine(content) or _valid("tools/call", version, result) is None:
         return 0
     if _valid("tools/call", version, {**result, "content": []}) is not None:
         return 0
