@@ -35,7 +35,7 @@ conformance: $(STAMP) third-party
 	$(PY) scripts/conformance.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bridge tests fixtures examples
+	$(VENV)/bin/ruff check bridge tests fixtures examples benchmarks scripts
 	$(VENV)/bin/mypy bridge
 
 # Long property-based run of the schema layer (make test runs a short one); FUZZ_EXAMPLES=N to tune.
