@@ -355,3 +355,16 @@ async def test_agent_calls_report_progress_through_the_connection() -> None:
         tool = {t.mcp_name: t for t in await server.tools(agent="a")}["progress"]
         await tool.run_json({"steps": 3}, CancellationToken())
     assert seen == [("progress", 1.0, 3.0), ("progress", 2.0, 3.0), ("progress", 3.0, 3.0)]
+
+
+async def test_a_cancelled_token_sends_nothing() -> None:
+    async with zoo_stdio() as server:
+        await server.call("cancelled_count", {"reset": True})
+        tool = {t.mcp_name: t for t in await server.tools()}["sleep"]
+        token = CancellationToken()
+        token.cancel()
+        with pytest.raises(BaseException) as err:  # asyncio.CancelledError is a BaseException
+            await tool.run_json({"seconds": 5}, token)
+        assert "cancelled" in repr(err.value).lower()
+        counts = await server.call("cancelled_count", {})
+        assert "sleep" not in counts.structured["by_tool"]  # never started on the server
