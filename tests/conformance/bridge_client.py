@@ -36,26 +36,20 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import anyio
-import httpx2
 from autogen_core import CancellationToken
 from autogen_core.models import ModelInfo
 from autogen_ext.models.replay import ReplayChatCompletionClient
-from mcp.client.auth import OAuthClientProvider, TokenStorage
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script from anywhere: the bridge is importable from the repo root
     sys.path.insert(0, str(ROOT))
 
+from _shared import arguments_for, oauth_provider  # noqa: E402 - beside this script
+
 from bridge import MCPTool, Server, ToolError, connect, elicitation_from  # noqa: E402
 
-REDIRECT_URI = "http://localhost:3000/callback"
-# The suite serves a client-metadata document for this URL in the CIMD scenarios.
-CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
-_PLACEHOLDER: dict[str, Any] = {"string": "x", "number": 1, "integer": 1, "boolean": True, "array": [], "object": {}}
 _MODEL_INFO = ModelInfo(vision=False, function_calling=False, json_output=False, family="conformance",
                         structured_output=False)
 
@@ -100,94 +94,7 @@ def model_client() -> ReplayChatCompletionClient:
 # -- OAuth 2.1 (auth/* scenarios) ------------------------------------------------------------------
 
 
-class MemoryTokens(TokenStorage):
-    """Tokens and the registered client, for one run only."""
-
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client = client_info
-
-
-class HeadlessBrowser:
-    """Plays the user agent: GETs the authorization URL and reads the code from the redirect.
-
-    The mock authorization server approves at once, so no login page is involved.
-    """
-
-    def __init__(self) -> None:
-        self._result: AuthorizationCodeResult | None = None
-
-    async def redirect(self, authorization_url: str) -> None:
-        async with httpx2.AsyncClient(timeout=30.0) as http:
-            response = await http.get(authorization_url, follow_redirects=False)
-        location = response.headers.get("location")
-        if location is None:
-            raise RuntimeError(f"authorization endpoint answered {response.status_code} without a redirect")
-        query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-        if "code" not in query:
-            raise RuntimeError(f"no authorization code in the redirect to {location}")
-        self._result = AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
-
-    async def callback(self) -> AuthorizationCodeResult:
-        if self._result is None:
-            raise RuntimeError("OAuth callback before the redirect")
-        result, self._result = self._result, None
-        return result
-
-
-async def oauth(run: Run) -> OAuthClientProvider:
-    """The SDK's OAuth 2.1 client (authorization code + PKCE; pre-registered, dynamic or CIMD)."""
-    storage = MemoryTokens()
-    if run.context.get("client_id"):
-        secret = run.context.get("client_secret")
-        await storage.set_client_info(OAuthClientInformationFull(
-            client_id=run.context["client_id"], client_secret=secret, redirect_uris=[REDIRECT_URI],  # type: ignore[list-item]
-            token_endpoint_auth_method="client_secret_basic" if secret else "none"))
-    browser = HeadlessBrowser()
-    return OAuthClientProvider(
-        server_url=run.url,
-        client_metadata=OAuthClientMetadata(client_name="autogen-mcp-bridge conformance",
-                                            redirect_uris=[REDIRECT_URI],  # type: ignore[list-item]
-                                            grant_types=["authorization_code", "refresh_token"],
-                                            response_types=["code"]),
-        storage=storage,
-        redirect_handler=browser.redirect,
-        callback_handler=browser.callback,
-        client_metadata_url=CLIENT_METADATA_URL,
-    )
-
-
 # -- scenarios -------------------------------------------------------------------------------------
-
-
-def arguments_for(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """Arguments for every property: its default, else its first enum value, else a placeholder."""
-    args: dict[str, Any] = {}
-    for name, prop in (schema.get("properties") or {}).items():
-        if not isinstance(prop, Mapping):
-            continue
-        if "default" in prop:
-            args[name] = prop["default"]
-        elif prop.get("enum"):
-            args[name] = prop["enum"][0]
-        else:
-            kind = prop.get("type")
-            if isinstance(kind, list):
-                kind = next((k for k in kind if k != "null"), "string")
-            args[name] = _PLACEHOLDER.get(kind or "string", "x")
-    return args
 
 
 async def call(tool: MCPTool, arguments: Mapping[str, Any]) -> None:
@@ -234,7 +141,9 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 async def main_async(run: Run) -> None:
-    auth = await oauth(run) if run.scenario.startswith("auth/") else None
+    auth = None
+    if run.scenario.startswith("auth/"):
+        auth = await oauth_provider(run.url, run.context, "autogen-mcp-bridge conformance")
     async with connect(run.url, mode=run.mode, timeout=30.0, call_timeout=30.0, name="conformance", auth=auth,
                        sampling=model_client(), elicitation=elicitation_from(with_defaults), roots=[ROOT]) as server:
         print(f"connected: protocol {server.info.protocol_version}, scenario {run.scenario}, mode {run.mode}")

@@ -36,31 +36,9 @@ from typing import Any
 import anyio
 import httpx2
 import mcp
+from _shared import arguments_for, oauth_provider  # beside this script
 from mcp import types
-from mcp.client.auth import OAuthClientProvider, TokenStorage
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
-
-REDIRECT_URI = "http://localhost:3000/callback"
-
-_PLACEHOLDER = {"string": "x", "number": 1, "integer": 1, "boolean": True, "array": [], "object": {}}
-
-
-def arguments_for(schema: dict[str, Any]) -> dict[str, Any]:
-    """Arguments for every property: its default, else its first enum value, else a placeholder."""
-    args: dict[str, Any] = {}
-    for name, prop in (schema.get("properties") or {}).items():
-        if not isinstance(prop, dict):
-            continue
-        if "default" in prop:
-            args[name] = prop["default"]
-        elif prop.get("enum"):
-            args[name] = prop["enum"][0]
-        else:
-            kind = prop.get("type")
-            kind = next((k for k in kind if k != "null"), "string") if isinstance(kind, list) else kind
-            args[name] = _PLACEHOLDER.get(kind or "string", "x")
-    return args
 
 
 async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
@@ -79,77 +57,6 @@ async def on_roots(context: Any) -> types.ListRootsResult:
     return types.ListRootsResult(roots=[types.Root(uri="file:///tmp", name="tmp")])
 
 
-class MemoryTokens(TokenStorage):
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client = client_info
-
-
-class HeadlessBrowser:
-    """Plays the user agent: GET the authorization URL, read the code from the redirect."""
-
-    def __init__(self) -> None:
-        self.result: AuthorizationCodeResult | None = None
-
-    async def redirect(self, authorization_url: str) -> None:
-        from urllib.parse import parse_qs, urlparse
-
-        async with httpx2.AsyncClient() as http:
-            response = await http.get(authorization_url, follow_redirects=False)
-        location = response.headers.get("location")
-        if location is None:
-            raise RuntimeError(f"authorization endpoint answered {response.status_code} without a redirect")
-        query = {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
-        if "code" not in query:
-            raise RuntimeError(f"no code in redirect {location}")
-        self.result = AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
-
-    async def callback(self) -> AuthorizationCodeResult:
-        if self.result is None:
-            raise RuntimeError("callback before redirect")
-        result, self.result = self.result, None
-        return result
-
-
-async def oauth_for(url: str, context: dict[str, Any]) -> OAuthClientProvider:
-    storage = MemoryTokens()
-    if context.get("client_id"):
-        await storage.set_client_info(
-            OAuthClientInformationFull(
-                client_id=context["client_id"],
-                client_secret=context.get("client_secret"),
-                redirect_uris=[REDIRECT_URI],
-                token_endpoint_auth_method="client_secret_basic" if context.get("client_secret") else "none",
-            )
-        )
-    browser = HeadlessBrowser()
-    return OAuthClientProvider(
-        server_url=url,
-        client_metadata=OAuthClientMetadata(
-            client_name="raw-probe",
-            redirect_uris=[REDIRECT_URI],
-            grant_types=["authorization_code", "refresh_token"],
-            response_types=["code"],
-        ),
-        storage=storage,
-        redirect_handler=browser.redirect,
-        callback_handler=browser.callback,
-        client_metadata_url="https://conformance-test.local/client-metadata.json",
-    )
-
-
 async def run(url: str) -> None:
     version = os.environ.get("MCP_CONFORMANCE_PROTOCOL_VERSION")
     # Dated versions up to 2025-11-25 use the initialize handshake. For 2026-07-28 "auto" (probe
@@ -160,7 +67,8 @@ async def run(url: str) -> None:
     async with contextlib.AsyncExitStack() as stack:
         target: Any = url
         if os.environ.get("MCP_CONFORMANCE_SCENARIO", "").startswith("auth/"):
-            http = await stack.enter_async_context(httpx2.AsyncClient(auth=await oauth_for(url, context), timeout=30.0))
+            http = await stack.enter_async_context(httpx2.AsyncClient(
+                auth=await oauth_provider(url, context, "raw-probe"), timeout=30.0))
             target = streamable_http_client(url, http_client=http)
         client = await stack.enter_async_context(
             mcp.Client(
