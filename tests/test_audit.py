@@ -14,23 +14,12 @@ from autogen_core import CancellationToken
 from conftest import http_server
 from rich.console import Console
 
-from bridge import (
-    ApprovalPolicy,
-    AuditRecord,
-    CallbackApprover,
-    ConfigError,
-    Decision,
-    JsonlAuditLog,
-    ProtocolError,
-    SqliteAuditLog,
-    ToolCall,
-    ToolError,
-    connect,
-    open_audit_log,
-    query_audit,
-    render_audit_table,
-)
-from bridge.audit import parse_since
+from bridge import ApprovalPolicy, CallbackApprover, ConfigError, ProtocolError, ToolError, connect, open_audit_log
+from bridge.approval import Decision
+from bridge.audit import AuditRecord, JsonlAuditLog, SqliteAuditLog, parse_since
+from bridge.audit import query as query_audit
+from bridge.audit import render_table as render_audit_table
+from bridge.connection import ToolCall
 
 pytestmark = pytest.mark.anyio
 

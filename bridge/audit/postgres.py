@@ -1,0 +1,371 @@
+"""``PostgresAuditLog``: the audit trail in a PostgreSQL table, shared by many processes and hosts.
+
+The table is the SQLite log's ``tool_calls``: the same columns under the same names, with
+native types (``time`` timestamptz, ``arguments`` json, ``duration`` double precision).
+``record_id`` is UNIQUE and inserts do nothing on conflict, so a write repeated after a lost
+acknowledgement stores nothing new: writes are retried on connection failures, and a record
+is never lost to a dropped connection nor stored twice. The table is created on first use
+under an advisory lock, so any number of processes may start against an empty database.
+
+psycopg (the ``postgres`` extra) is imported when a log is opened, never before. The URL's
+password is secret: ``repr``, ``location``, errors and log lines show ``***``, and
+``to_config`` writes a ``${VAR}`` reference (read from the environment on load). Prefer
+``PGPASSWORD`` or ``~/.pgpass``, which libpq reads itself and nothing here ever sees.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import anyio
+
+from ..errors import AuthError, BridgeError, ConfigError, ServerUnreachable
+from ..targets import expand_vars
+from .records import AuditRecord, matches
+from .sqlite import COLUMNS
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["DEFAULT_PASSWORD_VAR", "PostgresAuditLog", "is_postgres_url"]
+
+logger = logging.getLogger("bridge.audit")
+
+DEFAULT_PASSWORD_VAR = "MCP_BRIDGE_AUDIT_PASSWORD"
+"""The variable ``to_config`` names for a password that was given literally in the URL."""
+
+_SCHEMES = ("postgresql", "postgres")
+_SECRET_PARAMS = ("password", "sslpassword")
+_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+# Any constant works, as long as every creator of the table uses the same one.
+_SCHEMA_LOCK = 0x6D63_7062_6175_6474
+
+_CREATE = """
+CREATE TABLE IF NOT EXISTS tool_calls (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    time TIMESTAMPTZ NOT NULL,
+    agent TEXT,
+    server TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    alias TEXT,
+    arguments JSON NOT NULL,
+    decision TEXT,
+    reviewer TEXT,
+    reason TEXT,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    duration DOUBLE PRECISION NOT NULL,
+    call_id TEXT,
+    worker TEXT,
+    record_id TEXT NOT NULL UNIQUE
+)"""
+_BY_TIME = "CREATE INDEX IF NOT EXISTS tool_calls_by_time ON tool_calls(time)"
+_INSERT = (f"INSERT INTO tool_calls ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)}) "
+           "ON CONFLICT (record_id) DO NOTHING")
+_ATTEMPTS = 3
+
+
+def is_postgres_url(value: object) -> bool:
+    """Whether ``value`` is a ``postgresql://`` or ``postgres://`` URL."""
+    return isinstance(value, str) and urlsplit(value.strip()).scheme.lower() in _SCHEMES
+
+
+def _mask(url: str, replacement: Callable[[str], str]) -> str:
+    """``url`` with the userinfo password and password parameters replaced by ``replacement(name)``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{userinfo.split(':', 1)[0]}:{replacement('password')}@{host}"
+
+    def masked(pair: str) -> str:
+        key, eq, _ = pair.partition("=")
+        return f"{key}={replacement(key.lower())}" if eq and key.lower() in _SECRET_PARAMS else pair
+
+    query = "&".join(masked(pair) for pair in parts.query.split("&")) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _secrets_of(url: str) -> list[str]:
+    parts = urlsplit(url)
+    found = [parts.password or ""]
+    found += [v for pair in parts.query.split("&") for k, _, v in [pair.partition("=")] if k.lower() in _SECRET_PARAMS]
+    return sorted({s for v in found if v for s in (v, unquote(v))}, key=len, reverse=True)
+
+
+class _Pool:
+    """A few connections shared by worker threads; a broken one is dropped, a new one opened on demand."""
+
+    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], size: int) -> None:
+        self._connect = connect
+        self._size = size
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._open = 0
+        self._pid = os.getpid()
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        conn: psycopg.Connection[Any] | None = None
+        with self._cond:
+            if self._pid != os.getpid():
+                # A forked child shares its parent's sockets; using or closing them would corrupt
+                # the parent's sessions, so the child forgets them and opens its own.
+                self._idle, self._open, self._pid = [], 0, os.getpid()
+            while not self._idle and self._open >= self._size:
+                self._cond.wait()
+            if self._idle:
+                conn = self._idle.pop()
+            else:
+                self._open += 1
+        if conn is None:
+            try:
+                conn = self._connect()
+            except BaseException:
+                self._release(None)
+                raise
+        try:
+            yield conn
+        finally:
+            self._release(conn)
+
+    def _release(self, conn: psycopg.Connection[Any] | None) -> None:
+        from psycopg.pq import TransactionStatus
+
+        with self._cond:
+            if conn is not None and not conn.closed and not conn.broken and \
+                    conn.info.transaction_status == TransactionStatus.IDLE:
+                self._idle.append(conn)
+            else:
+                self._open -= 1
+                if conn is not None:
+                    conn.close()
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            idle, self._idle = self._idle, []
+            self._open -= len(idle)
+        for conn in idle:
+            conn.close()
+
+
+class PostgresAuditLog:
+    """Records in the PostgreSQL table ``tool_calls``, created if missing.
+
+    Args:
+        url: ``postgresql://user[:password]@host[:port]/database[?param=value...]``; any
+            ``${VAR}`` in it is expanded from the environment now, and a password given as
+            ``${VAR}`` is written back as that reference by ``to_config``.
+        password_var: the variable ``to_config`` names for a literal password.
+        max_connections: connections this log keeps open at most (writes beyond wait).
+        connect_timeout: seconds to wait for the server when connecting.
+
+    Raises:
+        ConfigError: not a PostgreSQL URL, an unset ``${VAR}``, or psycopg is not installed.
+    """
+
+    kind = "postgres"
+
+    def __init__(self, url: str, *, password_var: str = DEFAULT_PASSWORD_VAR, max_connections: int = 4,
+                 connect_timeout: float = 10.0) -> None:
+        template = url.strip()
+        if not is_postgres_url(template):
+            raise ConfigError(f"not a PostgreSQL URL: {_mask(template, lambda _: '***')} "
+                              "(expected postgresql://user@host:port/database)")
+        self._template = template if "${" in template else None
+        self._url = expand_vars(template, where="the audit log URL")
+        given = urlsplit(template).password
+        reference = _REFERENCE.match(unquote(given)) if given else None
+        self.password_var = reference.group(1) if reference else password_var
+        self.location = _mask(self._url, lambda _: "***")
+        """The URL with its password masked: what messages show."""
+        self._secrets = _secrets_of(self._url)
+        try:
+            import psycopg
+        except ImportError:
+            raise ConfigError("the PostgreSQL audit log needs psycopg: "
+                              "pip install 'autogen-mcp-bridge[postgres]'") from None
+        self._psycopg = psycopg
+        self._connect_timeout = max(1, round(connect_timeout))
+        self._pool = _Pool(self._open, max(1, max_connections))
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _open(self) -> psycopg.Connection[Any]:
+        return self._psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout,
+                                     application_name="mcp-bridge audit")
+
+    def _table_exists(self, conn: psycopg.Connection[Any]) -> bool:
+        row = conn.execute("SELECT to_regclass('tool_calls') IS NOT NULL").fetchone()
+        return bool(row and row[0])
+
+    def _ensure_table(self, conn: psycopg.Connection[Any]) -> None:
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            # Checked first so that a role allowed only to insert never needs CREATE rights.
+            if not self._table_exists(conn):
+                # CREATE TABLE IF NOT EXISTS alone races: two creators can both find the table
+                # missing and one then fails on a catalogue unique index. The lock serialises them.
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                    conn.execute(_CREATE)
+                    conn.execute(_BY_TIME)
+            self._ready = True
+
+    def _error(self, exc: Exception) -> BridgeError:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        errors = self._psycopg.errors
+        message = f"audit database {self.location}: {text}"
+        if isinstance(exc, errors.InvalidPassword | errors.InvalidAuthorizationSpecification) or \
+                "password authentication failed" in text or "no password supplied" in text:
+            return AuthError(message)
+        if isinstance(exc, self._psycopg.OperationalError):
+            return ServerUnreachable(message)
+        return ConfigError(message)
+
+    # -- the AuditLog protocol -----------------------------------------------------------------
+
+    async def append(self, record: AuditRecord) -> None:
+        """Insert one row (on a worker thread); a record already stored is left as it is.
+
+        Raises:
+            AuthError: the server refused the credentials.
+            ServerUnreachable: no connection after a few attempts.
+            ConfigError: the server refused the row (a table of another shape, say).
+        """
+        await anyio.to_thread.run_sync(self._write, record)
+
+    def _write(self, record: AuditRecord) -> None:
+        params = self._row(record)
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                with self._pool.connection() as conn:
+                    self._ensure_table(conn)
+                    conn.execute(_INSERT, params)
+                return
+            except self._psycopg.OperationalError as e:
+                error = self._error(e)
+                if isinstance(error, AuthError) or attempt == _ATTEMPTS:
+                    raise error from None
+                # Safe to repeat: the insert is a no-op if the first attempt did commit.
+                logger.warning("audit write to %s failed (%s); retrying", self.location, error.detail)
+                time.sleep(0.2 * attempt)
+            except self._psycopg.Error as e:
+                raise self._error(e) from None
+
+    def _row(self, record: AuditRecord) -> tuple[Any, ...]:
+        from psycopg.types.json import Json
+
+        row = record.to_json()
+        row["time"] = record.at
+        # The json type keeps the arguments' text as written (jsonb would reorder keys).
+        row["arguments"] = Json(row["arguments"], dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
+        return tuple(_clean(row[c]) if isinstance(row[c], str) else row[c] for c in COLUMNS)
+
+    def records(self, *, agent: str | None = None, tool: str | None = None,
+                since: datetime | None = None) -> list[AuditRecord]:
+        """Rows in insertion order (none before the table exists).
+
+        Raises:
+            AuthError, ServerUnreachable, ConfigError: as for ``append``.
+        """
+        from psycopg.rows import dict_row
+
+        clauses: list[str] = []
+        params: list[Any] = []
+        if agent is not None:
+            clauses.append("agent = %s")
+            params.append(agent)
+        if tool is not None:
+            clauses.append("(tool = %s OR alias = %s)")
+            params += [tool, tool]
+        if since is not None:
+            clauses.append("time >= %s")
+            params.append(since if since.tzinfo is not None else since.replace(tzinfo=timezone.utc))
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        try:
+            with self._pool.connection() as conn:
+                if not self._table_exists(conn):
+                    return []
+                with conn.cursor(row_factory=dict_row) as cur:
+                    rows = cur.execute(f"SELECT {', '.join(COLUMNS)} FROM tool_calls{where} ORDER BY id",
+                                       params).fetchall()
+        except self._psycopg.Error as e:
+            raise self._error(e) from None
+        out = []
+        for row in rows:
+            row["time"] = _iso(row["time"])
+            record = AuditRecord.from_json(row)
+            if matches(record, None, None, since):
+                out.append(record)
+        return out
+
+    def close(self) -> None:
+        """Close idle connections (a later call reconnects)."""
+        self._pool.close()
+
+    # -- configs -------------------------------------------------------------------------------
+
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-able form for component configs: the URL with its password as a ``${VAR}``
+        reference (``password_var``), never the value."""
+        def reference(name: str) -> str:
+            return "${" + (self.password_var if name == "password" else f"{self.password_var}_SSL") + "}"
+
+        # A URL given with references keeps them (and any other ${VAR}); literal secrets never pass.
+        base = self._template or self._url
+        return {"type": self.kind, "url": _mask(base, lambda name: _keep_reference(base, name, reference))}
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any]) -> PostgresAuditLog:
+        """Inverse of ``to_config`` (``${VAR}`` references expanded now).
+
+        Raises:
+            ConfigError: no ``url``, or a referenced variable is not set.
+        """
+        url = data.get("url")
+        if not isinstance(url, str):
+            raise ConfigError("a postgres audit log config needs a url")
+        return cls(url)
+
+    def __repr__(self) -> str:
+        return f"PostgresAuditLog({self.location!r})"
+
+
+def _keep_reference(template: str, name: str, reference: Callable[[str], str]) -> str:
+    parts = urlsplit(template)
+    given = parts.password if name == "password" and parts.password is not None else None
+    if given is None:
+        values = [v for pair in parts.query.split("&") for k, _, v in [pair.partition("=")] if k.lower() == name]
+        given = values[0] if values else None
+    return given if given is not None and _REFERENCE.match(unquote(given)) else reference(name)
+
+
+def _clean(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; a tool's error text may.
+    return value.replace("\x00", "\ufffd")
+
+
+def _iso(t: datetime) -> str:
+    # The precision the writer used: AuditTrail writes milliseconds, others may write more.
+    t = t.astimezone(timezone.utc)
+    spec = "seconds" if not t.microsecond else "milliseconds" if not t.microsecond % 1000 else "microseconds"
+    return t.isoformat(timespec=spec)

@@ -1,0 +1,169 @@
+"""``SqliteAuditLog``: records in a SQLite file (table ``tool_calls``), WAL journal."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from .records import AuditRecord, matches
+
+__all__ = ["COLUMNS", "SqliteAuditLog"]
+
+COLUMNS = ("time", "agent", "server", "tool", "alias", "arguments", "decision", "reviewer", "reason", "outcome",
+           "error", "duration", "call_id", "worker", "record_id")
+"""The columns of ``tool_calls`` that hold an ``AuditRecord``'s fields (the PostgreSQL log has the same)."""
+
+_CREATE = """
+CREATE TABLE IF NOT EXISTS tool_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    agent TEXT,
+    server TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    alias TEXT,
+    arguments TEXT NOT NULL,
+    decision TEXT,
+    reviewer TEXT,
+    reason TEXT,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    duration REAL NOT NULL,
+    call_id TEXT,
+    worker TEXT,
+    record_id TEXT
+)"""
+_BY_TIME = "CREATE INDEX IF NOT EXISTS tool_calls_by_time ON tool_calls(time)"
+# Columns added since the first release; older files get them on open.
+_ADDED = ("worker", "record_id")
+# Rows written before records had ids keep a NULL id, which a UNIQUE index allows many times.
+_UNIQUE_ID = "CREATE UNIQUE INDEX IF NOT EXISTS tool_calls_by_record_id ON tool_calls(record_id)"
+
+
+class SqliteAuditLog:
+    """Records in a SQLite file (table ``tool_calls``), WAL journal, one connection per log.
+
+    Several processes may write the same file; SQLite serialises them (``busy_timeout``). A
+    file written by an older version gains the ``worker`` and ``record_id`` columns on open.
+    """
+
+    kind = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def location(self) -> str:
+        """Where the records are, for messages."""
+        return str(self.path)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Used from anyio worker threads, one at a time under self._lock.
+            conn = sqlite3.connect(self.path, timeout=15.0, isolation_level=None, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA busy_timeout=15000")
+                _migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    async def append(self, record: AuditRecord) -> None:
+        """Insert one row (on a worker thread); a record already stored is left as it is."""
+        await anyio.to_thread.run_sync(self._write, record)
+
+    def _write(self, record: AuditRecord) -> None:
+        row = record.to_json()
+        row["arguments"] = json.dumps(row["arguments"], ensure_ascii=False, default=str)
+        with self._lock:
+            self._connection().execute(
+                f"INSERT OR IGNORE INTO tool_calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
+                tuple(row[c] for c in COLUMNS))
+
+    def records(self, *, agent: str | None = None, tool: str | None = None,
+                since: datetime | None = None) -> list[AuditRecord]:
+        """Rows in insertion order.
+
+        Raises:
+            sqlite3.DatabaseError: the file is not an audit database.
+        """
+        if not self.path.exists():
+            return []
+        clauses, params = [], []
+        if agent is not None:
+            clauses.append("agent = ?")
+            params.append(agent)
+        if tool is not None:
+            clauses.append("(tool = ? OR alias = ?)")
+            params += [tool, tool]
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            conn = self._connection()
+            conn.row_factory = sqlite3.Row
+            try:
+                rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM tool_calls{where} ORDER BY id",
+                                    params).fetchall()
+            finally:
+                conn.row_factory = None
+        out = []
+        for row in rows:
+            data = dict(row)
+            data["arguments"] = json.loads(data["arguments"])
+            record = AuditRecord.from_json(data)
+            # Times are compared as datetimes: offsets in stored strings may differ.
+            if matches(record, None, None, since):
+                out.append(record)
+        return out
+
+    def close(self) -> None:
+        """Close the database connection (a later call reopens it)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-able form for component configs."""
+        return {"type": self.kind, "path": str(self.path)}
+
+    def __repr__(self) -> str:
+        return f"SqliteAuditLog({str(self.path)!r})"
+
+
+def _current(conn: sqlite3.Connection) -> bool:
+    have = {row[1] for row in conn.execute("PRAGMA table_info(tool_calls)")}
+    indexed = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'tool_calls_by_record_id'"
+                           ).fetchone()
+    return set(_ADDED) <= have and indexed is not None
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    # A current file needs no write lock, so a reader with read-only access can still open it.
+    if _current(conn):
+        return
+    # One writer at a time: two processes opening an old file must not both add a column.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_CREATE)
+        conn.execute(_BY_TIME)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(tool_calls)")}
+        for column in _ADDED:
+            if column not in have:
+                conn.execute(f"ALTER TABLE tool_calls ADD COLUMN {column} TEXT")
+        conn.execute(_UNIQUE_ID)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

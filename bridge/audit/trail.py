@@ -1,0 +1,147 @@
+"""``AuditTrail``: the interceptor that writes one record per call, whatever happens to it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+import anyio
+
+from ..approval import NOTES_KEY, Decision
+from ..connection import Handler, ToolCall
+from ..errors import ConfigError
+from ..results import CallResult
+from ..secrets import mask_data
+from .postgres import PostgresAuditLog
+from .records import AuditLog, AuditRecord, Outcome, current_worker
+from .stores import open_audit_log
+
+__all__ = ["AuditTrail", "audit_interceptor"]
+
+logger = logging.getLogger("bridge.audit")
+
+
+class AuditTrail:
+    """The audit ``Interceptor``: records every call that passes through it, whatever happens.
+
+    A record that cannot be written is logged as an error and the call's result is still
+    returned: by then the call has happened, and failing it would make the model retry a
+    call that already had its effect (a second email, say).
+
+    Args:
+        log: where records go.
+        redact_keys: a regex of further argument names to redact.
+        worker: the ``worker`` written into records (default ``current_worker()`` at each call).
+    """
+
+    kind = "audit"
+
+    def __init__(self, log: AuditLog, *, redact_keys: str | None = None, worker: str | None = None) -> None:
+        self.log = log
+        self.redact_keys = redact_keys
+        self.worker = worker
+        self._extra = re.compile(redact_keys, re.IGNORECASE) if redact_keys else None
+
+    async def __call__(self, call: ToolCall, call_next: Handler) -> CallResult:
+        notes: dict[str, Any] = {}
+        at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        started = time.perf_counter()
+        base = AuditRecord(time=at, agent=call.agent, server=call.server, tool=call.mcp_name,
+                           alias=call.tool if call.tool != call.mcp_name else None,
+                           arguments=mask_data(dict(call.arguments), self._extra), outcome="ok", call_id=call.call_id,
+                           worker=self.worker or current_worker())
+        try:
+            result = await call_next(replace(call, meta={**call.meta, NOTES_KEY: notes}))
+        except BaseException as e:
+            error = "cancelled" if isinstance(e, anyio.get_cancelled_exc_class()) else (str(e) or type(e).__name__)
+            await self._write(self._finish(base, notes, "exception", error, started))
+            raise
+        decision = notes.get("approval")
+        if isinstance(decision, Decision) and not decision.approved:
+            outcome: Outcome = "denied"
+        else:
+            outcome = "tool_error" if result.is_error else "ok"
+        await self._write(self._finish(base, notes, outcome, result.text if result.is_error else None, started))
+        return result
+
+    @staticmethod
+    def _finish(base: AuditRecord, notes: Mapping[str, Any], outcome: Outcome, error: str | None,
+                started: float) -> AuditRecord:
+        decision = notes.get("approval")
+        d = decision if isinstance(decision, Decision) else None
+        return replace(base, outcome=outcome, error=error[:2000] if error else None,
+                       duration=round(time.perf_counter() - started, 6),
+                       decision=d.status if d else None, reviewer=d.reviewer if d else None,
+                       reason=d.reason if d and d.reason else None)
+
+    async def _write(self, record: AuditRecord) -> None:
+        # Shielded: a cancelled call is exactly the kind of event the trail must not lose.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.log.append(record)
+            except Exception as e:
+                logger.error("could not write audit record for %s/%s to %s: %s", record.server, record.tool,
+                             getattr(self.log, "location", type(self.log).__name__), e,
+                             exc_info=logger.isEnabledFor(logging.DEBUG))
+
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-able form for component configs (a PostgreSQL password as a ``${VAR}`` reference).
+
+        Raises:
+            ValueError: the log type cannot be written down.
+        """
+        to_config = getattr(self.log, "to_config", None)
+        if to_config is None:
+            raise ValueError(f"audit log {type(self.log).__name__} cannot be serialised")
+        out = {"kind": self.kind, "log": to_config()}
+        if self.redact_keys:
+            out["redact_keys"] = self.redact_keys
+        if self.worker:
+            out["worker"] = self.worker
+        return out
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any]) -> AuditTrail:
+        """Inverse of ``to_config``.
+
+        Raises:
+            ConfigError: malformed log settings, or an unset ``${VAR}`` in a log URL.
+        """
+        log = data.get("log") or {}
+        if log.get("type") == PostgresAuditLog.kind or "url" in log:
+            opened: AuditLog = PostgresAuditLog.from_config(log)
+        elif "path" in log:
+            opened = open_audit_log(log["path"], log.get("type"))
+        else:
+            raise ConfigError("audit config needs log.path (a file) or log.url (a PostgreSQL URL)")
+        return cls(opened, redact_keys=data.get("redact_keys"), worker=data.get("worker"))
+
+    def __repr__(self) -> str:
+        return f"AuditTrail({self.log!r})"
+
+
+def audit_interceptor(log: AuditLog | str | os.PathLike[str], *, redact_keys: str | None = None,
+                      worker: str | None = None) -> AuditTrail:
+    """The audit interceptor, writing to ``log`` (an ``AuditLog``, or a path or PostgreSQL URL
+    for ``open_audit_log``).
+
+    Args:
+        redact_keys: a regex of further argument names to redact, beyond the built-in
+            password/token/secret/api_key/authorization/... set.
+        worker: names this process in records (default ``$MCP_BRIDGE_WORKER``, else hostname:pid).
+
+    Raises:
+        ConfigError: ``redact_keys`` is not a valid regex, or the log cannot be opened.
+    """
+    if not isinstance(log, AuditLog):
+        log = open_audit_log(log)
+    try:
+        return AuditTrail(log, redact_keys=redact_keys, worker=worker)
+    except re.error as e:
+        raise ConfigError(f"redact_keys is not a valid regular expression: {e}") from None
