@@ -1,6 +1,6 @@
 """Human approval before a tool call reaches the server: a policy, an approver, one interceptor.
 
-``approval_interceptor(policy, approver)`` returns an ``Interceptor``. ``MCPTool`` and ``MCPWorkbench`` run
+``ApprovalGate(policy, approver)`` is an ``Interceptor`` (``Guards`` builds it). Every adapter runs
 interceptors after the arguments were validated against the tool's inputSchema and before the
 MCP request is sent, so a reviewer always sees arguments the server would accept, and a denied
 call never leaves the process: the model gets ``denied by reviewer: <reason>`` as an error
@@ -37,6 +37,7 @@ from anyio.lowlevel import RunVar
 from .connection import Handler, ToolCall
 from .errors import ConfigError
 from .results import CallResult
+from .secrets import mask_data
 
 __all__ = [
     "DECISION_KEY",
@@ -50,10 +51,7 @@ __all__ = [
     "ConsoleApprover",
     "Decision",
     "Rule",
-    "approval_interceptor",
     "approver_from_config",
-    "decision_of",
-    "redact",
 ]
 
 logger = logging.getLogger("bridge.approval")
@@ -93,15 +91,6 @@ class Decision:
         if not self.required:
             return "not_required"
         return "approved" if self.approved else "denied"
-
-
-def decision_of(call: ToolCall) -> Decision | None:
-    """The decision an approval gate further out made for this call, if any."""
-    value = call.meta.get(DECISION_KEY)
-    return value if isinstance(value, Decision) else None
-
-
-# -- policy ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -161,16 +150,6 @@ class ApprovalPolicy:
         self._chain = (*self.rules, *exact, *globbed, *(Rule(m, agent=a) for a, m in self.agents.items()))
         for rule in self._chain:
             _check_mode(rule.mode, f"rule for tool {rule.tool!r}, agent {rule.agent!r}")
-
-    @classmethod
-    def never(cls) -> ApprovalPolicy:
-        """A policy that asks nobody (calls are still audited)."""
-        return cls("never")
-
-    @classmethod
-    def always(cls) -> ApprovalPolicy:
-        """A policy that asks before every call, read-only or not."""
-        return cls("always")
 
     def mode_for(self, call: ToolCall) -> Mode:
         """The mode governing ``call``."""
@@ -347,7 +326,7 @@ class ConsoleApprover:
         elif a.effective_destructive:
             hints.append("destructive" if a.destructive else "may be destructive (no annotations)")
         alias = f" (called as {_plain(call.tool)})" if call.tool != call.mcp_name else ""
-        args = json.dumps(redact(call.arguments), indent=2, ensure_ascii=False, sort_keys=True, default=str)
+        args = json.dumps(mask_data(call.arguments), indent=2, ensure_ascii=False, sort_keys=True, default=str)
         return (f"\n[approval needed] agent {_plain(call.agent or '?')} wants to call\n"
                 f"  server: {_plain(call.server)}\n  tool:   {_plain(call.mcp_name)}{alias}"
                 f"{'  [' + ', '.join(hints) + ']' if hints else ''}\n"
@@ -426,38 +405,6 @@ def approver_from_config(data: Mapping[str, Any]) -> Approver:
     raise ConfigError(f"unknown approver type {kind!r}; expected auto_approve, auto_deny or console")
 
 
-# -- redaction (shared with the audit trail) ---------------------------------------------------
-
-_SECRET_KEY = re.compile(
-    r"pass(word|wd|phrase)?$|secret|token|api[-_]?key|apikey|authorization|credential|private[-_]?key|cookie"
-    r"|session[-_]?id|approval[-_]?code|otp$",
-    re.IGNORECASE,
-)
-_SECRET_VALUE = re.compile(r"^(bearer|basic)\s+\S+|^(sk|mm_live|mm_test|ghp|gho|xox[abp])[-_][A-Za-z0-9_-]{8,}",
-                           re.IGNORECASE)
-REDACTED = "***"
-
-
-def redact(value: Any, extra_keys: re.Pattern[str] | None = None) -> Any:
-    """A copy of ``value`` with secret-looking entries replaced by ``***``.
-
-    A value is secret when its key looks like one (password, token, api_key, authorization,
-    ...) or when the value itself looks like a credential (``Bearer ...``, ``sk-...``,
-    ``mm_live_...``).
-    """
-    if isinstance(value, Mapping):
-        return {k: (REDACTED if _secret_key(str(k), extra_keys) else redact(v, extra_keys)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v, extra_keys) for v in value]
-    if isinstance(value, str) and _SECRET_VALUE.search(value):
-        return REDACTED
-    return value
-
-
-def _secret_key(key: str, extra: re.Pattern[str] | None) -> bool:
-    return bool(_SECRET_KEY.search(key) or (extra is not None and extra.search(key)))
-
-
 # -- the interceptor ---------------------------------------------------------------------------
 
 
@@ -516,13 +463,3 @@ class ApprovalGate:
 
     def __repr__(self) -> str:
         return f"ApprovalGate({self.policy!r}, {type(self.approver).__name__})"
-
-
-def approval_interceptor(policy: ApprovalPolicy | None = None, approver: Approver | None = None) -> ApprovalGate:
-    """The approval interceptor.
-
-    Args:
-        policy: when to ask (default: every tool not annotated read-only).
-        approver: who answers (default: ``ConsoleApprover()``).
-    """
-    return ApprovalGate(policy, approver)

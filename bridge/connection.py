@@ -2,9 +2,10 @@
 
 ``Connection`` is what every framework adapter builds on. It keeps the catalogue cached
 and re-lists only when the session says it may have changed (tools/list_changed or a
-reconnect). Calls go through a chain of *interceptors* (approval, audit, ...), each a
-small async function wrapping the next, so cross-cutting behaviour never leaks into the
-session or the tool classes.
+reconnect). ``Connection.call`` is the one call path every adapter's tool goes through: look
+the tool up, validate the arguments against its inputSchema, run the *interceptors* (audit,
+approval, ...: small async functions each wrapping the next, so cross-cutting behaviour never
+leaks into the session or the tool classes), send, and wrap the answer in a ``CallResult``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from mcp.shared.dispatcher import ProgressFnT
 
 from .catalogue import Annotations, Catalogue, ToolEntry, safe_names
 from .errors import CatalogueDrift, InvalidArguments, ToolError
-from .results import DEFAULT_MAX_CHARS, CallResult
+from .lock import LockGuard
+from .options import ProgressListener
+from .results import CallResult
 from .session import ServerInfo, Session
 
-__all__ = ["Connection", "Guard", "Handler", "Interceptor", "ProgressListener", "ToolCall", "run_chain"]
+__all__ = ["Connection", "Handler", "Interceptor", "ListingCheck", "ToolCall", "run_chain"]
 
 logger = logging.getLogger("bridge.connection")
 
@@ -56,14 +59,10 @@ Interceptor = Callable[[ToolCall, Handler], Awaitable[CallResult]]
 or pass it on by awaiting ``next(call)``."""
 
 
-Guard = Callable[[str, Sequence[types.Tool]], tuple[list[types.Tool], dict[str, str]]]
+ListingCheck = Callable[[str, Sequence[types.Tool]], tuple[list[types.Tool], dict[str, str]]]
 """Vets a fresh listing (server name, tools) before it becomes the catalogue: returns the
 tools to offer and the withheld ones with the reason, or raises (e.g. ``CatalogueDrift``).
-``bridge.lock.LockGuard`` is one."""
-
-
-ProgressListener = Callable[[ToolCall, float, "float | None", "str | None"], Awaitable[None]]
-"""``async (call, progress, total, message)``: a server's progress report on one call."""
+``bridge.lock.LockGuard`` is one (built from ``Options.lock``)."""
 
 
 def _bind_progress(listener: ProgressListener, call: ToolCall) -> ProgressFnT:
@@ -91,28 +90,35 @@ def _bind(interceptor: Interceptor, nxt: Handler) -> Handler:
 class Connection:
     """A live server with its catalogue; framework adapters build tools on top of it.
 
+    Everything about how it connects comes from ``session.options`` (prefix, truncation,
+    progress listener, lock file).
+
     Args:
         session: the session to own (entered and closed with this connection).
-        prefix: prepended (with ``_``) to every safe tool name, e.g. the server's config name.
-        max_result_chars: model-facing text is truncated past this (the full result is kept).
-        guards: vet every fresh listing, in order (e.g. a ``LockGuard``).
+        checks: further vetting of every fresh listing, run after the lock file's.
     """
 
-    def __init__(self, session: Session, *, prefix: str = "", max_result_chars: int = DEFAULT_MAX_CHARS,
-                 guards: Sequence[Guard] = (), on_progress: ProgressListener | None = None) -> None:
+    def __init__(self, session: Session, *, checks: Sequence[ListingCheck] = ()) -> None:
         self.session = session
-        self.on_progress = on_progress
-        """Receives progress of every call that has no ``progress=`` of its own (agent calls included)."""
-        self.prefix = prefix
-        self.max_result_chars = max_result_chars
-        self.guards = list(guards)
+        options = session.options
+        self.options = options
+        self.checks: list[ListingCheck] = [LockGuard(options.lock, options.lock_policy)] if options.lock else []
+        self.checks.extend(checks)
         self.withheld: dict[str, str] = {}
-        """Tools the guards withheld from the latest listing (MCP name -> reason)."""
+        """Tools the checks withheld from the latest listing (MCP name -> reason)."""
         self._catalogue: Catalogue | None = None
         self._catalogue_version = -1
         self._list_lock = anyio.Lock()
         self.list_seconds = 0.0
         """How long the last full tools/list walk took."""
+
+    @property
+    def prefix(self) -> str:
+        return self.options.prefix
+
+    @property
+    def max_result_chars(self) -> int:
+        return self.options.max_result_chars
 
     async def __aenter__(self) -> Connection:
         await self.session.__aenter__()
@@ -133,15 +139,30 @@ class Connection:
 
     @property
     def info(self) -> ServerInfo:
+        """The server's self-description (name, version, protocol, ``instructions``)."""
         return self.session.info
+
+    @property
+    def instructions(self) -> str | None:
+        """What the server asks its clients to tell the model (the handshake's ``instructions``)."""
+        return self.session.info.instructions
+
+    @property
+    def current(self) -> Catalogue | None:
+        """The cached catalogue when it is still current (no announced change), else ``None``."""
+        if self._catalogue is not None and self._catalogue_version == self.session.tools_version:
+            return self._catalogue
+        return None
 
     async def catalogue(self) -> Catalogue:
         """The current catalogue, re-listed (all pages) if the server announced a change."""
-        if self._catalogue is not None and self._catalogue_version == self.session.tools_version:
-            return self._catalogue
+        current = self.current
+        if current is not None:
+            return current
         async with self._list_lock:
-            if self._catalogue is not None and self._catalogue_version == self.session.tools_version:
-                return self._catalogue
+            current = self.current
+            if current is not None:
+                return current
             version = self.session.tools_version
             started = time.perf_counter()
             tools = await self.session.list_tools()
@@ -154,14 +175,14 @@ class Connection:
             return catalogue
 
     def _accept(self, tools: list[types.Tool]) -> list[types.Tool]:
-        """Vet a fresh listing before it becomes the catalogue: runs the guards in order.
+        """Vet a fresh listing before it becomes the catalogue: runs the checks in order.
 
         Raises:
-            CatalogueDrift: a guard refuses the server (e.g. a strict lock file check).
+            CatalogueDrift: a check refuses the server (e.g. a strict lock file check).
         """
         withheld: dict[str, str] = {}
-        for guard in self.guards:
-            tools, refused = guard(self.name, tools)
+        for check in self.checks:
+            tools, refused = check(self.name, tools)
             withheld.update(refused)
         self.withheld = withheld
         return tools
@@ -171,9 +192,9 @@ class Connection:
 
         Raises:
             ToolNotFound: with the closest names.
-            CatalogueDrift: a guard (lock file) withheld the tool; says why.
+            CatalogueDrift: a check (lock file) withheld the tool; says why.
         """
-        catalogue = await self.catalogue()
+        catalogue = self.current or await self.catalogue()
         found = catalogue.get(name)
         if found is None:
             # The server may have added it without telling us; one fresh listing settles it.
@@ -190,26 +211,23 @@ class Connection:
             if name in (mcp_name, safe[mcp_name]):
                 raise CatalogueDrift(f"withheld by the lock file: {reason}", server=self.name, tool=mcp_name)
 
-    async def invoke(self, call: ToolCall, *, progress: ProgressFnT | None = None) -> CallResult:
-        """Send a prepared call to the server (the end of every interceptor chain)."""
+    async def _send(self, call: ToolCall, progress: ProgressFnT | None = None) -> CallResult:
+        """The end of every interceptor chain: the MCP request itself."""
         started = time.perf_counter()
-        if progress is None and self.on_progress is not None:
-            progress = _bind_progress(self.on_progress, call)
+        if progress is None and self.options.on_progress is not None:
+            progress = _bind_progress(self.options.on_progress, call)
         raw = await self.session.call_tool(call.mcp_name, call.arguments, timeout=call.timeout, progress=progress,
                                            idempotent=call.annotations.effective_idempotent)
         return CallResult.from_mcp(raw, server=self.name, tool=call.mcp_name, duration=time.perf_counter() - started,
-                                   max_chars=self.max_result_chars)
+                                   max_chars=self.options.max_result_chars)
 
-    async def prepare(self, name: str, arguments: Mapping[str, Any] | None = None, *, validate: bool = True,
-                      agent: str | None = None, call_id: str | None = None, timeout: float | None = None
-                      ) -> ToolCall:
-        """Look the tool up and validate the arguments against its inputSchema.
+    def prepare(self, entry: ToolEntry, arguments: Mapping[str, Any] | None = None, *, validate: bool = True,
+                agent: str | None = None, call_id: str | None = None, timeout: float | None = None) -> ToolCall:
+        """Validate the arguments against the entry's inputSchema and build the call.
 
         Raises:
-            ToolNotFound: no such tool.
             InvalidArguments: names the argument and the rule it breaks.
         """
-        entry = await self.entry(name)
         args = dict(arguments or {})
         if validate:
             try:
@@ -220,23 +238,41 @@ class Connection:
         return ToolCall(server=self.name, tool=entry.name, mcp_name=entry.mcp_name, arguments=args,
                         annotations=entry.annotations, agent=agent, call_id=call_id, timeout=timeout)
 
-    async def call(self, name: str, arguments: Mapping[str, Any] | None = None, *, timeout: float | None = None,
+    async def call(self, name: str | ToolEntry, arguments: Mapping[str, Any] | None = None, *,
+                   agent: str | None = None, call_id: str | None = None, timeout: float | None = None,
                    validate: bool = True, progress: ProgressFnT | None = None,
                    interceptors: Sequence[Interceptor] = ()) -> CallResult:
         """Call a tool and return everything it sent back; an ``isError`` result is returned, not raised.
+
+        The one call path: lookup, validation, ``interceptors`` (outermost first), the request,
+        the result. Validation comes first, so approvers and the audit trail only ever see calls
+        the server's schema accepts.
+
+        Args:
+            name: the MCP or agent-facing name, or a catalogue entry.
+            agent: who is calling (approvals and audit records name it).
+            call_id: the framework's id for this call, kept in audit records.
+            timeout: seconds for this call (default ``Options.call_timeout``).
+            validate: check the arguments against the inputSchema first.
+            progress: receives the server's progress reports on this call.
+            interceptors: wrappers around the request (see ``Guards.chain``).
 
         Raises:
             ToolNotFound, InvalidArguments: before anything is sent.
             ConnectionLost, CallTimeout, ProtocolError, ConnectError: the call could not complete.
         """
-        call = await self.prepare(name, arguments, validate=validate, timeout=timeout)
+        entry = name if isinstance(name, ToolEntry) else await self.entry(name)
+        call = self.prepare(entry, arguments, validate=validate, agent=agent, call_id=call_id, timeout=timeout)
+        if not interceptors:
+            return await self._send(call, progress)
 
         async def terminal(c: ToolCall) -> CallResult:
-            return await self.invoke(c, progress=progress)
+            return await self._send(c, progress)
 
         return await run_chain(interceptors, terminal)(call)
 
-    async def call_checked(self, name: str, arguments: Mapping[str, Any] | None = None, **kwargs: Any) -> CallResult:
+    async def call_checked(self, name: str | ToolEntry, arguments: Mapping[str, Any] | None = None,
+                           **kwargs: Any) -> CallResult:
         """Like ``call``, but an ``isError`` result raises ``ToolError`` carrying the result."""
         result = await self.call(name, arguments, **kwargs)
         if result.is_error:

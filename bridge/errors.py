@@ -29,11 +29,11 @@ server's stderr or error text quoting its own API key is common.
 from __future__ import annotations
 
 import errno
-import logging
 import sys
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
+
+from .secrets import mask_text
 
 if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport on 3.10
     from exceptiongroup import BaseExceptionGroup
@@ -52,74 +52,12 @@ __all__ = [
     "ServerUnreachable",
     "ToolError",
     "ToolNotFound",
-    "log_secrets",
-    "redact",
     "translate",
 ]
 
 # JSON-RPC / MCP codes the SDK uses for its own failures.
 _REQUEST_TIMEOUT = -32001
 _CONNECTION_CLOSED = -32000
-# Shorter values ("1", "true") are flags, not secrets, and masking them would garble text.
-_MIN_SECRET = 6
-_MASK = "***"
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value (at least 6 characters long) replaced by ``***``."""
-    for secret in sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True):
-        text = text.replace(secret, _MASK)
-    return text
-
-
-class _LogMask(logging.Filter):
-    """Masks the secrets of every open session in log records (message, arguments, traceback).
-
-    Foreign libraries log text we do not control: httpx2 logs request URLs, the SDK logs a
-    server's unparseable output (which may quote its own API key). The filter sits on the
-    loggers of those libraries and ours while any session with secrets is open.
-    """
-
-    _PREFIXES = ("bridge", "mcp", "client", "httpx2", "httpcore2")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._secrets: Counter[str] = Counter()
-        self._installed: set[str] = set()
-
-    def add(self, secrets: Iterable[str]) -> None:
-        self._secrets.update(s for s in set(secrets) if len(s) >= _MIN_SECRET)
-        # Loggers are created at import time, so every module logger exists by now.
-        for name, item in list(logging.Logger.manager.loggerDict.items()):
-            if name not in self._installed and isinstance(item, logging.Logger) and \
-                    name.split(".")[0] in self._PREFIXES:
-                item.addFilter(self)
-                self._installed.add(name)
-
-    def remove(self, secrets: Iterable[str]) -> None:
-        self._secrets.subtract(s for s in set(secrets) if len(s) >= _MIN_SECRET)
-        self._secrets = +self._secrets  # drop counts at zero
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is the logging module's problem, not ours
-            return True
-        masked = redact(message, self._secrets)
-        if masked != message:
-            record.msg, record.args = masked, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text, self._secrets)
-        return True
-
-
-log_secrets = _LogMask()
-"""Register a session's secrets with ``log_secrets.add(values)`` while it is open (and
-``remove`` them after); records of the bridge, the SDK and httpx2 are masked meanwhile."""
 
 
 class BridgeError(Exception):
@@ -143,8 +81,8 @@ class BridgeError(Exception):
     def redact(self, secrets: Iterable[str]) -> BridgeError:
         """Mask secret values in this error's text (in place); returns the error."""
         secrets = tuple(secrets)
-        self.detail = redact(self.detail, secrets)
-        self.args = (redact(str(self.args[0]), secrets), *self.args[1:]) if self.args else ()
+        self.detail = mask_text(self.detail, secrets)
+        self.args = (mask_text(str(self.args[0]), secrets), *self.args[1:]) if self.args else ()
         return self
 
 
@@ -171,7 +109,7 @@ class ServerStartError(ConnectError):
 
     def redact(self, secrets: Iterable[str]) -> BridgeError:
         secrets = tuple(secrets)
-        self.stderr_tail = redact(self.stderr_tail, secrets)
+        self.stderr_tail = mask_text(self.stderr_tail, secrets)
         return super().redact(secrets)
 
 

@@ -47,11 +47,12 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 import mcp_types as types
 
 from .errors import CatalogueDrift, ConfigError
+from .options import LockPolicy
 
 __all__ = [
     "DEFAULT_LOCK_FILE",
@@ -70,7 +71,6 @@ logger = logging.getLogger("bridge.lock")
 
 DEFAULT_LOCK_FILE = "mcp-tools.lock"
 LOCK_VERSION = 1
-LockPolicy = Literal["warn", "pinned-only", "strict"]
 _POLICIES: tuple[str, ...] = get_args(LockPolicy)
 _FIELDS = ("name", "description", "inputSchema", "outputSchema", "annotations")
 

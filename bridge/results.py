@@ -17,10 +17,9 @@ from typing import Any
 
 import mcp_types as types
 
-__all__ = ["DEFAULT_MAX_CHARS", "CallResult", "render"]
+from .options import DEFAULT_MAX_CHARS
 
-# Large enough for any sane tool answer, small enough to keep a model's context usable.
-DEFAULT_MAX_CHARS = 100_000
+__all__ = ["DEFAULT_MAX_CHARS", "CallResult", "render"]
 
 
 def _size(data: str) -> str:

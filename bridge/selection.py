@@ -12,10 +12,10 @@ convenient way to hand a triage agent every reader, but a server that lies can s
 writer past it: for servers you do not trust, name the tools (``include=[...]``).
 
 ``opt_in`` holds tools that are never selected by a pattern, only when ``include`` names them
-exactly; ``MULTIMAIL_ACCOUNT_TOOLS`` is that recipe for MultiMail's account-level tools::
+exactly (``bridge.multimail.ACCOUNT_TOOLS`` is such a list)::
 
-    ToolFilter(opt_in=MULTIMAIL_ACCOUNT_TOOLS)                       # everything but those
-    ToolFilter(include=["*", "create_api_key"], opt_in=MULTIMAIL_ACCOUNT_TOOLS)  # plus one, by name
+    ToolFilter(opt_in=ACCOUNT_TOOLS)                                 # everything but those
+    ToolFilter(include=["*", "create_api_key"], opt_in=ACCOUNT_TOOLS)  # plus one, by name
 """
 
 from __future__ import annotations
@@ -28,33 +28,7 @@ from typing import Any
 from .catalogue import ToolEntry
 from .errors import ConfigError
 
-__all__ = ["MULTIMAIL_ACCOUNT_TOOLS", "ToolFilter", "select_tools"]
-
-MULTIMAIL_ACCOUNT_TOOLS: tuple[str, ...] = (
-    "create_account",
-    "activate_account",
-    "update_account",
-    "delete_account",
-    "list_api_keys",
-    "create_api_key",
-    "revoke_api_key",
-    "get_audit_log",
-    "upgrade_plan",
-    "cancel_subscription",
-    "get_billing_portal",
-    "create_webhook",
-    "delete_webhook",
-    "delete_mailbox",
-    "request_upgrade",
-    "apply_upgrade",
-    "decide_email",
-)
-"""MultiMail tools that act on the account, its keys, billing or oversight rather than on mail.
-
-A recipe for ``ToolFilter(opt_in=...)``: no agent gets these unless its ``include`` names them.
-``decide_email`` is here because approving mail is the human operator's job, not an agent's.
-"""
-
+__all__ = ["ToolFilter"]
 
 def _as_patterns(value: str | Iterable[str] | None, what: str) -> tuple[str, ...] | None:
     if value is None:
@@ -187,9 +161,3 @@ class ToolFilter:
 
 def _matches(patterns: Sequence[str], names: Sequence[str]) -> bool:
     return any(fnmatchcase(n, p) for p in patterns for n in names)
-
-
-def select_tools(entries: Iterable[ToolEntry], selection: ToolFilter | None, server: str | None = None
-                 ) -> list[ToolEntry]:
-    """``selection.apply(entries)``, or every entry when there is no selection."""
-    return list(entries) if selection is None else selection.apply(entries, server)

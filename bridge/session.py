@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +29,6 @@ import anyio
 import anyio.abc
 import mcp_types as types
 from mcp import Client
-from mcp.client.session import ElicitationFnT, ListRootsFnT, LoggingFnT, SamplingFnT
 from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
 from mcp.shared.dispatcher import ProgressFnT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -41,14 +40,17 @@ from .errors import (
     ConnectError,
     ConnectionLost,
     ServerStartError,
-    log_secrets,
     translate,
 )
+from .options import Options
+from .repair import SkippedTool
+from .secrets import log_mask
 from .targets import StdioTarget, Target
+from .tasks import Held
 from .transports import StderrCapture, open_streams
-from .wire import SkippedTool, Wire
+from .wire import Wire
 
-__all__ = ["ClientCallbacks", "ServerInfo", "Session"]
+__all__ = ["ServerInfo", "Session"]
 
 logger = logging.getLogger("bridge.session")
 
@@ -71,20 +73,6 @@ class ServerInfo:
     capabilities: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ClientCallbacks:
-    """Answers to requests a server may send back: sampling, elicitation, roots, logging.
-
-    Each is the SDK's callback shape; ``bridge.callbacks`` builds them from AutoGen
-    model clients, console prompts or plain lists of roots.
-    """
-
-    sampling: SamplingFnT | None = None
-    elicitation: ElicitationFnT | None = None
-    list_roots: ListRootsFnT | None = None
-    logging: LoggingFnT | None = None
-
-
 @asynccontextmanager
 async def _through(wire: Wire, streams: AbstractAsyncContextManager[Any]) -> AsyncIterator[Any]:
     async with streams as (read, write):
@@ -98,14 +86,19 @@ def _auth_error(status: int, server: str) -> AuthError:
 
 
 class _Generation:
-    """One live connection: the SDK client, its wire, and the events that end it."""
+    """One live connection: the SDK client, its wire, the child's stderr, and the tasks that watch it.
 
-    def __init__(self, number: int, server: str) -> None:
+    Everything it opened is released when ``open()``'s context is left; the session holds that
+    context with a ``Held`` task, so one task enters and leaves the client's task groups.
+    """
+
+    def __init__(self, number: int, session: Session) -> None:
         self.number = number
+        self.session = session
         self.client: Client | None = None
-        self.wire = Wire(server, lambda: self.client.protocol_version if self.client is not None else None)
-        self.stop = anyio.Event()
-        self.closed = anyio.Event()
+        self.wire = Wire(session.name, lambda: self.client.protocol_version if self.client is not None else None)
+        self.stderr = StderrCapture() if isinstance(session.target, StdioTarget) else None
+        self.held: Held[Client] = Held(self.open(), name=f"{session.name}#{number}")
         self.broken = False
 
     @property
@@ -114,7 +107,57 @@ class _Generation:
 
     @property
     def alive(self) -> bool:
-        return self.client is not None and not (self.broken or self.eof.is_set() or self.stop.is_set())
+        return self.client is not None and not (self.broken or self.eof.is_set() or self.held.closing)
+
+    def stderr_tail(self, lines: int = 5) -> str:
+        return self.stderr.tail(lines=lines) if self.stderr is not None else ""
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[Client]:
+        session = self.session
+        options = session.options
+        callbacks = options.callbacks
+        streams = open_streams(session.target, timeout=options.timeout, stderr=self.stderr, observer=self.wire)
+        client = Client(
+            _through(self.wire, streams),  # type: ignore[arg-type]
+            mode=options.mode,
+            read_timeout_seconds=options.timeout,
+            cache=None,  # the catalogue is our cache; the SDK's would serve stale pages
+            message_handler=session._on_message,
+            sampling_callback=callbacks.sampling,
+            elicitation_callback=callbacks.elicitation,
+            list_roots_callback=callbacks.list_roots,
+            logging_callback=callbacks.logging,
+        )
+        try:
+            async with client, anyio.create_task_group() as tasks:
+                self.client = client
+                session._connected(self)
+                if _wants_listen(client):
+                    tasks.start_soon(session._listen, client)
+                tasks.start_soon(self._watch_eof)
+                try:
+                    yield client
+                finally:
+                    tasks.cancel_scope.cancel()
+        finally:
+            self.broken = True
+            if self.stderr is not None:
+                self.stderr.close()
+
+    async def _watch_eof(self) -> None:
+        await self.eof.wait()
+        logger.info("server %s closed its connection", self.session.name)
+        self.broken = True
+        # Leave the client open until a reconnect or exit stops it: in-flight calls get
+        # the SDK's own "connection closed" answer rather than a cancellation.
+
+
+def _wants_listen(client: Client) -> bool:
+    if client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        return False
+    tools = client.server_capabilities.tools
+    return bool(tools and tools.list_changed)
 
 
 class Session:
@@ -125,54 +168,40 @@ class Session:
 
     Args:
         target: where the server is.
-        timeout: seconds to connect and handshake, and to list tools.
-        call_timeout: default seconds for one ``tools/call``.
-        mode: ``"auto"`` (2026-07-28 when the server speaks it, else the initialize
-            handshake), ``"legacy"`` (always the handshake), or a pinned modern version.
-        reconnect_attempts: how many times a dead connection is re-established before
-            giving up (0 disables reconnection).
-        callbacks: answers to server-initiated requests.
+        options: timeouts, protocol mode, reconnection and callbacks (``Options``).
     """
 
-    def __init__(
-        self,
-        target: Target,
-        *,
-        timeout: float = 30.0,
-        call_timeout: float = 300.0,
-        mode: str = "auto",
-        reconnect_attempts: int = 3,
-        reconnect_backoff: float = 0.25,
-        callbacks: ClientCallbacks | None = None,
-    ) -> None:
+    def __init__(self, target: Target, options: Options | None = None) -> None:
         self.target = target
+        self.options = options or Options()
         self.name = target.label
-        self.timeout = timeout
-        self.call_timeout = call_timeout
-        self.mode = mode
-        self.reconnect_attempts = reconnect_attempts
-        self.reconnect_backoff = reconnect_backoff
-        self.callbacks = callbacks or ClientCallbacks()
         self.tools_version = 0
         """Bumped on every reconnect and every tools/list_changed: a catalogue built at an
         older version is stale."""
         self._tools_changed = anyio.Event()
-        self._listeners: list[Callable[[], None]] = []
         self._gen: _Generation | None = None
         self._generations = 0
         self._tg: anyio.abc.TaskGroup | None = None
         self._lock = anyio.Lock()
         self._closing = False
         self._info: ServerInfo | None = None
-        self._stderr: StderrCapture | None = None
+        self._listing: Sequence[types.Tool] = ()
         self._secrets = tuple(target.secret_values())
         self.skipped_tools: tuple[SkippedTool, ...] = ()
         """Tools the last listing left out because their definitions are invalid."""
 
+    @property
+    def timeout(self) -> float:
+        return self.options.timeout
+
+    @property
+    def call_timeout(self) -> float:
+        return self.options.call_timeout
+
     # -- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> Session:
-        log_secrets.add(self._secrets)
+        log_mask.add(self._secrets)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         try:
@@ -191,12 +220,12 @@ class Session:
         if tg is None:
             return
         if self._gen is not None:
-            self._gen.stop.set()
+            self._gen.held.close()
         # Give the generation task a bounded, cancellation-proof window to close the
         # process or HTTP session politely; then cancel whatever is left.
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
             if self._gen is not None:
-                await self._gen.closed.wait()
+                await self._gen.held.closed.wait()
         tg.cancel_scope.cancel()
         # Exited directly (never inside another scope, or anyio's scope stack breaks); its
         # children are cancelled and their own teardown is bounded, so this cannot hang.
@@ -204,32 +233,30 @@ class Session:
             await tg.__aexit__(None, None, None)
         except Exception as e:  # teardown noise must not mask the caller's error
             logger.debug("error while closing %s: %r", self.name, e)
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
-        log_secrets.remove(self._secrets)
+        log_mask.remove(self._secrets)
 
     async def _open_generation(self) -> _Generation:
         assert self._tg is not None
         self._generations += 1
-        gen = _Generation(self._generations, self.name)
+        gen = _Generation(self._generations, self)
         try:
             with anyio.fail_after(self.timeout):
-                await self._tg.start(self._run_generation, gen)
+                await self._tg.start(gen.held.run)
         except BaseException as exc:
-            gen.stop.set()
+            gen.held.close()
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 raise
-            raise self._start_error(exc, gen.wire.refused()) from exc
+            raise self._start_error(exc, gen) from exc
         self.tools_version += 1
         return gen
 
-    def _start_error(self, exc: BaseException, refused: int | None = None) -> BridgeError:
+    def _start_error(self, exc: BaseException, gen: _Generation) -> BridgeError:
+        refused = gen.wire.refused()
         if refused is not None:
             return _auth_error(refused, self.name)
         err = translate(exc, server=self.name, timeout=self.timeout, connecting=True)
-        if isinstance(self.target, StdioTarget) and self._stderr is not None:
-            tail = self._stderr.tail()
+        if gen.stderr is not None:
+            tail = gen.stderr_tail()
             if isinstance(err, ServerStartError) and not err.stderr_tail:
                 err = ServerStartError(err.detail, server=self.name, stderr_tail=tail)
             elif isinstance(err, ConnectError) and not isinstance(err, ServerStartError):
@@ -240,58 +267,16 @@ class Session:
                 err.detail = f"{err.detail} (stderr: {tail.splitlines()[-1]})"
         return err.redact(self._secrets)
 
-    async def _run_generation(self, gen: _Generation, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        if isinstance(self.target, StdioTarget):
-            if self._stderr is not None:
-                self._stderr.close()
-            self._stderr = StderrCapture()
-        streams = open_streams(self.target, timeout=self.timeout, stderr=self._stderr, observer=gen.wire)
-        client = Client(
-            _through(gen.wire, streams),  # type: ignore[arg-type]
-            mode=self.mode,
-            read_timeout_seconds=self.timeout,
-            cache=None,  # the catalogue is our cache; the SDK's would serve stale pages
-            message_handler=self._on_message,
-            sampling_callback=self.callbacks.sampling,
-            elicitation_callback=self.callbacks.elicitation,
-            list_roots_callback=self.callbacks.list_roots,
-            logging_callback=self.callbacks.logging,
-        )
-        started = False
-        try:
-            async with client, anyio.create_task_group() as inner:
-                gen.client = client
-                self._info = self._read_info(client)
-                gen.wire.server = self.name
-                started = True
-                task_status.started()
-                if self._wants_listen(client):
-                    inner.start_soon(self._listen, client, gen)
-                inner.start_soon(self._watch_eof, gen)
-                await gen.stop.wait()
-                inner.cancel_scope.cancel()
-        except Exception as exc:
-            if not started:
-                raise
-            logger.debug("session %s generation %d ended: %r", self.name, gen.number, exc)
-        finally:
-            gen.broken = True
-            gen.closed.set()
+    def _connected(self, gen: _Generation) -> None:
+        assert gen.client is not None
+        self._info = self._read_info(gen.client)
+        gen.wire.server = self.name
+        if self._listing:
+            # A new client knows no tools: without this, a call re-sent right after a reconnect
+            # makes the SDK re-list page one and warn that it cannot validate the result.
+            _absorb(gen.client, self._listing)
 
-    async def _watch_eof(self, gen: _Generation) -> None:
-        await gen.eof.wait()
-        logger.info("server %s closed its connection", self.name)
-        gen.broken = True
-        # Leave the client open until a reconnect or exit stops it: in-flight calls get
-        # the SDK's own "connection closed" answer rather than a cancellation.
-
-    def _wants_listen(self, client: Client) -> bool:
-        if client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            return False
-        tools = client.server_capabilities.tools
-        return bool(tools and tools.list_changed)
-
-    async def _listen(self, client: Client, gen: _Generation) -> None:
+    async def _listen(self, client: Client) -> None:
         try:
             async with client.listen(tools_list_changed=True) as sub:
                 async for _event in sub:
@@ -311,19 +296,6 @@ class Session:
         self.tools_version += 1
         self._tools_changed.set()
         self._tools_changed = anyio.Event()
-        for listener in list(self._listeners):
-            try:
-                listener()
-            except Exception:
-                logger.exception("tools-changed listener failed")
-
-    def on_tools_changed(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call ``listener`` (synchronously, no I/O) whenever the catalogue may have changed.
-
-        Returns a function that unregisters it.
-        """
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     async def wait_tools_changed(self) -> None:
         """Block until the next tools/list_changed (or reconnect)."""
@@ -364,23 +336,24 @@ class Session:
             if self._closing or self._tg is None:
                 raise ConnectionLost("the session is closed", server=self.name)
             if gen is not None:
-                gen.stop.set()
-            if self.reconnect_attempts <= 0:
+                gen.held.close()
+            attempts = self.options.reconnect_attempts
+            if attempts <= 0:
                 raise ConnectionLost("the server connection ended and reconnection is disabled", server=self.name)
             last: BridgeError | None = None
-            for attempt in range(self.reconnect_attempts):
+            for attempt in range(attempts):
                 if attempt:
-                    await anyio.sleep(self.reconnect_backoff * math.pow(2, attempt - 1))
+                    await anyio.sleep(self.options.reconnect_backoff * math.pow(2, attempt - 1))
                 try:
                     self._gen = await self._open_generation()
                     logger.info("reconnected to %s (generation %d)", self.name, self._gen.number)
                     return self._gen
                 except BridgeError as e:
                     last = e
-                    logger.info("reconnect %d/%d to %s failed: %s", attempt + 1, self.reconnect_attempts,
+                    logger.info("reconnect %d/%d to %s failed: %s", attempt + 1, attempts,
                                 self.name, e.detail)
             assert last is not None
-            raise ConnectError(f"gave up after {self.reconnect_attempts} reconnect attempts: {last.detail}",
+            raise ConnectError(f"gave up after {attempts} reconnect attempts: {last.detail}",
                                server=self.name)
 
     async def request(self, op: Callable[[Client], Any], *, tool: str | None = None, timeout: float | None = None,
@@ -419,9 +392,9 @@ class Session:
                 elif not isinstance(err, ConnectionLost):
                     err = ConnectionLost(f"the server went away during the request ({err.detail})",
                                          server=self.name, tool=tool)
-                if gen.eof.is_set() and isinstance(self.target, StdioTarget) and self._stderr is not None:
+                if gen.eof.is_set() and gen.stderr is not None:
                     # A dying process often says why on its way out.
-                    last = self._stderr.tail(lines=1)
+                    last = gen.stderr_tail(lines=1)
                     if last:
                         err.detail += f"; the server process exited (stderr: {last})"
                         err.redact(self._secrets)
@@ -462,11 +435,13 @@ class Session:
                     seen.add(cursor)
             if wire is not None:
                 skipped[:] = wire.skipped_tools
+            _absorb(client, tools)
             return tools
 
         version = self.tools_version
         tools: list[types.Tool] = await self.request(op, timeout=self.timeout, retry=True)
         self.skipped_tools = tuple(skipped)
+        self._listing = tuple(tools)
         if self.tools_version != version:
             logger.debug("catalogue of %s changed while listing", self.name)
         return tools
@@ -482,3 +457,16 @@ class Session:
 
         result: types.CallToolResult = await self.request(op, tool=name, timeout=seconds, retry=idempotent)
         return result
+
+
+def _absorb(client: Client, tools: Sequence[types.Tool]) -> None:
+    """Tell the SDK client the whole listing, as if it had been one page.
+
+    The SDK keeps per-tool state (output schemas to validate results against, 2026 header maps)
+    from listings it saw itself, and only prunes it on a single-page answer. Our listing walks
+    every page and survives reconnects; without this the SDK would re-list page one on a call
+    to any tool it has not seen, and warn that it cannot validate the result.
+    """
+    absorb = getattr(client.session, "_absorb_tool_listing", None)
+    if absorb is not None:
+        absorb(types.ListToolsResult(tools=list(tools)), complete=True)

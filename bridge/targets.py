@@ -11,13 +11,14 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .secrets import MASK, env_name, env_secrets, header_secrets, is_secret_name, mask_url, url_secrets
 
 if TYPE_CHECKING:
     import httpx2
@@ -27,57 +28,15 @@ __all__ = [
     "StdioTarget",
     "Target",
     "TransportName",
-    "env_secrets",
     "expand_vars",
-    "header_secrets",
     "load_config",
     "parse_config",
     "resolve_target",
-    "url_secrets",
 ]
 
 TransportName: TypeAlias = Literal["stdio", "http", "sse"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_SECRET_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|cookie|password", re.IGNORECASE)
-
-
-# Shorter values cannot be credentials, and masking them would garble ordinary text
-# (an env value such as ``1`` or ``true`` occurs everywhere).
-_MIN_ENV_SECRET = 6
-_MIN_HEADER_SECRET = 4
-_AUTH_SCHEME = re.compile(r"^(?:bearer|basic|token|digest)\s+(\S+)$", re.IGNORECASE)
-
-
-def is_secret_header(name: str) -> bool:
-    """Whether a header's value must never be shown (Authorization, API keys, tokens)."""
-    return bool(_SECRET_HEADER.search(name))
-
-
-def header_secrets(name: str, value: str) -> list[str]:
-    """The parts of a header value that must never be shown (``Bearer x`` hides ``x`` too)."""
-    if not is_secret_header(name) or len(value) < _MIN_HEADER_SECRET:
-        return []
-    found = [value]
-    scheme = _AUTH_SCHEME.match(value.strip())
-    if scheme and len(scheme.group(1)) >= _MIN_HEADER_SECRET:
-        found.append(scheme.group(1))
-    return found
-
-
-def env_secrets(value: str) -> list[str]:
-    """An environment value is treated as a secret unless it is too short to be one."""
-    return [value] if len(value) >= _MIN_ENV_SECRET else []
-
-
-def url_secrets(url: str) -> list[str]:
-    """A URL's password and the values of secret-named query parameters (``api_key=``…)."""
-    parts = urlsplit(url)
-    found = [parts.password] if parts.password else []
-    found += [v for k, v in parse_qsl(parts.query) if is_secret_header(k) and len(v) >= _MIN_HEADER_SECRET]
-    return [s for s in found if s]
-
-
 @dataclass(frozen=True)
 class StdioTarget:
     """A server launched as a subprocess speaking MCP over stdin/stdout.
@@ -149,12 +108,12 @@ class HttpTarget:
     def label(self) -> str:
         return self.name or (urlsplit(self.url).hostname or self.url)
 
-    def safe_url(self, password: str = "***", secret: str = "***") -> str:
+    def safe_url(self, password: str = MASK, secret: str = MASK) -> str:
         """The URL with a userinfo password and secret query values (``api_key=``…) replaced."""
-        return _mask_url(self.url, password, lambda key: secret)
+        return mask_url(self.url, password, secret)
 
     def describe(self) -> str:
-        shown = " ".join(f"{k}: {'***' if is_secret_header(k) else v}" for k, v in sorted(self.headers.items()))
+        shown = " ".join(f"{k}: {'***' if is_secret_name(k) else v}" for k, v in sorted(self.headers.items()))
         return f"{self.safe_url()} {shown}".strip()
 
     def secret_values(self) -> list[str]:
@@ -164,36 +123,17 @@ class HttpTarget:
     def to_config(self, secret_refs: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The ``mcpServers`` entry; secret header values become ``${VAR}`` references."""
         refs = secret_refs or {}
-        url = _mask_url(self.url, "${MCP_URL_PASSWORD}", lambda key: "${" + _env_name_for_header(key) + "}")
+        url = mask_url(self.url, "${MCP_URL_PASSWORD}", "${{name}}")
         out: dict[str, Any] = {"url": url, "type": "sse" if self.transport == "sse" else "http"}
         if self.headers:
             out["headers"] = {
-                k: (refs.get(k, "${" + _env_name_for_header(k) + "}") if is_secret_header(k) else v)
+                k: (refs.get(k, "${" + env_name(k) + "}") if is_secret_name(k) else v)
                 for k, v in self.headers.items()
             }
         return out
 
 
 Target: TypeAlias = StdioTarget | HttpTarget
-
-
-def _mask_url(url: str, password: str, secret: Callable[[str], str]) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        user, _, host = netloc.rpartition("@")
-        netloc = f"{user.split(':', 1)[0]}:{password}@{host}"
-
-    def masked(pair: str) -> str:
-        key, eq, _ = pair.partition("=")
-        return f"{key}={secret(key)}" if eq and is_secret_header(key) else pair
-
-    query = "&".join(masked(pair) for pair in parts.query.split("&")) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def _env_name_for_header(header: str) -> str:
-    return "MCP_" + re.sub(r"[^A-Za-z0-9]", "_", header).upper()
 
 
 def resolve_target(

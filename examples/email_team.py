@@ -38,16 +38,11 @@ from autogen_agentchat.teams import RoundRobinGroupChat
 from autogen_core import CancellationToken
 from rich.console import Console
 
-from bridge import (
-    MULTIMAIL_ACCOUNT_TOOLS,
-    ApprovalPolicy,
-    ConsoleApprover,
-    ToolFilter,
-    connect,
-    query_audit,
-    render_audit_table,
-    wait_for_decision,
-)
+from bridge import ApprovalPolicy, ConsoleApprover, ToolFilter, connect
+from bridge.audit import query as query_audit
+from bridge.audit import render_table as render_audit_table
+from bridge.multimail import ACCOUNT_TOOLS as MULTIMAIL_ACCOUNT_TOOLS
+from bridge.multimail import wait_for_decision
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

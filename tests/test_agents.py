@@ -16,22 +16,12 @@ from autogen_agentchat.messages import ToolCallExecutionEvent
 from autogen_core import CancellationToken
 from conftest import http_server
 
-from bridge import (
-    MULTIMAIL_ACCOUNT_TOOLS,
-    AutoApprove,
-    CallbackApprover,
-    Catalogue,
-    ConfigError,
-    ConsoleApprover,
-    DecisionTimeout,
-    Server,
-    ToolCall,
-    ToolEntry,
-    ToolFilter,
-    connect,
-    query_audit,
-    wait_for_decision,
-)
+from bridge import AutoApprove, CallbackApprover, ConfigError, ConsoleApprover, Server, ToolFilter, connect
+from bridge.audit import query as query_audit
+from bridge.catalogue import Catalogue, ToolEntry
+from bridge.connection import ToolCall
+from bridge.multimail import ACCOUNT_TOOLS as MULTIMAIL_ACCOUNT_TOOLS
+from bridge.multimail import DecisionTimeout, wait_for_decision
 from fixtures.multimail.seed import AGENT_KEY, CUSTOMER_ADDRESS, OPERATOR_KEY, ORDER_EMAIL_IDS, open_store
 from fixtures.multimail.store import Store
 

@@ -15,22 +15,21 @@ from autogen_core import CancellationToken
 from conftest import http_server
 
 from bridge import (
-    Annotations,
     ApprovalPolicy,
     AutoApprove,
     AutoDeny,
     CallbackApprover,
     ConfigError,
     ConsoleApprover,
-    Decision,
     InvalidArguments,
-    Rule,
-    ToolCall,
     ToolError,
-    approval_interceptor,
     connect,
 )
-from bridge.approval import approver_from_config, redact
+from bridge.approval import ApprovalGate
+from bridge.approval import Decision, Rule, approver_from_config
+from bridge.catalogue import Annotations
+from bridge.connection import ToolCall
+from bridge.secrets import mask_data as redact
 
 pytestmark = pytest.mark.anyio
 
@@ -205,7 +204,7 @@ async def test_denied_call_never_reaches_the_server(zoo_url: str) -> None:
 
     async with connect(zoo_url) as zoo:
         await zoo.call("cancelled_count", {"reset": True})
-        gate = approval_interceptor(ApprovalPolicy(), CallbackApprover(deny))
+        gate = ApprovalGate(ApprovalPolicy(), CallbackApprover(deny))
         result = await zoo.call("sleep", {"seconds": 0}, interceptors=[gate])
         assert result.is_error and result.text == "denied by reviewer: no sleeping on the job"
         counters = (await zoo.call("cancelled_count", {})).structured
@@ -236,7 +235,7 @@ async def test_alias_and_prefix_cannot_bypass_a_rule(zoo_url: str) -> None:
         assert tool.name == "zoo_files_read"
         with pytest.raises(ToolError, match="denied by reviewer: files are private"):
             await tool.run_json({"path": "/etc/passwd"}, CancellationToken())
-        gate = approval_interceptor(policy, AutoDeny("files are private"))
+        gate = ApprovalGate(policy, AutoDeny("files are private"))
         for name in ("files.read", "zoo_files_read"):
             assert (await zoo.call(name, {"path": "x"}, interceptors=[gate])).is_error
         # A rule written with the alias would never match; tools_for says so instead of ignoring it.

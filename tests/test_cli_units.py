@@ -39,7 +39,8 @@ from bridge.errors import (
     ToolNotFound,
 )
 from bridge.schema import compile_schema
-from bridge.targets import HttpTarget, StdioTarget, header_secrets
+from bridge.secrets import header_secrets
+from bridge.targets import HttpTarget, StdioTarget
 from fixtures.schema_zoo import ZOO_SCHEMAS, ZOO_TOOLS
 
 CONFIG = ROOT / "fixtures" / "configs" / "two_servers.json"

@@ -13,19 +13,12 @@ from agent_script import calls, script
 from autogen_agentchat.agents import AssistantAgent
 from conftest import PY, ROOT, fixture_env, module_cmd
 
-from bridge import (
-    ApprovalPolicy,
-    AutoApprove,
-    CallResult,
-    ConsoleApprover,
-    HttpTarget,
-    MCPTool,
-    ToolCall,
-    connect,
-    query_audit,
-)
-from bridge.autogen import ServerSpec
-from bridge.connection import Handler
+from bridge import ApprovalPolicy, AutoApprove, CallResult, ConsoleApprover, connect
+from bridge.audit import query as query_audit
+from bridge.autogen import MCPTool
+from bridge.connection import Handler, ToolCall
+from bridge.registry import ServerSpec
+from bridge.targets import HttpTarget
 from fixtures.multimail.seed import AGENT_KEY, open_store
 
 pytestmark = pytest.mark.anyio
@@ -35,7 +28,7 @@ LOADER = textwrap.dedent('''
     import psutil
     from autogen_agentchat.agents import AssistantAgent
     from autogen_core import CancellationToken
-    from bridge import MCPTool
+    from bridge.autogen import MCPTool
 
     def servers():
         return [p.pid for p in psutil.Process().children(recursive=True) if "fixtures.multimail" in p.cmdline()]
@@ -86,7 +79,7 @@ async def test_dump_has_no_secrets_and_loads_into_one_session_per_server(tmp_pat
     tool_config = dumped["tools"][0]
     assert tool_config["provider"] == "bridge.autogen.MCPTool"
     assert tool_config["config"]["agent"] == "clerk"
-    assert [i["kind"] for i in tool_config["config"]["interceptors"]] == ["audit", "approval"]
+    assert [i["kind"] for i in tool_config["config"]["guards"]["chain"]] == ["audit", "approval"]
     (dump_file := tmp_path / "components.json").write_text(text)
     (script_file := tmp_path / "loader.py").write_text(LOADER)
 

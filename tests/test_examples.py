@@ -8,7 +8,8 @@ from pathlib import Path
 
 from conftest import PY, ROOT
 
-from bridge import MULTIMAIL_ACCOUNT_TOOLS, query_audit
+from bridge.audit import query as query_audit
+from bridge.multimail import ACCOUNT_TOOLS as MULTIMAIL_ACCOUNT_TOOLS
 from fixtures.multimail.seed import AGENT_KEY_ID, MAILBOX_ID, OPERATOR_KEY_ID
 from fixtures.multimail.store import Store
 

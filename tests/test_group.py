@@ -15,7 +15,9 @@ from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent
 from conftest import ROOT, children_of, http_server
 
-from bridge import AutoApprove, ConfigError, ServerGroupError, ServerSkippedWarning, open_servers, query_audit
+from bridge import AutoApprove, ConfigError, open_servers
+from bridge.audit import query as query_audit
+from bridge.group import ServerGroupError, ServerSkippedWarning
 from fixtures.multimail.seed import AGENT_KEY, open_store
 
 pytestmark = pytest.mark.anyio

@@ -11,9 +11,15 @@ PACKAGE = Path(bridge.__file__).parent
 
 # Lowest first. Subpackages count as one layer each.
 ORDER = [
-    "errors", "targets", "transports", "wire", "session", "schema", "catalogue", "results", "callbacks",
-    "inspection", "lock", "connection", "selection", "approval", "audit", "oversight", "autogen", "cli",
+    "secrets", "errors", "options", "targets", "transports", "repair", "wire", "tasks", "session", "schema",
+    "catalogue", "results", "callbacks", "inspection", "search", "lock", "connection", "selection", "approval",
+    "audit", "guards", "registry", "toolset", "multimail", "server", "group",
+    "autogen", "ag2", "metagpt", "agent_framework", "cli",
 ]
+FRAMEWORKS = ("autogen", "ag2", "metagpt", "agent_framework")
+# The one upward step allowed: Server and ServerGroup hand out AutoGen tools (the first-class target)
+# by importing the adapter inside those methods, on first use.
+LAZY_AUTOGEN = {"server", "group"}
 
 
 def _layer(path: Path) -> str:
@@ -52,6 +58,28 @@ def test_no_module_imports_from_a_layer_above_it() -> None:
             continue  # the public surface re-exports every layer
         own = ORDER.index(_layer(path))
         for target in _imported_layers(path):
+            if target == "autogen" and _layer(path) in LAZY_AUTOGEN:
+                continue
             if ORDER.index(target) > own:
                 violations.append(f"{path.relative_to(PACKAGE)} imports {target}")
     assert not violations, violations
+
+
+def test_no_adapter_imports_another() -> None:
+    violations = []
+    for framework in FRAMEWORKS:
+        for path in (PACKAGE / framework).rglob("*.py") if (PACKAGE / framework).is_dir() else []:
+            others = _imported_layers(path) & (set(FRAMEWORKS) - {framework})
+            violations += [f"{path.relative_to(PACKAGE)} imports {o}" for o in sorted(others)]
+    assert not violations, violations
+
+
+def test_importing_the_core_loads_no_agent_framework() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys, bridge, bridge.schema, bridge.toolset, bridge.group, bridge.multimail; "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & "
+             "{'autogen', 'autogen_core', 'autogen_agentchat', 'autogen_ext', 'agent_framework', 'metagpt'}))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -13,23 +13,11 @@ from autogen_core.tools import FunctionTool
 from mcp.shared.exceptions import MCPError
 
 import bridge
-from bridge import (
-    OMIT,
-    CallTimeout,
-    ConfigError,
-    ConnectionLost,
-    HttpTarget,
-    InvalidArguments,
-    ProtocolError,
-    ServerStartError,
-    StdioTarget,
-    compile_schema,
-    load_config,
-    parse_config,
-    resolve_target,
-    safe_names,
-)
+from bridge import CallTimeout, ConfigError, ConnectionLost, InvalidArguments, ProtocolError, ServerStartError
+from bridge.catalogue import safe_names
 from bridge.errors import translate
+from bridge.schema import OMIT, compile_schema
+from bridge.targets import HttpTarget, StdioTarget, load_config, parse_config, resolve_target
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup

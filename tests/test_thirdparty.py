@@ -39,7 +39,9 @@ from autogen_core.tools import FunctionTool
 from autogen_ext.models.replay import ReplayChatCompletionClient
 from thirdparty import servers
 
-from bridge import CallResult, MCPTool, Server, ToolError, connect, console_elicitation, elicitation_from
+from bridge import CallResult, Server, ToolError, connect
+from bridge.autogen import MCPTool
+from bridge.callbacks import console_elicitation, elicitation_from
 
 pytestmark = [pytest.mark.thirdparty, pytest.mark.anyio]
 

@@ -17,8 +17,10 @@ from autogen_core import CancellationToken
 from autogen_core.tools import Workbench
 from conftest import fixture_env, http_server, module_cmd
 
-from bridge import AutoApprove, MCPWorkbench, Server, ToolFilter, connect, query_audit
-from bridge.autogen import shared_connections
+from bridge import AutoApprove, Server, ToolFilter, connect
+from bridge.audit import query as query_audit
+from bridge.autogen import MCPWorkbench
+from bridge.registry import shared_connections
 
 pytestmark = pytest.mark.anyio
 
@@ -88,7 +90,7 @@ async def test_removed_tool_disappears_and_selection_is_enforced_on_calls(zoo_ur
         # Not selected means not callable, whatever the name used.
         for alias in ("sleep", "repo_status", "repo/status"):
             result = await workbench.call_tool(alias, {"seconds": 0})
-            assert result.is_error and "not found" in result.to_text()
+            assert result.is_error and f"unknown tool {alias!r}" in result.to_text()
         await admin.call_tool("zoo_remove_tool", {"name": name})
         await wait_for_tool(admin, name, present=False)
         gone = await admin.call_tool(name, {})
@@ -131,7 +133,8 @@ async def test_loaded_workbench_opens_and_releases_its_server(tmp_path: Path, mo
         original = zoo.workbench_for("loader", include=["stats", "sleep"], approver=AutoApprove(), audit=audit)
         config = original.dump_component()
     assert config.provider == "bridge.autogen.MCPWorkbench"
-    assert config.config["select"] == {"include": ["stats", "sleep"]}
+    assert config.config["guards"]["select"] == {"include": ["stats", "sleep"]}
+    assert [i["kind"] for i in config.config["guards"]["chain"]] == ["audit", "approval"]
     loaded = MCPWorkbench.load_component(config)
     assert isinstance(loaded, MCPWorkbench) and loaded.agent == "loader"
     registry = shared_connections()
@@ -142,4 +145,4 @@ async def test_loaded_workbench_opens_and_releases_its_server(tmp_path: Path, mo
         assert loaded.connections[0].info.name == "schema-zoo"
     assert len(registry) == 0 and loaded.connections == []
     assert [(r.agent, r.tool, r.decision) for r in query_audit(audit)] == [("loader", "sleep", "approved")]
-    assert isinstance(ToolFilter.from_config(config.config["select"]), ToolFilter)
+    assert isinstance(ToolFilter.from_config(config.config["guards"]["select"]), ToolFilter)

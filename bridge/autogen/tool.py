@@ -3,25 +3,24 @@
 ``MCPTool`` presents the server's inputSchema to the model unchanged (``schema`` is
 overridden; AutoGen's own derivation from the signature would be lossy), validates
 arguments with jsonschema before anything is sent, sends only the arguments the model
-gave (an explicit ``null`` stays ``null``), and runs every call through the interceptor
-chain of the agent it is bound to.
+gave (an explicit ``null`` stays ``null``), and sends every call through its agent's
+``Toolset`` (the guards: audit, approval, interceptors; the core's one call path).
 
-A tool is an AutoGen component: ``dump_component()`` writes its server (secrets as ``${VAR}``
-references), the tool as listed and its serialisable interceptors; ``load_component()`` in
-another process rebuilds it without connecting, and its first call opens one persistent
-session shared by every loaded tool of that server (see ``components``).
+A tool is an AutoGen component: ``dump_component()`` writes its servers (secrets as ``${VAR}``
+references, every connection option), the tool as listed and its agent's guards;
+``load_component()`` in another process rebuilds it without connecting, and its first call
+opens one persistent session shared by every loaded tool of that server
+(``bridge.registry``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import inspect
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, cast
 
-import anyio
 import mcp_types as types
 from autogen_core import CancellationToken
 from autogen_core._function_utils import args_base_model_from_signature, get_typed_signature
@@ -30,13 +29,16 @@ from pydantic import BaseModel
 from typing_extensions import Self
 
 from ..catalogue import ToolEntry
-from ..connection import Connection, Interceptor, run_chain
+from ..connection import Connection, Interceptor
 from ..errors import ConnectError, ToolError
+from ..guards import Guards
 from ..results import CallResult
 from ..schema import OMIT
-from .components import ServerSpec, ToolComponentConfig, dump_interceptors, load_interceptors, shared_connections
+from ..tasks import linked_to
+from ..toolset import Toolset
+from .components import ToolComponentConfig, specs_of
 
-__all__ = ["MCPTool", "run_guarded"]
+__all__ = ["MCPTool"]
 
 logger = logging.getLogger("bridge.tool")
 
@@ -44,30 +46,23 @@ logger = logging.getLogger("bridge.tool")
 class MCPTool(FunctionTool):
     """One MCP tool, callable by AutoGen agents over the server's persistent session.
 
-    Build these with ``Server.tools()``, not directly. The MCP metadata stays reachable:
+    Build these with ``server.tools_for(agent, ...)``, not directly. The MCP metadata stays reachable:
     ``mcp_name``, ``title``, ``annotations``, ``input_schema``, ``output_schema``,
     ``icons``, ``meta``, and ``entry`` for all of it.
 
     ``run_json`` returns a ``CallResult``; an ``isError`` result raises ``ToolError``
     (AutoGen turns it into a tool result with ``is_error=True``, and the agent carries on).
 
-    ``connection`` is a live connection, or a ``ServerSpec`` for a tool loaded from a
-    component config (connected lazily through the shared registry on its first call).
+    ``toolset`` is the agent's tool set the call goes through; a tool loaded from a component
+    config connects lazily through the shared registry on its first call.
     """
 
     component_provider_override = "bridge.autogen.MCPTool"
     component_config_schema = ToolComponentConfig  # type: ignore[assignment]
 
-    def __init__(self, connection: Connection | ServerSpec, entry: ToolEntry, *, agent: str | None = None,
-                 interceptors: Sequence[Interceptor] = ()) -> None:
-        if isinstance(connection, ServerSpec):
-            self._connection: Connection | None = None
-            self._spec: ServerSpec | None = connection
-        else:
-            self._connection, self._spec = connection, None
+    def __init__(self, toolset: Toolset, entry: ToolEntry) -> None:
+        self._toolset = toolset
         self._entry = entry
-        self._agent = agent
-        self._interceptors = tuple(interceptors)
         # What FunctionTool.__init__ sets, minus its pydantic args model: building that costs
         # ~2-3 ms a tool (seconds for a large catalogue) and neither run_json nor schema needs it,
         # so args_type() builds it on first use.
@@ -117,25 +112,32 @@ class MCPTool(FunctionTool):
         return self._entry
 
     @property
+    def toolset(self) -> Toolset:
+        """The agent's tool set every call goes through."""
+        return self._toolset
+
+    @property
     def connection(self) -> Connection:
-        """The live connection.
+        """The live connection serving this tool.
 
         Raises:
             ConnectError: a loaded tool that has not been called yet has none.
         """
-        if self._connection is None:
-            raise ConnectError("this tool connects on its first call", server=self._spec.name if self._spec else None)
-        return self._connection
+        route = self._toolset.known_route(self._entry.name)
+        if route is None:
+            raise ConnectError("this tool connects on its first call",
+                               server=self._toolset.specs[0].name if self._toolset.specs else None)
+        return route.connection
 
     @property
     def interceptors(self) -> tuple[Interceptor, ...]:
         """The wrappers run around every call, outermost first."""
-        return self._interceptors
+        return self._toolset.guards.chain
 
     @property
     def agent(self) -> str | None:
         """The agent this tool set is bound to (used by approvals and the audit trail)."""
-        return self._agent
+        return self._toolset.agent
 
     @property
     def mcp_name(self) -> str:
@@ -176,13 +178,6 @@ class MCPTool(FunctionTool):
         return ToolSchema(name=self.name, description=self.description,
                           parameters=cast(Any, copy.deepcopy(dict(self._entry.input_schema))), strict=False)
 
-    def bind(self, *, agent: str | None = None, interceptors: Sequence[Interceptor] | None = None) -> MCPTool:
-        """A copy of this tool bound to another agent and/or interceptor chain."""
-        source: Connection | ServerSpec | None = self._connection or self._spec
-        assert source is not None
-        return type(self)(source, self._entry, agent=agent if agent is not None else self._agent,
-                          interceptors=self._interceptors if interceptors is None else interceptors)
-
     # -- calling -----------------------------------------------------------------------
 
     def _build_function(self, *, typed: bool) -> Any:
@@ -205,45 +200,19 @@ class MCPTool(FunctionTool):
         call_mcp_tool.__doc__ = self._entry.description
         return call_mcp_tool
 
-    async def _live(self) -> Connection:
-        if self._connection is None:
-            assert self._spec is not None
-            # Held for the life of the event loop: a tool has no stop hook to release it.
-            self._connection = await shared_connections().acquire(self._spec)
-        return self._connection
-
     async def _invoke(self, arguments: Mapping[str, Any], call_id: str | None) -> CallResult:
-        """Validate, run the interceptor chain, and raise ``ToolError`` on an error result."""
-        connection = await self._live()
-        result = await run_guarded(connection, self._entry.mcp_name, arguments, agent=self._agent, call_id=call_id,
-                                   interceptors=self._interceptors)
+        """Send through the toolset, and raise ``ToolError`` on an error result."""
+        result = await self._toolset.call(self._entry.name, arguments, call_id=call_id)
         if result.is_error:
-            raise ToolError(result.text or "the tool reported an error", result=result,
-                            server=connection.name, tool=self._entry.mcp_name)
+            raise ToolError(result.text or "the tool reported an error", result=result, server=result.server,
+                            tool=self._entry.mcp_name)
         return result
 
     async def run_json(self, args: Mapping[str, Any], cancellation_token: CancellationToken,
                        call_id: str | None = None) -> Any:
         """Run with the model's JSON arguments as-is (no pydantic round trip, nothing added)."""
-        return await self._cancellable(self._invoke(dict(args), call_id), cancellation_token)
-
-    async def _cancellable(self, call: Awaitable[CallResult], token: CancellationToken) -> CallResult:
-        """Await ``call`` so that cancelling ``token`` cancels it (the server gets notifications/cancelled).
-
-        A cancel scope rather than AutoGen's ``link_future`` on a new task: the task would cost
-        two extra event-loop wake-ups on every call.
-
-        Raises:
-            asyncio.CancelledError: the token was cancelled, as for AutoGen's own linked futures.
-        """
-        if token.is_cancelled():  # nothing may reach the server
-            if inspect.iscoroutine(call):
-                call.close()
-            raise asyncio.CancelledError(f"tool {self.name!r} cancelled by its CancellationToken")
-        with anyio.CancelScope() as scope:
-            token.add_callback(scope.cancel)
-            return await call
-        raise asyncio.CancelledError(f"tool {self.name!r} cancelled by its CancellationToken")
+        with linked_to(cancellation_token.add_callback, cancellation_token.is_cancelled(), f"tool {self.name!r}"):
+            return await self._invoke(dict(args), call_id)
 
     async def run(self, args: BaseModel, cancellation_token: CancellationToken) -> Any:
         """Run from the args model AutoGen built from the signature (only fields actually set are sent)."""
@@ -252,7 +221,8 @@ class MCPTool(FunctionTool):
             wire = self._entry.compiled.to_wire({k: v for k, v in dumped.items() if v is not OMIT})
         else:  # the untyped signature is (**arguments), which pydantic models as one field
             wire = dict(dumped.get("arguments") or {})
-        return await self._cancellable(self._invoke(wire, None), cancellation_token)
+        with linked_to(cancellation_token.add_callback, cancellation_token.is_cancelled(), f"tool {self.name!r}"):
+            return await self._invoke(wire, None)
 
     def return_value_as_string(self, value: Any) -> str:
         """What the model sees: the rendered result text, never a Python repr."""
@@ -263,36 +233,22 @@ class MCPTool(FunctionTool):
     # -- component -----------------------------------------------------------------------
 
     def _to_config(self) -> ToolComponentConfig:  # type: ignore[override]
-        """Server (secrets as ``${VAR}``), tool as listed, agent, interceptors.
+        """Servers (secrets as ``${VAR}``, every option), the tool as listed, agent, guards.
 
         Raises:
-            ValueError: an interceptor cannot be serialised.
+            ValueError: a guard or option cannot be written down (it is refused, never dropped).
         """
-        spec = self._spec if self._spec is not None else ServerSpec.of(self.connection)
-        return ToolComponentConfig(server=spec, tool=self._entry.to_wire(), name=self._entry.name, agent=self._agent,
-                                   interceptors=dump_interceptors(self._interceptors))
+        return ToolComponentConfig(servers=specs_of(self._toolset), tool=self._entry.to_wire(), name=self._entry.name,
+                                   agent=self._toolset.agent, guards=self._toolset.guards.to_config())
 
     @classmethod
     def _from_config(cls, config: ToolComponentConfig) -> Self:  # type: ignore[override]
         """A tool that connects on its first call (no I/O here).
 
         Raises:
-            ConfigError: an unknown interceptor kind.
+            ConfigError: unknown guard keys or interceptor kinds.
         """
         entry = ToolEntry.from_mcp(types.Tool.model_validate(config.tool), config.name)
-        return cls(config.server, entry, agent=config.agent, interceptors=load_interceptors(config.interceptors))
+        toolset = Toolset(list(config.servers), agent=config.agent, guards=Guards.from_config(config.guards))
+        return cls(toolset, entry)
 
-
-async def run_guarded(connection: Connection, name: str, arguments: Mapping[str, Any], *, agent: str | None = None,
-                      call_id: str | None = None, interceptors: Sequence[Interceptor] = ()) -> CallResult:
-    """Look up and validate, then run ``interceptors`` around the MCP call; never raises on ``isError``.
-
-    Validation comes first, so approvers and the audit trail only ever see calls the
-    server's schema accepts.
-
-    Raises:
-        ToolNotFound, InvalidArguments: before any interceptor runs.
-        ConnectionLost, CallTimeout, ProtocolError, ConnectError: the call could not complete.
-    """
-    call = await connection.prepare(name, arguments, agent=agent, call_id=call_id)
-    return await run_chain(interceptors, connection.invoke)(call)

@@ -26,7 +26,7 @@ import anyio
 
 from .. import __version__
 from ..errors import BridgeError, ConfigError, ServerStartError, ToolError
-from ..targets import env_secrets, header_secrets
+from ..secrets import env_secrets, header_secrets
 from .commands import COMMANDS, by_name
 from .context import Command, Context
 from .output import Output

@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
-from ..autogen import DEFAULT_CALL_TIMEOUT, Server, connect
+from ..options import DEFAULT_CALL_TIMEOUT
+from ..server import Server, connect
 from ..targets import StdioTarget, Target
 from .output import Output
 from .status import ExitCode

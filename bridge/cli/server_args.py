@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..secrets import env_secrets, header_secrets
 from ..targets import (
     HttpTarget,
     StdioTarget,
     Target,
     TransportName,
-    env_secrets,
-    header_secrets,
     parse_config,
     resolve_target,
 )

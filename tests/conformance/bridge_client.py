@@ -48,7 +48,9 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere: the bridge is im
 
 from _shared import arguments_for, oauth_provider  # noqa: E402 - beside this script
 
-from bridge import MCPTool, Server, ToolError, connect, elicitation_from  # noqa: E402
+from bridge import Server, ToolError, connect
+from bridge.autogen import MCPTool
+from bridge.callbacks import elicitation_from
 
 _MODEL_INFO = ModelInfo(vision=False, function_calling=False, json_output=False, family="conformance",
                         structured_output=False)

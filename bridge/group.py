@@ -6,8 +6,8 @@ async with open_servers("mcp.json", on_error="skip") as group:
     print(group.failed)            # {"github": ServerStartError(...)} when a server was skipped
 ```
 
-Servers start in parallel, each owned by its own task (so a slow ``npx`` server does not hold
-up the others, and anyio's rule that a task group is left by the task that entered it holds).
+Servers start in parallel, each held open by a task of its own (``bridge.tasks.Held``), so a slow
+``npx`` server does not hold up the others.
 With more than one server in the config, tool names are prefixed with the server's name
 (``mail_send_email``); whether to prefix is decided from the config, not from which servers
 happened to start, so names never shift because one server failed. Names are always
@@ -21,22 +21,23 @@ import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.abc
 
-from ..approval import ApprovalPolicy, Approver
-from ..connection import Interceptor
-from ..errors import BridgeError, ConfigError, ConnectError, translate
-from ..results import DEFAULT_MAX_CHARS
-from ..selection import ToolFilter
-from ..session import ClientCallbacks, Session
-from ..targets import Target, load_config, parse_config
-from . import agents
-from .server import DEFAULT_CALL_TIMEOUT, Server
-from .tool import MCPTool
-from .workbench import MCPWorkbench
+from .connection import Interceptor
+from .errors import BridgeError, ConfigError, ConnectError, translate
+from .guards import Guards
+from .options import Options
+from .server import Server
+from .session import Session
+from .targets import Target, load_config, parse_config
+from .tasks import Held
+from .toolset import Toolset
+
+if TYPE_CHECKING:
+    from .autogen import MCPTool, MCPWorkbench
 
 __all__ = ["ServerGroup", "ServerGroupError", "ServerSkippedWarning", "open_servers"]
 
@@ -72,26 +73,23 @@ class ServerGroup(Mapping[str, Server]):
     """
 
     def __init__(self, targets: Mapping[str, Target], *, on_error: Literal["fail", "skip"] = "fail",
-                 prefix: bool | None = None, timeout: float = 30.0, call_timeout: float = DEFAULT_CALL_TIMEOUT,
-                 mode: str = "auto", reconnect_attempts: int = 3, callbacks: ClientCallbacks | None = None,
-                 max_result_chars: int = DEFAULT_MAX_CHARS) -> None:
+                 prefix: bool | None = None, options: Options | None = None) -> None:
         if on_error not in ("fail", "skip"):
             raise ConfigError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
         if not targets:
             raise ConfigError("no servers to open")
         self.on_error = on_error
         self.names = list(targets)
+        self.options = options or Options()
         use_prefix = len(targets) > 1 if prefix is None else prefix
         self._pending: dict[str, Server] = {
-            name: Server(Session(target, timeout=timeout, call_timeout=call_timeout, mode=mode,
-                                 reconnect_attempts=reconnect_attempts, callbacks=callbacks),
-                         prefix=name if use_prefix else "", max_result_chars=max_result_chars)
+            name: Server(Session(target, Options.of(self.options, prefix=name if use_prefix else "")))
             for name, target in targets.items()
         }
         self._servers: dict[str, Server] = {}
         self.failed: dict[str, BridgeError] = {}
         self._tg: anyio.abc.TaskGroup | None = None
-        self._stop = anyio.Event()
+        self._held: list[Held[Server]] = []
 
     # -- Mapping -------------------------------------------------------------------------
 
@@ -118,30 +116,25 @@ class ServerGroup(Mapping[str, Server]):
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
 
-        async def own(name: str, server: Server) -> None:
+        async def settle(name: str, held: Held[Server]) -> None:
             nonlocal remaining
-            started = False
-            try:
-                async with server:
-                    started = True
-                    self._servers[name] = server
-                    remaining -= 1
-                    if remaining == 0:
-                        settled.set()
-                    await self._stop.wait()
-            except Exception as e:
-                if started:
-                    logger.debug("server %s ended: %r", name, e)
-                    return
-                self.failed[name] = translate(e, server=name, connecting=True)
-                remaining -= 1
-                # In fail mode the first failure settles it: no point waiting for slow starters.
-                if remaining == 0 or self.on_error == "fail":
-                    settled.set()
+            await held.ready.wait()
+            remaining -= 1
+            if held.opened:
+                self._servers[name] = self._pending[name]
+            else:
+                self.failed[name] = translate(held.error or ConnectError("did not start"), server=name,
+                                              connecting=True)
+            # In fail mode the first failure settles it: no point waiting for slow starters.
+            if remaining == 0 or (self.failed and self.on_error == "fail"):
+                settled.set()
 
         try:
             for name, server in self._pending.items():
-                self._tg.start_soon(own, name, server, name=f"mcp-bridge:{name}")
+                held = Held(server, name=name)
+                self._held.append(held)
+                self._tg.start_soon(held.run_quietly, name=f"mcp-bridge:{name}")
+                self._tg.start_soon(settle, name, held)
             await settled.wait()
             if self.failed and (self.on_error == "fail" or not self._servers):
                 raise ServerGroupError({n: self.failed[n] for n in self.names if n in self.failed},
@@ -162,59 +155,60 @@ class ServerGroup(Mapping[str, Server]):
         tg, self._tg = self._tg, None
         if tg is None:
             return
-        self._stop.set()
+        for held in self._held:
+            held.close()
         # Servers still starting (fail mode stopped waiting for them) are cancelled; started
         # ones leave their `async with` on their own, with bounded, shielded teardown.
-        if self.on_error == "fail" and self.failed:
+        if self.failed:
             tg.cancel_scope.cancel()
         await tg.__aexit__(None, None, None)
         self._servers.clear()
 
     # -- tools ---------------------------------------------------------------------------
 
-    async def tools(self, *, agent: str | None = None, interceptors: Sequence[Interceptor] = ()) -> list[MCPTool]:
-        """Every tool of every started server (unguarded, like ``Server.tools``)."""
-        out: list[MCPTool] = []
-        for server in self.servers:
-            out.extend(await server.tools(agent=agent, interceptors=interceptors))
-        return out
+    def toolset(self, agent: str | None = None, guards: Guards | None = None, *, growing: bool = False,
+                **guard_options: Any) -> Toolset:
+        """``Server.toolset`` across every started server (``select=ToolFilter(servers=...)`` narrows).
 
-    async def tools_for(self, agent: str, *, include: agents.Patterns = None, exclude: agents.Patterns = None,
-                        read_only: bool | None = None, select: ToolFilter | None = None,
-                        approval: ApprovalPolicy | Literal[False] | None = None, approver: Approver | None = None,
-                        audit: agents.AuditTarget = None, interceptors: Sequence[Interceptor] = ()
-                        ) -> list[MCPTool]:
-        """``Server.tools_for`` across every started server (``ToolFilter(servers=...)`` narrows).
+        Raises:
+            ConfigError: malformed guard options.
+        """
+        return Toolset(self.servers, agent=agent, guards=Guards.of(guards, **guard_options), growing=growing)
+
+    async def tools(self, *, agent: str | None = None, interceptors: Sequence[Interceptor] = ()) -> list[MCPTool]:
+        """Every tool of every started server as AutoGen tools, **unguarded** (like ``Server.tools``)."""
+        from .autogen import tools_for
+
+        guards = Guards(approval=False, interceptors=tuple(interceptors), warn_unguarded=False)
+        return await tools_for(Toolset(self.servers, agent=agent, guards=guards))
+
+    async def tools_for(self, agent: str, guards: Guards | None = None, **guard_options: Any) -> list[MCPTool]:
+        """``Server.tools_for`` across every started server.
 
         Raises:
             ConfigError: malformed patterns, or two servers offering the same tool name.
         """
-        return await agents.tools_for(self.servers, agent, include=include, exclude=exclude, read_only=read_only,
-                                      select=select, approval=approval, approver=approver, audit=audit,
-                                      interceptors=interceptors)
+        from .autogen import tools_for
 
-    def workbench_for(self, agent: str, *, include: agents.Patterns = None, exclude: agents.Patterns = None,
-                      read_only: bool | None = None, select: ToolFilter | None = None,
-                      approval: ApprovalPolicy | Literal[False] | None = None, approver: Approver | None = None,
-                      audit: agents.AuditTarget = None, interceptors: Sequence[Interceptor] = ()) -> MCPWorkbench:
+        return await tools_for(self.toolset(agent, guards, **guard_options))
+
+    def workbench_for(self, agent: str, guards: Guards | None = None, **guard_options: Any) -> MCPWorkbench:
         """``Server.workbench_for`` across every started server.
 
         Raises:
             ConfigError: malformed patterns.
         """
-        return agents.workbench_for(self.servers, agent, include=include, exclude=exclude, read_only=read_only,
-                                    select=select, approval=approval, approver=approver, audit=audit,
-                                    interceptors=interceptors)
+        from .autogen import MCPWorkbench
+
+        return MCPWorkbench(self.toolset(agent, guards, growing=True, **guard_options))
 
     def __repr__(self) -> str:
         return f"ServerGroup(started={list(self._servers)!r}, failed={list(self.failed)!r})"
 
 
 def open_servers(config: str | os.PathLike[str] | Mapping[str, Any], *, on_error: Literal["fail", "skip"] = "fail",
-                 prefix: bool | None = None, only: Sequence[str] | None = None, timeout: float = 30.0,
-                 call_timeout: float = DEFAULT_CALL_TIMEOUT, mode: str = "auto", reconnect_attempts: int = 3,
-                 callbacks: ClientCallbacks | None = None, max_result_chars: int = DEFAULT_MAX_CHARS,
-                 environ: Mapping[str, str] | None = None) -> ServerGroup:
+                 prefix: bool | None = None, only: Sequence[str] | None = None, options: Options | None = None,
+                 environ: Mapping[str, str] | None = None, **option_overrides: Any) -> ServerGroup:
     """Every server of an ``mcpServers`` config (the CLI's format); use as an async context manager.
 
     Args:
@@ -225,10 +219,11 @@ def open_servers(config: str | os.PathLike[str] | Mapping[str, Any], *, on_error
         prefix: prefix tool names with the server name (default: when the config has more
             than one server).
         only: open just these servers of the config.
+        options, option_overrides: connection options for every server (see ``Options``).
         environ: where ``${VAR}`` references are looked up (default ``os.environ``).
 
     Raises:
-        ConfigError: the config is malformed, or ``only`` names an unknown server.
+        ConfigError: the config or an option is malformed, or ``only`` names an unknown server.
         ServerGroupError: on entering, when servers fail to start (see ``on_error``).
     """
     if isinstance(config, str | os.PathLike):
@@ -243,6 +238,4 @@ def open_servers(config: str | os.PathLike[str] | Mapping[str, Any], *, on_error
             raise ConfigError(f"no server named {', '.join(map(repr, unknown))} in the config; "
                               f"it has {', '.join(map(repr, targets))}")
         targets = {n: targets[n] for n in only}
-    return ServerGroup(targets, on_error=on_error, prefix=prefix, timeout=timeout, call_timeout=call_timeout,
-                       mode=mode, reconnect_attempts=reconnect_attempts, callbacks=callbacks,
-                       max_result_chars=max_result_chars)
+    return ServerGroup(targets, on_error=on_error, prefix=prefix, options=Options.of(options, **option_overrides))

@@ -25,12 +25,12 @@ from typing import Any
 
 import anyio
 
-from .connection import Connection
-from .errors import CallTimeout, ToolError
+from ..connection import Connection
+from ..errors import CallTimeout, ToolError
 
 __all__ = ["APPROVED_STATUSES", "PENDING_STATUSES", "DecisionTimeout", "EmailDecision", "wait_for_decision"]
 
-logger = logging.getLogger("bridge.oversight")
+logger = logging.getLogger("bridge.multimail")
 
 PENDING_STATUSES = frozenset({"pending_send_approval", "pending_inbound_approval"})
 """Statuses meaning "a human has not decided yet"."""

@@ -1,0 +1,213 @@
+"""What an agent may do with a server's tools: one frozen ``Guards`` value, accepted as is by every adapter.
+
+A ``Guards`` holds the selection (which tools), the approval gate (when a human must say yes, and
+who answers), the audit trail, any further interceptors, and how the catalogue is presented to
+the model (all at once, or deferred behind a search tool). Every framework adapter takes one,
+or the same fields as keywords (``Guards.of(base, read_only=True)``), and hands it to a
+``bridge.toolset.Toolset``, which applies it identically for AutoGen, AG2, MetaGPT and Agent
+Framework.
+
+Defaults fail safe: every tool not annotated read-only needs a human's approval
+(``ApprovalPolicy()``), asked at the console (``ConsoleApprover()``, which denies when nobody can
+answer). ``approver=AutoApprove()`` is for unattended runs; ``approval=False`` drops the gate.
+
+The interceptor chain runs, outermost first: audit, approval, then ``interceptors``; audit is
+outermost so denied calls and calls that raised are recorded too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, get_args
+
+from .approval import ApprovalGate, ApprovalPolicy, Approver
+from .audit import AuditLog, AuditTrail, open_audit_log
+from .connection import Interceptor
+from .errors import ConfigError
+from .selection import ToolFilter
+
+__all__ = ["DEFAULT_DEFER_OVER", "CatalogueMode", "Guards", "register_interceptor"]
+
+CatalogueMode = Literal["full", "deferred", "auto"]
+"""``full``: every allowed tool's schema goes to the model; ``deferred``: only ``always`` tools plus a
+search tool; ``auto``: deferred once the allowed tools' schemas exceed ``defer_over`` bytes."""
+
+DEFAULT_DEFER_OVER = 20_000
+"""Bytes of tool JSON past which ``catalogue="auto"`` defers (about 5,000 tokens per request)."""
+
+# How the catalogue is presented; written to a config only where it differs from these.
+_PRESENTATION = {"catalogue": "full", "always": (), "defer_over": DEFAULT_DEFER_OVER, "warn_unguarded": True}
+
+
+def _patterns(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@dataclass(frozen=True)
+class Guards:
+    """Selection, approval, audit and catalogue presentation for one agent's tools.
+
+    Attributes:
+        include, exclude: globs on MCP or agent-facing names; exclusion wins.
+        read_only: keep only tools annotated read-only (True) or only the others (False).
+        select: a prepared ``ToolFilter`` the shorthands above are merged into (e.g. with
+            ``opt_in=bridge.multimail.ACCOUNT_TOOLS``).
+        approval: when to ask (default ``ApprovalPolicy()``: every tool not read-only); ``False``
+            for no approval gate.
+        approver: who answers (default ``ConsoleApprover()``).
+        audit: an ``AuditLog``, or a path or URL for ``open_audit_log`` (``.jsonl``, ``.db``,
+            ``postgresql://``).
+        interceptors: further wrappers, run inside the approval gate (only on approved calls).
+        catalogue: ``"full"``, ``"deferred"`` or ``"auto"`` (see ``CatalogueMode``).
+        always: globs of tools that stay loaded in a deferred catalogue.
+        defer_over: the byte threshold of ``catalogue="auto"``.
+        warn_unguarded: warn once when destructive tools are handed out with no approval gate.
+
+    Raises:
+        ConfigError: malformed patterns, ``approver`` with ``approval=False``, an unknown mode.
+    """
+
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+    read_only: bool | None = None
+    select: ToolFilter | None = None
+    approval: ApprovalPolicy | Literal[False] | None = None
+    approver: Approver | None = None
+    audit: AuditLog | str | os.PathLike[str] | None = None
+    interceptors: tuple[Interceptor, ...] = ()
+    catalogue: CatalogueMode = "full"
+    always: tuple[str, ...] = ()
+    defer_over: int = DEFAULT_DEFER_OVER
+    warn_unguarded: bool = True
+    _chain: tuple[Interceptor, ...] = field(default=(), init=False, repr=False, compare=False)
+    _filter: ToolFilter | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "include", _patterns(self.include))
+        object.__setattr__(self, "exclude", _patterns(self.exclude))
+        object.__setattr__(self, "always", _patterns(self.always) or ())
+        object.__setattr__(self, "interceptors", tuple(self.interceptors))
+        if self.catalogue not in get_args(CatalogueMode):
+            raise ConfigError(f"catalogue must be one of {', '.join(get_args(CatalogueMode))}, "
+                              f"not {self.catalogue!r}")
+        if self.approval is False and self.approver is not None:
+            raise ConfigError("approver= given but approval=False disables the approval gate")
+        if self.approval is not None and self.approval is not False and not isinstance(self.approval, ApprovalPolicy):
+            raise ConfigError(f"approval must be an ApprovalPolicy or False, not {self.approval!r}")
+        chosen = self.select
+        if self.include is not None or self.exclude is not None or self.read_only is not None:
+            chosen = ToolFilter.of(self.include, self.exclude, self.read_only, base=self.select)
+        object.__setattr__(self, "_filter", chosen)
+        object.__setattr__(self, "_chain", self._build_chain())
+
+    def _build_chain(self) -> tuple[Interceptor, ...]:
+        chain: list[Interceptor] = []
+        if self.audit is not None:
+            log = self.audit if isinstance(self.audit, AuditLog) else open_audit_log(self.audit)
+            chain.append(AuditTrail(log))
+        if self.approval is not False:
+            chain.append(ApprovalGate(self.approval, self.approver))
+        chain.extend(self.interceptors)
+        return tuple(chain)
+
+    @classmethod
+    def of(cls, base: Guards | None = None, /, **overrides: Any) -> Guards:
+        """``base`` (default: the safe defaults) with ``overrides`` applied; ``None`` values are ignored.
+
+        Raises:
+            ConfigError: an override names no guard, or a value is malformed.
+        """
+        known = {f.name for f in fields(cls) if f.init}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(f"unknown guard option {', '.join(map(repr, unknown))}; "
+                              f"known: {', '.join(sorted(known))}")
+        given = {k: v for k, v in overrides.items() if v is not None and not (k == "interceptors" and not v)}
+        if base is None:
+            return cls(**given)
+        return dataclasses.replace(base, **given) if given else base
+
+    @property
+    def selection(self) -> ToolFilter | None:
+        """The effective ``ToolFilter`` (``None``: every tool)."""
+        return self._filter
+
+    @property
+    def chain(self) -> tuple[Interceptor, ...]:
+        """The interceptors every call runs through, outermost first."""
+        return self._chain
+
+    @property
+    def gated(self) -> bool:
+        """Whether an approval gate is in the chain."""
+        return any(isinstance(i, ApprovalGate) for i in self._chain)
+
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-able form for component configs: every guard, or an error naming what cannot be written.
+
+        Raises:
+            ValueError: a predicate, callable approval mode, an approver or audit log without a
+                config form, or an interceptor without ``to_config``.
+        """
+        out: dict[str, Any] = {}
+        if self._filter is not None:
+            out["select"] = self._filter.to_config()
+        for interceptor in self._chain:
+            to_config = getattr(interceptor, "to_config", None)
+            if to_config is None:
+                name = getattr(interceptor, "__qualname__", type(interceptor).__name__)
+                raise ValueError(f"interceptor {name} cannot be written to a config; give it a to_config() and "
+                                 "register a loader with bridge.guards.register_interceptor, or build it in code")
+            out.setdefault("chain", []).append(dict(to_config()))
+        for name, default in _PRESENTATION.items():
+            value = getattr(self, name)
+            if value != default:
+                out[name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any]) -> Guards:
+        """Inverse of ``to_config``.
+
+        Raises:
+            ConfigError: unknown keys or interceptor kinds.
+        """
+        known = {"select", "chain", *_PRESENTATION}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown guard keys in the config: {', '.join(unknown)}")
+        select = ToolFilter.from_config(data["select"]) if data.get("select") is not None else None
+        audit: AuditLog | None = None
+        # The chain is the whole truth: a config without an approval entry had no gate.
+        approval: ApprovalPolicy | Literal[False] | None = False
+        approver: Approver | None = None
+        extra: list[Interceptor] = []
+        for item in data.get("chain", []):
+            kind = str(item.get("kind"))
+            if kind == AuditTrail.kind:
+                audit = AuditTrail.from_config(item).log
+            elif kind == ApprovalGate.kind:
+                gate = ApprovalGate.from_config(item)
+                approval, approver = gate.policy, gate.approver
+            elif kind in _LOADERS:
+                extra.append(_LOADERS[kind](item))
+            else:
+                raise ConfigError(f"unknown interceptor kind {kind!r}; known: "
+                                  f"{', '.join([AuditTrail.kind, ApprovalGate.kind, *_LOADERS])}")
+        presentation: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                        for k, v in data.items() if k in _PRESENTATION}
+        return cls(select=select, approval=approval, approver=approver, audit=audit, interceptors=tuple(extra),
+                   **presentation)
+
+_LOADERS: dict[str, Callable[[Mapping[str, Any]], Interceptor]] = {}
+
+
+def register_interceptor(kind: str, loader: Callable[[Mapping[str, Any]], Interceptor]) -> None:
+    """Let ``Guards.from_config`` rebuild interceptors whose ``to_config()`` writes ``{"kind": kind, ...}``."""
+    _LOADERS[kind] = loader
+
