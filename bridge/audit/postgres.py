@@ -37,7 +37,7 @@ from .sqlite import COLUMNS
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["DEFAULT_PASSWORD_VAR", "PostgresAuditLog", "is_postgres_url"]
+__all__ = ["DEFAULT_PASSWORD_VAR", "PostgresAuditLog", "is_postgres_url", "password_values"]
 
 logger = logging.getLogger("bridge.audit")
 
@@ -96,7 +96,9 @@ def _mask(url: str, replacement: Callable[[str], str]) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-def _secrets_of(url: str) -> list[str]:
+def password_values(url: str) -> list[str]:
+    """The passwords a URL carries (userinfo and ``password=`` parameters, raw and decoded): what
+    output showing the URL must mask. Empty for anything that is not a URL."""
     parts = urlsplit(url)
     found = [parts.password or ""]
     found += [v for pair in parts.query.split("&") for k, _, v in [pair.partition("=")] if k.lower() in _SECRET_PARAMS]
@@ -190,7 +192,7 @@ class PostgresAuditLog:
         self.password_var = reference.group(1) if reference else password_var
         self.location = _mask(self._url, lambda _: "***")
         """The URL with its password masked: what messages show."""
-        self._secrets = _secrets_of(self._url)
+        self._secrets = password_values(self._url)
         try:
             import psycopg
         except ImportError:

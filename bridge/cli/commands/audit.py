@@ -1,4 +1,4 @@
-"""``mcp-bridge audit PATH``: the audit trail agents left (JSONL or SQLite), as a table or JSON."""
+"""``mcp-bridge audit PATH``: the audit trail agents left (JSONL, SQLite or PostgreSQL), as a table or JSON."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 from dataclasses import asdict
 
 from ...audit import parse_since, query, render_table
+from ...audit.postgres import password_values
 from ..context import Command, Context
 from ..status import ExitCode
 
@@ -27,6 +28,8 @@ async def run(ctx: Context) -> ExitCode:
         ConfigError: the file is missing or unreadable, or ``--since`` is malformed.
     """
     args = ctx.args
+    # A PostgreSQL URL may carry a password; nothing printed below may show it.
+    ctx.out.mask.add(password_values(ctx.operands["path"]))
     since = parse_since(args.since)
     records = query(ctx.operands["path"], agent=args.agent, tool=args.tool, since=since)
     if ctx.out.json_mode:
@@ -42,10 +45,11 @@ async def run(ctx: Context) -> ExitCode:
 
 COMMAND = Command(
     name="audit",
-    summary="show the audit trail of tool calls (JSONL or SQLite), filtered by agent, tool and time",
+    summary="show the audit trail of tool calls (JSONL, SQLite or PostgreSQL), filtered by agent, tool and time",
     description="Print the records the bridge's audit trail wrote (audit_interceptor / tools_for(audit=...)): "
                 "time, agent, server, tool, approval decision and reviewer, outcome, duration and the arguments "
-                "(secrets already redacted). The file may be JSONL or SQLite; the format is detected.",
+                "(secrets already redacted). PATH is a JSONL or SQLite file (the format is detected) or a "
+                "postgresql://user@host:port/db URL.",
     operands=("path",),
     add_arguments=_add_arguments,
     run=run,
