@@ -201,11 +201,12 @@ class Connection:
             self._catalogue_version = -1
             catalogue = await self.catalogue()
             if catalogue.get(name) is None:
-                self._refuse_withheld(name)
+                self.refuse_withheld(name)
             found = catalogue.lookup(name)
         return found
 
-    def _refuse_withheld(self, name: str) -> None:
+    def refuse_withheld(self, name: str) -> None:
+        """Raise ``CatalogueDrift`` saying why, when a check withheld the tool ``name``."""
         safe = safe_names(self.withheld, prefix=self.prefix)
         for mcp_name, reason in self.withheld.items():
             if name in (mcp_name, safe[mcp_name]):

@@ -258,6 +258,7 @@ class Toolset:
 
         Raises:
             ToolNotFound: not among this agent's tools (whatever the server has), with suggestions.
+            CatalogueDrift: a lock file withheld it; says why.
         """
         routes = await self.routes()
         found = routes.get(name)
@@ -270,6 +271,8 @@ class Toolset:
             routes = await self.routes()
             found = routes.get(name) or next((r for r in routes.values() if r.entry.mcp_name == name), None)
         if found is None:
+            for connection in self.connections:
+                connection.refuse_withheld(name)
             raise ToolNotFound(name, difflib.get_close_matches(name, list(routes), n=3, cutoff=0.5))
         return found
 

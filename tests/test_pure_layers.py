@@ -224,6 +224,22 @@ def test_translate_maps_foreign_failures_to_one_line_bridge_errors() -> None:
         assert "\n" not in str(err) and "srv" in str(err)
 
 
+ROOT_MEMBERS = {
+    "connect", "Server", "ServerGroup", "open_servers", "Options", "Guards", "Toolset", "CallResult",
+    "ApprovalPolicy", "AutoApprove", "AutoDeny", "CallbackApprover", "ConsoleApprover", "ToolFilter", "LockFile",
+    "open_audit_log", "__version__",
+    "BridgeError", "ConfigError", "ConnectError", "ServerStartError", "ServerUnreachable", "AuthError",
+    "ConnectionLost", "ProtocolError", "CallTimeout", "ToolNotFound", "InvalidArguments", "ToolError",
+    "CatalogueDrift",
+}
+
+
+def test_the_root_exports_a_small_deliberate_set() -> None:
+    assert set(bridge.__all__) == ROOT_MEMBERS
+    public = {n for n in vars(bridge) if not n.startswith("_") and not inspect.ismodule(getattr(bridge, n))}
+    assert public <= ROOT_MEMBERS | {"annotations"}, public - ROOT_MEMBERS
+
+
 def test_public_surface_is_exported_and_documented() -> None:
     for name in bridge.__all__:
         obj = getattr(bridge, name)
