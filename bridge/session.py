@@ -142,8 +142,11 @@ class _Generation:
                     tasks.cancel_scope.cancel()
         finally:
             self.broken = True
-            if self.stderr is not None:
-                self.stderr.close()
+
+    def dispose(self) -> None:
+        """Release what outlives the connection itself: the stderr file a failure may still quote."""
+        if self.stderr is not None:
+            self.stderr.close()
 
     async def _watch_eof(self) -> None:
         await self.eof.wait()
@@ -233,6 +236,8 @@ class Session:
             await tg.__aexit__(None, None, None)
         except Exception as e:  # teardown noise must not mask the caller's error
             logger.debug("error while closing %s: %r", self.name, e)
+        if self._gen is not None:
+            self._gen.dispose()
         log_mask.remove(self._secrets)
 
     async def _open_generation(self) -> _Generation:
@@ -245,8 +250,11 @@ class Session:
         except BaseException as exc:
             gen.held.close()
             if isinstance(exc, anyio.get_cancelled_exc_class()):
+                gen.dispose()
                 raise
-            raise self._start_error(exc, gen) from exc
+            error = self._start_error(exc, gen)
+            gen.dispose()
+            raise error from exc
         self.tools_version += 1
         return gen
 
@@ -346,6 +354,8 @@ class Session:
                     await anyio.sleep(self.options.reconnect_backoff * math.pow(2, attempt - 1))
                 try:
                     self._gen = await self._open_generation()
+                    if gen is not None:
+                        gen.dispose()
                     logger.info("reconnected to %s (generation %d)", self.name, self._gen.number)
                     return self._gen
                 except BridgeError as e:
