@@ -8,7 +8,9 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "setup: upgrading pip in $(VENV)"
 	@$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v -i warning || true
+	@echo "setup: installing the project with every framework extra and the test tools (a few minutes the first time)"
 	@$(PY) -m pip install -q -e ".[dev]" 2>&1 | grep -v -i warning || true
 	@$(PY) -c "import bridge, mcp, autogen_agentchat" || (echo "install failed" >&2; exit 1)
 	@touch $(STAMP)
@@ -21,6 +23,7 @@ third-party:
 
 # The official client conformance suite runs first (~2.5 min), so pytest's summary closes the run.
 test: $(STAMP) third-party
+	@bash scripts/install_postgres.sh
 	$(PY) scripts/conformance.py
 	$(PY) -m pytest -q
 
