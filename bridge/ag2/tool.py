@@ -1,0 +1,205 @@
+"""An MCP tool as an AG2 function: the server's schema for the model, one call path for the executor.
+
+AG2 keeps two things per tool: the JSON schema in the caller's ``llm_config["tools"]`` (what the
+model is offered) and a Python callable in the executor's ``function_map`` (what runs the call).
+``tool_signature`` gives the first with the server's inputSchema unchanged; ``MCPFunction`` is the
+second, a callable that sends every call through the agent's ``Toolset``.
+
+AG2 0.14 decides how to run a function by ``is_coroutine_callable``: an async function in a sync
+chat is run on a fresh event loop in a new thread, where the MCP session (owned by the loop that
+opened it) cannot be used. So ``MCPFunction`` is a sync callable that adapts to where it is called:
+
+* on a thread with no running loop (``initiate_chat`` in a worker thread): the call is handed to
+  the owning loop and waited for;
+* on the owning loop (``a_initiate_chat``): it returns a coroutine, which ``a_execute_function``
+  awaits there;
+* on another running loop: it returns a coroutine that waits for the owning loop without blocking.
+
+A blocking ``initiate_chat`` on the owning loop's own thread would wait for a loop it is blocking;
+the call then fails with one line saying what to do instead, rather than deadlocking.
+
+One executor may run tools for several callers (a ``UserProxyAgent`` serving a whole team), and a
+group chat hands a tool call to whichever agent can execute that name. The function map therefore
+holds a ``_Dispatch`` per name, which runs the call in the tool set of the agent that *proposed* it
+(read from the message by a reply hook) and refuses a name outside that agent's set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import copy
+import logging
+from collections.abc import Awaitable, Mapping
+from contextvars import ContextVar
+from typing import Any
+
+from autogen import Agent, ConversableAgent
+
+from ..catalogue import ToolEntry
+from ..errors import BridgeError, ConfigError
+from ..toolset import Toolset
+
+__all__ = ["MCPFunction", "tool_signature"]
+
+logger = logging.getLogger("bridge.ag2")
+
+# How often a thread waiting for the owning loop checks that the loop is still alive.
+_LIVENESS_CHECK = 0.5
+
+_PROPOSER: ContextVar[str | None] = ContextVar("bridge_ag2_proposer", default=None)
+"""The agent whose tool-call message the executor is answering (set by the executor's reply hook)."""
+
+
+def tool_signature(entry: ToolEntry) -> dict[str, Any]:
+    """What AG2 sends the model for ``entry``: the server's inputSchema as ``parameters``, unchanged
+    (a copy, so AG2 cannot mutate the catalogue's), under the OpenAI-safe name."""
+    return {"type": "function", "function": {"name": entry.name, "description": entry.description,
+                                             "parameters": copy.deepcopy(dict(entry.input_schema))}}
+
+
+def blocked_loop_error(name: str) -> ConfigError:
+    """The one-line error for a blocking chat on the loop that owns the session."""
+    return ConfigError(f"tool {name!r} was called from a blocking initiate_chat on the event loop that owns the MCP "
+                       "session; use 'await agent.a_initiate_chat(...)', or run the sync chat in a thread: "
+                       "'await asyncio.to_thread(agent.initiate_chat, ...)'")
+
+
+class MCPFunction:
+    """One MCP tool as the callable AG2 executes (``executor.function_map[name]``).
+
+    Called with the model's JSON arguments as keywords; returns the rendered result text
+    (``CallResult.text``), or on the owning event loop a coroutine of it (see the module docstring).
+    An ``isError`` result or a bridge error comes back as ``"Error: ..."`` so the chat carries on.
+
+    Args:
+        toolset: the agent's tools (every call goes through ``toolset.call``).
+        entry: the tool.
+        loop: the event loop that owns the toolset's sessions.
+        timeout: seconds for each call (default: the connection's own).
+    """
+
+    def __init__(self, toolset: Toolset, entry: ToolEntry, loop: asyncio.AbstractEventLoop, *,
+                 timeout: float | None = None) -> None:
+        self.toolset = toolset
+        self.entry = entry
+        self.loop = loop
+        self.timeout = timeout
+        self.__name__ = entry.name
+        self.__qualname__ = entry.name
+        self.__doc__ = entry.description
+
+    @property
+    def agent(self) -> str | None:
+        """The agent named in approvals and audit records."""
+        return self.toolset.agent
+
+    def __call__(self, **arguments: Any) -> str | Awaitable[str]:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._wait(arguments)
+        if running is self.loop:
+            return self._on_loop(arguments)
+        return self._from_other_loop(arguments)
+
+    async def acall(self, **arguments: Any) -> str:
+        """The call as a coroutine, for code already running on the owning loop."""
+        return await self._on_loop(arguments)
+
+    async def _run(self, arguments: Mapping[str, Any]) -> str:
+        try:
+            result = await self.toolset.call(self.entry.name, arguments, timeout=self.timeout)
+        except BridgeError as e:
+            return f"Error: {e}"
+        return f"Error: {result.text or 'the tool reported an error'}" if result.is_error else result.text
+
+    async def _on_loop(self, arguments: Mapping[str, Any]) -> str:
+        # Created on the owning loop's thread; AG2's sync path runs it on a loop of its own instead,
+        # which means that thread is blocked in initiate_chat and the session cannot be reached.
+        # AG2 loses an exception raised there (its helper thread), so the error is logged and
+        # returned: the transcript and the model both show what to change.
+        if asyncio.get_running_loop() is not self.loop:
+            error = blocked_loop_error(self.entry.name)
+            logger.error("%s", error)
+            return f"Error: {error}"
+        return await self._run(arguments)
+
+    async def _from_other_loop(self, arguments: Mapping[str, Any]) -> str:
+        future = self._submit(arguments)
+        return await asyncio.wrap_future(future)
+
+    def _submit(self, arguments: Mapping[str, Any]) -> concurrent.futures.Future[str]:
+        if self.loop.is_closed() or not self.loop.is_running():
+            raise ConfigError(f"tool {self.entry.name!r}: the event loop that owns the MCP session is no longer "
+                              "running; call tools inside the 'async with connect(...)' that registered them")
+        return asyncio.run_coroutine_threadsafe(self._run(arguments), self.loop)
+
+    def _wait(self, arguments: Mapping[str, Any]) -> str:
+        future = self._submit(arguments)
+        try:
+            while True:
+                try:
+                    return future.result(_LIVENESS_CHECK)
+                except concurrent.futures.TimeoutError:
+                    if self.loop.is_closed() or not self.loop.is_running():
+                        future.cancel()
+                        return (f"Error: tool {self.entry.name!r}: the event loop that owns the MCP session "
+                                "stopped during the call")
+        except BaseException:
+            future.cancel()
+            raise
+
+    def __repr__(self) -> str:
+        return f"MCPFunction({self.entry.name!r}, agent={self.agent!r})"
+
+
+class _Dispatch:
+    """The ``function_map`` entry for one name on one executor: runs the proposing agent's tool."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.__name__ = name
+        self.__qualname__ = name
+        self.routes: dict[str, MCPFunction] = {}
+
+    def __call__(self, **arguments: Any) -> str | Awaitable[str]:
+        proposer = _PROPOSER.get()
+        function = self.routes.get(proposer) if proposer is not None else None
+        if function is None and proposer is None and len(self.routes) == 1:
+            # Called outside a chat turn (directly, or by code that bypassed the reply hook).
+            function = next(iter(self.routes.values()))
+        if function is None:
+            who = repr(proposer) if proposer is not None else "the caller"
+            return f"Error: tool {self.name!r} is not among {who}'s tools"
+        return function(**arguments)
+
+
+def _proposer_hook(recipient: ConversableAgent, messages: list[dict[str, Any]] | None = None,
+                   sender: Agent | None = None, config: Any | None = None) -> tuple[bool, Any]:
+    # Records who asked for the tool calls being answered; never answers itself.
+    message = messages[-1] if messages else {}
+    proposer: str | None = None
+    if message.get("tool_calls") or message.get("function_call"):
+        name = message.get("name")
+        proposer = name if isinstance(name, str) and name else (sender.name if sender is not None else None)
+    _PROPOSER.set(proposer)
+    return False, None
+
+
+def install(executor: ConversableAgent, caller: str, functions: Mapping[str, MCPFunction]) -> None:
+    """Make ``executor`` run ``functions`` for calls that ``caller`` proposes (and only for those)."""
+    hooked = executor.__dict__.setdefault("_bridge_ag2_dispatch", {})
+    if not hooked:
+        # Position 0: it must see every message before the reply that executes tool calls.
+        executor.register_reply([Agent, None], _proposer_hook, position=0)
+    updates: dict[str, Any] = {}
+    for name, function in functions.items():
+        dispatch = hooked.get(name)
+        if dispatch is None or executor.function_map.get(name) is not dispatch:
+            dispatch = hooked[name] = _Dispatch(name)
+            updates[name] = dispatch
+        dispatch.routes[caller] = function
+    if updates:
+        executor.register_function(updates, silent_override=True)
+
