@@ -1,0 +1,274 @@
+"""Agents on AutoGen's distributed gRPC runtime: real processes on 127.0.0.1, one PostgreSQL audit table.
+
+A gRPC host, two worker processes loading their agents from component configs, the MultiMail
+stand-in over Streamable HTTP (each agent with a key of its own, so the server's own audit log
+names the agent behind each call), a scripted OpenAI-compatible model and a PostgreSQL server of
+the module's own. The example ``examples/distributed_team.py`` provides the processes and the
+coordinator; the tests drive them and read both audit logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import ROOT
+
+from bridge.audit import AuditRecord
+from bridge.audit import query as query_audit
+from fixtures.openai_compat import ScriptedModel
+from fixtures.postgres import PostgresUnavailable, TempPostgres
+
+sys.path.insert(0, str(ROOT / "examples"))
+import distributed_team as dt
+
+# Processes start slowly on a loaded 2-core machine; the module fixture alone can take a minute.
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(400)]
+
+DEAD_AFTER = 5.0
+"""Seconds of heartbeat silence before the coordinator takes a worker as dead (generous: a busy
+2-core machine can starve a healthy worker's heartbeat for a second or two)."""
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    # One event loop for the module: the coordinator's gRPC channel lives across tests.
+    return "asyncio"
+
+
+class SlowLink:
+    """A TCP relay that can hold the server's answers back: a worker behind it has its calls
+    reach the server at once while their results are still on the way."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.delay = 0.0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, answers: bool) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if answers and self.delay:
+                    time.sleep(self.delay)
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+
+
+@dataclass
+class Cluster:
+    host: str
+    audit: str
+    db: Path
+    mail_url: str
+    keys: dict[str, str]
+    email: dict[str, str]
+    model: ScriptedModel
+    workers: dict[str, dt.Proc]
+    link: SlowLink
+
+
+LAYOUT = {"w1": (["triage", "contacts"], ["triage"]), "w2": (["drafter", "contacts"], ["drafter", "contacts"])}
+"""worker -> (agents it takes single calls for, agents it runs in team runs). ``contacts`` runs on both."""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    workdir = tmp_path_factory.mktemp("distributed")
+    db = workdir / "mail.db"
+    email = dt.receive_new_mail(db)
+    keys = dt.add_agent_keys(db)
+    postgres = TempPostgres()
+    try:
+        postgres.start()
+    except PostgresUnavailable as e:
+        pytest.fail(f"PostgreSQL for the distributed tests: {e}", pytrace=False)
+    procs: list[dt.Proc] = []
+    model = ScriptedModel(dt.scripts(email["id"], email["thread_id"])).start()
+    link: SlowLink | None = None
+    try:
+        mail, host_proc = dt.mail_proc(db), dt.host_proc()
+        procs += [mail, host_proc]
+        mail_url, host = dt.address(mail), dt.address(host_proc)
+        mail_port = int(mail_url.split(":")[2].split("/")[0])
+        link = SlowLink(("127.0.0.1", mail_port))
+        components = dt.build_components(postgres.url(), {
+            "model": "scripted", "base_url": model.base_url,
+            "model_info": {"function_calling": True, "vision": False, "json_output": False, "family": "unknown",
+                           "structured_output": False}})
+        dump = workdir / "agents.json"
+        dump.write_text(json.dumps(components))
+        urls = {"w1": mail_url, "w2": mail_url.replace(f":{mail_port}/", f":{link.port}/")}
+        workers = {name: dt.worker_proc(host, name, agents, dump,
+                                        dt.worker_env(agents, keys, urls[name], model_key="offline"), team=team)
+                   for name, (agents, team) in LAYOUT.items()}
+        procs += workers.values()
+        for proc in workers.values():
+            dt.ready(proc)
+        yield Cluster(host, postgres.url(), db, mail_url, keys, email, model, workers, link)
+    finally:
+        dt.stop_all([p for p in procs if p.name.startswith("worker")])
+        dt.stop_all([p for p in procs if not p.name.startswith("worker")])
+        if link is not None:
+            link.close()
+        model.stop()
+        postgres.stop()
+
+
+@pytest.fixture(scope="module")
+async def team(cluster: Cluster) -> AsyncIterator[dt.Coordinator]:
+    async with dt.Coordinator(cluster.host, dead_after=DEAD_AFTER) as coordinator:
+        await coordinator.wait_for(LAYOUT, timeout=60)
+        yield coordinator
+
+
+def trail(cluster: Cluster, *workers: str) -> list[AuditRecord]:
+    return [r for r in query_audit(cluster.audit) if not workers or r.worker in workers]
+
+
+def calls_by(cluster: Cluster) -> Counter[tuple[str, str]]:
+    """(key name, tool) -> calls the server ran (refusals included), from the server's own log."""
+    return Counter((key, tool) for key, tool, _ in dt.server_log(cluster.db) if key in dt.ROLES)
+
+
+async def test_a_team_run_crosses_workers_and_is_audited_once_per_call(cluster: Cluster,
+                                                                      team: dt.Coordinator) -> None:
+    before_server = calls_by(cluster)
+    reports = await team.run_chain(["triage", "drafter", "contacts"], "Work the new mail in the support inbox.")
+    assert [(r.agent, r.worker, r.error) for r in reports] == [
+        ("triage", "w1", None), ("drafter", "w2", None), ("contacts", "w2", None)]
+    # The drafter on w2 was given what triage on w1 said: the message went through the host.
+    drafter_prompt = json.dumps([m for ex in cluster.model.exchanges if ex.key == "drafter"
+                                 for m in ex.body["messages"]])
+    assert f"triage says: New customer {dt.CUSTOMER_NAME}" in drafter_prompt
+    assert not cluster.model.ran_out and not cluster.model.errors
+
+    used = [(r.agent, u.tool, u.is_error) for r in reports for u in r.tools]
+    assert sorted(used) == sorted([("triage", "check_inbox", False), ("triage", "get_thread", False),
+                                   ("drafter", "reply_email", False), ("contacts", "search_contacts", False),
+                                   ("contacts", "add_contact", False)])
+    reply = json.loads(next(u.result for r in reports for u in r.tools if u.tool == "reply_email"))
+    assert reply["status"] == "pending_send_approval"  # held by gated_send for the operator
+
+    # The server saw each call once, under the key of the agent that made it.
+    assert calls_by(cluster) - before_server == Counter({("triage", "check_inbox"): 1, ("triage", "get_thread"): 1,
+                                                         ("drafter", "reply_email"): 1,
+                                                         ("contacts", "search_contacts"): 1,
+                                                         ("contacts", "add_contact"): 1})
+    # The audit table: one record per call, from the worker that made it, guards as configured.
+    records = trail(cluster, "w1", "w2")
+    assert sorted((r.worker, r.agent, r.tool, r.outcome) for r in records) == sorted([
+        ("w1", "triage", "check_inbox", "ok"), ("w1", "triage", "get_thread", "ok"),
+        ("w2", "drafter", "reply_email", "ok"), ("w2", "contacts", "search_contacts", "ok"),
+        ("w2", "contacts", "add_contact", "ok")])
+    by_tool = {r.tool: r for r in records}
+    assert (by_tool["reply_email"].decision, by_tool["reply_email"].reviewer) == ("approved", "policy:drafter")
+    assert by_tool["check_inbox"].decision == "not_required"
+    assert by_tool["reply_email"].arguments == {"email_id": cluster.email["id"], "markdown": dt.REPLY}
+    assert len({r.record_id for r in records}) == len(records)
+    text = json.dumps([r.to_json() for r in trail(cluster)])
+    assert not [k for k in cluster.keys.values() if k in text]
+
+    # The operator approves; the workflow waiting on the decision sees the reply go out.
+    status = await dt.operate(cluster.mail_url, reply["id"], cluster.keys["drafter"], cluster.audit,
+                              interactive=False)
+    assert status == "sent"
+
+
+async def test_single_calls_on_both_workers_each_leave_one_record(cluster: Cluster, team: dt.Coordinator) -> None:
+    before = {r.record_id for r in trail(cluster)}
+    jobs = [("w1", "triage", "check_inbox", {"limit": 2}), ("w2", "drafter", "get_thread",
+                                                              {"thread_id": cluster.email["thread_id"]})] * 6
+    jobs += [(w, "contacts", "search_contacts", {"query": f"nobody-{w}-{n}"}) for n in range(4) for w in ("w1", "w2")]
+    outcomes = await asyncio.gather(*(team.call(agent, tool, args, worker=w) for w, agent, tool, args in jobs))
+    assert [(o.worker, o.attempts, o.lost, o.is_error) for o in outcomes] == [(w, 1, False, False) for w, *_ in jobs]
+    new = [r for r in trail(cluster) if r.record_id not in before]
+    assert len(new) == len(jobs)
+    # The coordinator's job id travels as the call id: each job has exactly its one record.
+    by_job = {r.call_id: r for r in new}
+    assert len(by_job) == len(jobs)
+    for outcome, (worker, agent, tool, args) in zip(outcomes, jobs, strict=True):
+        r = by_job[outcome.job]
+        assert (r.worker, r.agent, r.tool, r.arguments) == (worker, agent, tool, args)
+
+
+async def test_a_killed_worker_leaves_the_other_working_and_the_audit_consistent(cluster: Cluster,
+                                                                                team: dt.Coordinator) -> None:
+    tag = uuid.uuid4().hex[:8]
+    lookup = {"query": f"lookup-{tag}"}                          # search_contacts: read-only, idempotent
+    new_contact = {"name": f"Ana {tag}", "email": f"ana.{tag}@new.example"}  # add_contact: neither
+    before = {r.record_id for r in trail(cluster)}
+    log_before = len(dt.server_log(cluster.db))
+
+    # w2's answers are held on the wire: its two calls reach the server, their results never reach w2.
+    cluster.link.delay = 30.0
+    searching = asyncio.ensure_future(team.call("contacts", "search_contacts", lookup, worker="w2"))
+    adding = asyncio.ensure_future(team.call("contacts", "add_contact", new_contact, worker="w2"))
+    deadline = time.monotonic() + 60
+    while {"search_contacts", "add_contact"} - {tool for key, tool, _ in dt.server_log(cluster.db)[log_before:]
+                                                 if key == "contacts"}:
+        assert time.monotonic() < deadline, "w2's calls never reached the server"
+        await asyncio.sleep(0.1)
+    cluster.workers["w2"].kill()
+
+    # w1 keeps working while w2 is dead, before and after the coordinator notices.
+    meanwhile = await asyncio.gather(*(team.call("triage", "check_inbox", {"limit": 1}) for _ in range(5)))
+    assert [(o.worker, o.lost, o.is_error) for o in meanwhile] == [("w1", False, False)] * 5
+    searched, added = await asyncio.wait_for(asyncio.gather(searching, adding), DEAD_AFTER + 60)
+    assert team.alive() == ["w1"]
+    later = await team.call("contacts", "search_contacts", {"query": f"after-{tag}"})
+    assert (later.worker, later.lost) == ("w1", False)
+
+    # The idempotent call was sent again, to w1; the other was not, and says why.
+    assert (searched.worker, searched.attempts, searched.workers, searched.lost) == ("w1", 2, ["w2", "w1"], False)
+    assert added.lost and added.workers == ["w2"] and "not sent again" in added.reason
+    assert "add_contact" in added.reason
+
+    # The server ran the search twice (w2's, then w1's) and the new contact once: never re-sent.
+    ran = dt.server_log(cluster.db)[log_before:]
+    assert [t for k, t, _ in ran if k == "contacts"].count("add_contact") == 1
+    assert [t for k, t, _ in ran if k == "contacts"].count("search_contacts") == 3  # lookup x2, then `later`
+    with psycopg.connect(cluster.audit) as conn:
+        torn = conn.execute("SELECT count(*) FROM tool_calls WHERE record_id IS NULL OR outcome IS NULL").fetchone()
+    assert torn == (0,)
+    # The audit table: one record per call that finished, from the worker that finished it; w2
+    # died before its two calls returned, so it wrote neither (the server's own log has them).
+    new = [r for r in trail(cluster) if r.record_id not in before]
+    finished = [*meanwhile, searched, later]
+    assert sorted((r.call_id, r.worker) for r in new) == sorted((o.job, o.worker) for o in finished)
+    assert not [r for r in new if r.worker == "w2"]
+    assert all(r.outcome == "ok" for r in new)
