@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL's server programs (initdb, pg_ctl, postgres) are on this machine: the
+# Make sure PostgreSQL's server programs (initdb, postgres) are on this machine: the
 # audit-log tests and the distributed example start a throwaway server of their own with them
 # (fixtures/postgres.py). A no-op when initdb is found; otherwise installs Debian's `postgresql`
 # package with apt-get, as root or through password-less sudo, and prints one progress line.
@@ -13,10 +13,10 @@ set -euo pipefail
 
 find_initdb() {
   local dir
-  for dir in ${PG_BIN:+"$PG_BIN"} $(command -v initdb >/dev/null 2>&1 && dirname "$(command -v initdb)") \
+  for dir in ${PG_BIN:+"$PG_BIN"} $(command -v initdb >/dev/null 2>&1 && dirname "$(readlink -f "$(command -v initdb)")") \
              $(command -v pg_config >/dev/null 2>&1 && pg_config --bindir 2>/dev/null) \
              $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -rn) /usr/local/pgsql/bin; do
-    if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
+    if [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ]; then
       echo "$dir"
       return 0
     fi

@@ -25,7 +25,7 @@ import psycopg
 import pytest
 from conftest import PY, ROOT, fixture_env, http_server
 
-from bridge import AuthError, ConfigError, ServerUnreachable, connect, open_audit_log
+from bridge import AuthError, AutoApprove, ConfigError, ServerUnreachable, connect, open_audit_log
 from bridge.audit import (
     AuditRecord,
     AuditTrail,
@@ -240,6 +240,7 @@ def busy_trail(postgres: TempPostgres, zoo_url: str, tmp_path_factory: pytest.Te
     return url
 
 
+@pytest.mark.timeout(400)  # filling the table takes 4 processes x 200 calls on 2 shared cores
 def test_concurrent_processes_lose_and_duplicate_nothing(busy_trail: str) -> None:
     records = query(busy_trail)
     assert len(records) == PROCESSES * CALLS
@@ -274,7 +275,7 @@ def test_cli_prints_the_postgres_trail(busy_trail: str, capsys: pytest.CaptureFi
 
 async def test_arguments_are_redacted_in_the_table(pg_url: str, zoo_url: str) -> None:
     async with connect(zoo_url, name="zoo") as zoo:
-        (tool,) = await zoo.tools_for("keeper", include=["open_object"], approval=False, audit=pg_url)
+        (tool,) = await zoo.tools_for("keeper", include=["open_object"], approver=AutoApprove("ci"), audit=pg_url)
         await tool.run_json({"api_key": "sk-secret-value-123", "note": "hi",
                              "auth": {"Authorization": "Bearer t0ken-abcdef"}}, _token())
     (only,) = query(pg_url)
