@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from autogen import Agent, ConversableAgent
+from autogen import Agent, ConversableAgent, GroupChatManager
 
 from ..catalogue import ToolEntry
 from ..errors import BridgeError, ConfigError
@@ -170,8 +170,8 @@ class _Dispatch:
             # Called outside a chat turn (directly, or by code that bypassed the reply hook).
             function = next(iter(self.routes.values()))
         if function is None:
-            who = repr(proposer) if proposer is not None else "the caller"
-            return f"Error: tool {self.name!r} is not among {who}'s tools"
+            who = f"agent {proposer!r}" if proposer is not None else "an unnamed caller"
+            return f"Error: tool {self.name!r} is not among the tools of {who}"
         return function(**arguments)
 
 
@@ -181,8 +181,15 @@ def _proposer_hook(recipient: ConversableAgent, messages: list[dict[str, Any]] |
     message = messages[-1] if messages else {}
     proposer: str | None = None
     if message.get("tool_calls") or message.get("function_call"):
+        # A group chat names the speaker on the copies it relays; a speaker's own copy (it runs
+        # its own tools) and a two-agent chat's messages carry no name: the speaker, or the sender.
         name = message.get("name")
-        proposer = name if isinstance(name, str) and name else (sender.name if sender is not None else None)
+        if isinstance(name, str) and name:
+            proposer = name
+        elif isinstance(sender, GroupChatManager):
+            proposer = recipient.name
+        else:
+            proposer = sender.name if sender is not None else None
     _PROPOSER.set(proposer)
     return False, None
 
