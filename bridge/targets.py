@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shlex
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,10 @@ class StdioTarget:
     """A server launched as a subprocess speaking MCP over stdin/stdout.
 
     ``env`` is merged over the minimal environment the SDK gives children (HOME, PATH, ...).
+    A bare ``python`` or ``python3`` command, as built by ``resolve_target`` and the config
+    parser, is the running interpreter (``sys.executable``): a server started from a virtual
+    environment gets that environment's packages, not the system Python's. Any other command,
+    an absolute path included, is run as given.
     """
 
     command: str
@@ -106,7 +111,11 @@ class HttpTarget:
 
     @property
     def label(self) -> str:
-        return self.name or (urlsplit(self.url).hostname or self.url)
+        """A human name: the config name, else ``host:port/path`` (no scheme, credentials or query)."""
+        if self.name:
+            return self.name
+        parts = urlsplit(self.url)
+        return parts.netloc.rpartition("@")[2] + parts.path.rstrip("/") or self.safe_url()
 
     def safe_url(self, password: str = MASK, secret: str = MASK) -> str:
         """The URL with a userinfo password and secret query values (``api_key=``…) replaced."""
@@ -136,6 +145,15 @@ class HttpTarget:
 Target: TypeAlias = StdioTarget | HttpTarget
 
 
+_BARE_PYTHON = ("python", "python3")
+
+
+def _command(command: str) -> str:
+    # The SDK would look a bare name up on its minimal PATH and find the system Python,
+    # which lacks what the venv running us has installed.
+    return sys.executable if command in _BARE_PYTHON and sys.executable else command
+
+
 def resolve_target(
     target: Target | str | Sequence[str],
     *,
@@ -151,7 +169,8 @@ def resolve_target(
     - a ``Target`` passes through (options given here are merged into it);
     - an ``http://``/``https://`` URL is Streamable HTTP, or SSE when ``transport="sse"``
       or the path ends in ``/sse``;
-    - a list of strings, or any other string (split like a shell would), is a stdio command.
+    - a list of strings, or any other string (split like a shell would), is a stdio command;
+      a bare ``python``/``python3`` there is ``sys.executable`` (see ``StdioTarget``).
 
     ``auth`` (an ``httpx2.Auth``) applies to HTTP and SSE targets only.
 
@@ -165,7 +184,7 @@ def resolve_target(
         if auth is not None or headers:
             raise ConfigError("headers= and auth= apply to HTTP and SSE servers only; pass env= for a stdio command")
         merged_env = {**target.env, **(env or {})}
-        return StdioTarget(target.command, target.args, merged_env, str(cwd) if cwd else target.cwd,
+        return StdioTarget(_command(target.command), target.args, merged_env, str(cwd) if cwd else target.cwd,
                            name or target.name)
     if isinstance(target, HttpTarget):
         if env:
@@ -191,7 +210,7 @@ def resolve_target(
         raise ConfigError("headers= applies to HTTP and SSE servers only; pass env= for a stdio command")
     if auth is not None:
         raise ConfigError("auth= applies to HTTP and SSE servers only")
-    return StdioTarget(argv[0], tuple(argv[1:]), dict(env or {}), str(cwd) if cwd else None, name)
+    return StdioTarget(_command(argv[0]), tuple(argv[1:]), dict(env or {}), str(cwd) if cwd else None, name)
 
 
 def expand_vars(value: str, environ: Mapping[str, str] | None = None, *, where: str = "") -> str:
@@ -265,7 +284,7 @@ def _entry_to_target(name: str, entry: Any, environ: Mapping[str, str] | None, b
             raise ConfigError(f"{where}.cwd must be a string")
         if cwd and base is not None and not os.path.isabs(cwd):
             cwd = str(base / cwd)
-        return StdioTarget(command, tuple(str(a) for a in args), _str_map(entry, "env", where), cwd, name)
+        return StdioTarget(_command(command), tuple(str(a) for a in args), _str_map(entry, "env", where), cwd, name)
     raise ConfigError(f"{where} needs either 'command' (stdio) or 'url' (HTTP/SSE)")
 
 
