@@ -153,13 +153,13 @@ class Secrets:
         self.add(values)
 
     def add(self, values: Iterable[str]) -> None:
-        """Register values (too-short ones are ignored)."""
-        self._counts.update(s for v in set(values) if len(v) >= _MIN_HEADER_SECRET for s in _spellings(v))
+        """Register values; ones shorter than six characters are ignored (they occur in ordinary text)."""
+        self._counts.update(s for v in set(values) if len(v) >= _MIN_ENV_SECRET for s in _spellings(v))
         self._compile()
 
     def remove(self, values: Iterable[str]) -> None:
         """Release values registered with ``add``."""
-        self._counts.subtract(s for v in set(values) if len(v) >= _MIN_HEADER_SECRET for s in _spellings(v))
+        self._counts.subtract(s for v in set(values) if len(v) >= _MIN_ENV_SECRET for s in _spellings(v))
         self._counts = +self._counts
         self._compile()
 

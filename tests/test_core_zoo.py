@@ -16,18 +16,9 @@ import typing_extensions
 from autogen_core import CancellationToken
 from conftest import ROOT, children_of, fixture_env, http_server, module_cmd
 
-from bridge import (
-    OMIT,
-    CallResult,
-    CallTimeout,
-    InvalidArguments,
-    MCPTool,
-    ProtocolError,
-    Server,
-    ToolError,
-    ToolNotFound,
-    connect,
-)
+from bridge.schema import OMIT
+from bridge import CallResult, CallTimeout, InvalidArguments, ProtocolError, Server, ToolError, ToolNotFound, connect
+from bridge.autogen import MCPTool
 from fixtures.schema_zoo import LONG_NAME, ZOO_SCHEMAS
 
 pytestmark = pytest.mark.anyio

@@ -24,9 +24,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-from bridge import OMIT, InvalidArguments, compile_schema
+from bridge.schema import OMIT, compile_schema
+from bridge import InvalidArguments
 from bridge.autogen import MCPTool
-from bridge.autogen.components import ServerSpec
+from bridge.registry import ServerSpec
+from bridge.toolset import Toolset
 from bridge.catalogue import ToolEntry
 from bridge.schema import format_checker_for
 from fixtures.multimail.catalogue import TOOLS as MULTIMAIL_TOOLS
@@ -244,7 +246,7 @@ def test_conversion_never_raises_and_keeps_the_schema(schema: dict[str, Any], da
 
     tool = types.Tool(name="fuzzed", description="d", input_schema=schema)
     entry = ToolEntry.from_mcp(tool, "fuzzed")
-    mcp_tool = MCPTool(ServerSpec(name="fuzz", target={"command": "true"}), entry)
+    mcp_tool = MCPTool(Toolset(ServerSpec(name="fuzz", target={"command": "true"})), entry)
     assert mcp_tool.schema["parameters"] == schema  # what the model sees is what the server sent
     assert mcp_tool.schema["parameters"] is not schema
     inspect.signature(mcp_tool._func)  # AutoGen accepted a callable with a real signature

@@ -21,7 +21,7 @@ from leaks import leak_checked
 
 from bridge import AuthError, CallTimeout, ProtocolError, Server, ServerStartError, connect
 from bridge.inspection import suspicious_text, suspicious_tool
-from bridge.wire import ORIGINAL_BLOCK_KEY
+from bridge.repair import ORIGINAL_BLOCK_KEY
 from fixtures.chaos import INJECTION_TEXTS
 
 pytestmark = pytest.mark.anyio

@@ -22,7 +22,7 @@ from conftest import PY, ROOT, fixture_env, http_server, module_cmd
 
 from bridge import BridgeError, ConnectError, ProtocolError, ServerStartError, connect
 from bridge.audit import audit_interceptor
-from bridge.errors import redact
+from bridge.secrets import mask_text as redact
 from bridge.lock import LockFile, ServerPin
 from bridge.targets import resolve_target
 from fixtures.multimail.seed import AGENT_KEY
