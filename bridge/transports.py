@@ -12,6 +12,7 @@ into generic JSON-RPC errors before anything above it can tell them apart.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -41,8 +42,52 @@ class TransportObserver(Protocol):
 _SSE_READ_TIMEOUT = 600.0
 
 
+# How much of the end of a child's stderr is searched for the lines that say why it failed.
+_STDERR_WINDOW = 64 * 1024
+_STDERR_LINE_MAX = 300
+# Lines that look like a failure, in the words of common runtimes and tools (npm, Python, Node, Go).
+_FAILURE_LINE = re.compile(
+    r"\w*(?:error|exception)\b|\berr!|\bfatal\b|\bpanic\b|\bdenied\b|\brefused\b|\bforbidden\b"
+    r"|\bunauthori[sz]ed\b|\bnot found\b|\bno such\b|\bcannot\b|\bcan't\b|\bcould not\b|\bfailed\b"
+    r"|\binvalid\b|\bmissing\b",
+    re.IGNORECASE)
+# Lines that never say why: stack frames (indented), traceback headers, pointers to log files,
+# and the boilerplate npm appends to every 404.
+_NOISE_LINE = re.compile(
+    r"^\s|^traceback \(most recent call last\)|^during handling of the above exception"
+    r"|^the above exception was the direct cause|a complete log of this run can be found"
+    r"|note that you can also install from a$|tarball, folder, http url, or git url\.?$|^node\.js v\d"
+    r"|^(?:npm (?:error|err!)(?: \d{3})?|[\W_]*)$",
+    re.IGNORECASE)
+
+
+def _relevant_lines(text: str, lines: int = 5, limit: int = 2000) -> str:
+    """The lines of a child's stderr that say why it failed, in the order written.
+
+    Lines that look like errors win (when there are more than ``lines``, the first ones and the
+    last one: the cause and the final word); without any, the last lines that are not noise
+    (stack frames, traceback headers, "a complete log can be found in ..."). Repeated lines
+    are kept once; each line is cut at 300 characters and the result at ``limit``.
+    """
+    seen: set[str] = set()
+    kept: list[str] = []
+    for raw in text.splitlines():
+        if raw.strip() and raw not in seen:
+            seen.add(raw)
+            kept.append(raw)
+    signal = [line for line in kept if not _NOISE_LINE.search(line)]
+    failures = [line for line in signal if _FAILURE_LINE.search(line)]
+    if failures:
+        chosen = failures if len(failures) <= lines else [*failures[:max(lines - 1, 0)], failures[-1]]
+    else:
+        chosen = (signal or kept)[-lines:] if lines > 0 else []
+    clipped = [c.strip() if len(c.strip()) <= _STDERR_LINE_MAX else c.strip()[:_STDERR_LINE_MAX - 1] + "…"
+               for c in chosen]
+    return "\n".join(clipped)[:limit]
+
+
 class StderrCapture:
-    """A real file the child's stderr goes to, so a failed start can report its last lines.
+    """A real file the child's stderr goes to, so a failed start can report why.
 
     The SDK needs a file with a descriptor (the child inherits it), so a spooled temp
     file on disk it is; it is closed with the connection.
@@ -57,15 +102,16 @@ class StderrCapture:
         return self._file
 
     def tail(self, lines: int = 5, limit: int = 2000) -> str:
-        """The last ``lines`` lines written so far (at most ``limit`` characters)."""
+        """The lines of the stderr written so far that say why the server failed (see
+        ``_relevant_lines``): at most ``lines`` lines and ``limit`` characters, newline-separated."""
         try:
             self._file.flush()
             size = self._file.seek(0, 2)
-            self._file.seek(max(0, size - limit))
+            self._file.seek(max(0, size - _STDERR_WINDOW))
             text = self._file.read()
         except (OSError, ValueError):
             return ""
-        return "\n".join(text.strip().splitlines()[-lines:])
+        return _relevant_lines(text, lines, limit)
 
     def close(self) -> None:
         self._file.close()
