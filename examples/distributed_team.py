@@ -965,7 +965,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("--host", required=True, help="the host's address, HOST:PORT")
     worker.add_argument("--name", required=True, help="names this worker (and its audit records)")
     worker.add_argument("--agents", required=True, help="comma-separated agent names from the component file")
-    worker.add_argument("--team", help="those of --agents that take part in team runs (default: all)")
+    worker.add_argument("--team", help="those of --agents that take part in team runs (default: all; '' for none)")
     worker.add_argument("--components", type=Path, required=True, help="the JSON file build_components wrote")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
@@ -980,8 +980,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 await serve_host(args.port, stop)
             else:
                 components = json.loads(args.components.read_text())
-                await serve_worker(args.host, args.name, args.agents.split(","), components, stop,
-                                   team=args.team.split(",") if args.team else None)
+                team = None if args.team is None else [a for a in args.team.split(",") if a]
+                await serve_worker(args.host, args.name, args.agents.split(","), components, stop, team=team)
 
         asyncio.run(serve())
         return 0
