@@ -52,9 +52,12 @@ bench: $(STAMP) third-party
 	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/load.py --json bench-results/load.json
 
-# The load benchmark alone; LOAD_ARGS="--soak 600" for the 10-minute soak.
+# The load benchmarks alone; LOAD_ARGS="--soak 600" for the 10-minute soak of the first. The second
+# runs gRPC workers against one PostgreSQL audit table (DISTRIBUTED_ARGS="--workers 4 --calls 500").
 bench-load: $(STAMP)
 	$(PY) benchmarks/load.py --json bench-results/load.json $(LOAD_ARGS)
+	@bash scripts/install_postgres.sh
+	$(PY) benchmarks/load_distributed.py --json bench-results/load_distributed.json $(DISTRIBUTED_ARGS)
 
 clean:
 	rm -rf $(VENV) .third_party .data .pytest_cache .mypy_cache .ruff_cache
