@@ -44,11 +44,12 @@ REPLY = "Hi Maria, a replacement rain fly ships today."
 
 @dataclass(frozen=True)
 class Run:
-    """One CLI invocation and what it should be given."""
+    """One CLI invocation and what it should be given (``unset``: variables it must not see)."""
 
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     stdin: str | None = None
+    unset: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ def run_cli(run: Run) -> Result:
     """Run ``python -m bridge.cli`` from the repo root; credentials from the caller's env never leak in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MULTIMAIL_", "BRIDGE_"))}
     env.update({"PYTHONPATH": str(ROOT), "COLUMNS": "200", **run.env})
+    for name in run.unset:
+        env.pop(name, None)
     proc = subprocess.run([PY, "-m", "bridge.cli", *run.argv], cwd=ROOT, env=env, input=run.stdin,
                           capture_output=True, text=True, timeout=180, check=False)
     return Result(run.argv, proc.returncode, proc.stdout, proc.stderr)
@@ -121,6 +124,34 @@ class Servers:
     refusing: str
     work: Path
 
+    @property
+    def zoo_http_root(self) -> str:
+        return self.zoo_http.removesuffix("/mcp")
+
+
+# What `npx -y @scope/nope` prints when the package does not exist, quoting a token for good measure.
+NPM_404 = (
+    "import os, sys; w = sys.stderr.write; "
+    "w('npm error code E404\\n'); "
+    "w('npm error 404 Not Found - GET https://registry.npmjs.org/@scope%2fnope - Not found\\n'); "
+    "w('npm error 404\\n'); "
+    "w('npm error 404  \\'@scope/nope@*\\' is not in this registry (token ' + os.environ['NPM_TOKEN'] + ').\\n'); "
+    "w('npm error 404 Note that you can also install from a\\n'); "
+    "w('npm error 404 tarball, folder, http url, or git url.\\n'); "
+    "w('npm error A complete log of this run can be found in: /root/.npm/_logs/debug-0.log\\n'); "
+    "sys.exit(1)"
+)
+
+
+def _audit_file(work: Path) -> Path:
+    path = work / "audit.jsonl"
+    record = {"time": "2025-06-01T09:00:00+00:00", "agent": "drafter", "server": "multimail", "tool": "reply_email",
+              "arguments": {"email_id": "em_0001", "markdown": "Hi Maria, a replacement rain fly ships today, "
+                            "tracking number to follow."},
+              "outcome": "ok", "decision": "approved", "reviewer": "console", "duration": 0.25}
+    path.write_text(json.dumps(record) + "\n")
+    return path
+
 
 def _invocations(s: Servers) -> list[dict[str, Run]]:
     """The subprocess runs of this module by name, in stages (each stage after the one before).
@@ -149,12 +180,31 @@ def _invocations(s: Servers) -> list[dict[str, Run]]:
         "exits_at_start_debug": Run(["tools", "--debug", "--env", f"SERVER_TOKEN={SECRET}", "--", PY, "-c",
                                      exits_at_start]),
         "auth_sse": Run(["tools", f"{s.refusing}/sse", "--header", f"Authorization: Bearer {SECRET}"]),
+        "npm_404": Run(["tools", "--env", f"NPM_TOKEN={SECRET}", "--", PY, "-c", NPM_404]),
+        "wrong_path_http": Run(["tools", f"{s.zoo_http_root}/wrong?api_key={SECRET}"]),
+        "wrong_path_sse": Run(["tools", f"{s.zoo_http_root}/wrong/sse"]),
+        "bare_python_config": Run(["tools", "--json", "--config", str(_bare_python_config(s.work))]),
+        "piped_tools": Run(["tools", *ZOO], unset=("COLUMNS",)),
+        "piped_audit": Run(["audit", str(_audit_file(s.work))], unset=("COLUMNS",)),
+        "timeout_with_progress": Run(["call", s.zoo_http, "long_running", "--arg", "duration=30", "--arg",
+                                      "heartbeat=0.05", "--timeout", "1"]),
+        "every_bad_argument": Run(["call", s.zoo_http, "echo_types", "--arg", "count=true", "--arg", "flag=yes",
+                                   "--arg", "nothing=false", "--arg", "name=5"]),
     }, {
         # after the agent's reply: the operator, through the fixture config, with its own key
         "config_mail_pending": Run(["call", "list_pending", "--json", "--debug", "--config", str(CONFIG),
                                     "--server", "multimail"], {"MULTIMAIL_URL": s.mail_http,
                                                                "MULTIMAIL_API_KEY": OPERATOR_KEY}),
     }]
+
+
+def _bare_python_config(work: Path) -> Path:
+    # "python" as configs write it: it must be the interpreter running the bridge (which has the
+    # packages the server needs), not whatever "python" the server's minimal PATH finds first.
+    path = work / "bare-python.json"
+    path.write_text(json.dumps({"mcpServers": {"zoo": {"command": "python", "args": ["-m", "fixtures.schema_zoo"],
+                                                       "env": {"PYTHONPATH": str(ROOT)}}}}))
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -392,6 +442,92 @@ def test_call_timeout_exits_5(servers: Servers, cli: Callable[..., Result]) -> N
     assert "no answer within 2s" in r.error_line
 
 
+def test_call_timeout_while_progress_arrives_is_one_line(runs: dict[str, Result]) -> None:
+    # Progress notifications still arriving as the session closes make the SDK log a traceback;
+    # without --debug the user sees only the error.
+    r = runs["timeout_with_progress"]
+    assert r.code == 5, r
+    assert r.err == "mcp-bridge: error: server 'schema-zoo', tool 'long_running': no answer within 1s\n"
+
+
+def test_call_over_stdio_times_out_with_a_server_that_ignores_end_of_input(cli: Callable[..., Result]) -> None:
+    ignores_eof = "import time, sys; sys.stdin.close(); time.sleep(60)"
+    r = cli("tools", "--timeout", "2", "--", PY, "-c", ignores_eof)
+    assert r.code == 4, r
+    assert r.err == f"mcp-bridge: error: server '{Path(PY).name}': the server did not finish starting within 2s\n"
+
+
+def test_every_bad_argument_is_reported_at_once_in_json_spelling(runs: dict[str, Result]) -> None:
+    r = runs["every_bad_argument"]
+    assert r.code == 1, r
+    assert r.err == ("mcp-bridge: error: server 'schema-zoo', tool 'echo_types': 3 invalid arguments: "
+                     "'count': true is not of type \"integer\" (rule: type); "
+                     "'flag': \"yes\" is not of type \"boolean\" (rule: type); "
+                     "'nothing': false is not of type \"null\" (rule: type)\n")
+
+
+def _with_stderr_on_a_terminal(argv: list[str]) -> tuple[int, str, str]:
+    """Run the CLI with stderr on a pseudo-terminal (where the spinner shows); returns what it drew."""
+    import pty
+    import select
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MULTIMAIL_", "BRIDGE_"))}
+    env.update({"PYTHONPATH": str(ROOT), "COLUMNS": "200", "TERM": "xterm"})
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([PY, "-m", "bridge.cli", *argv], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    drawn = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed its end
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode()
+    proc.stdout.close()
+    return proc.wait(timeout=30), out, drawn.decode(errors="replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_the_spinner_shows_the_servers_progress(servers: Servers) -> None:
+    code, out, drawn = _with_stderr_on_a_terminal(
+        ["call", servers.zoo_http, "progress", "--arg", "steps=3", "--arg", "interval=0.4"])
+    assert code == 0, drawn
+    assert json.loads(out) == {"steps": 3}
+    for step in (1, 2, 3):
+        assert f"Calling progress… {step}/3 step {step}/3" in drawn, drawn
+
+
+def test_piped_tables_keep_every_name_on_one_line(runs: dict[str, Result]) -> None:
+    r = runs["piped_tools"]
+    assert r.code == 0, r
+    lines = r.out.splitlines()
+    long_mcp = max(ZOO_TOOLS, key=len)
+    assert any(line.strip() == f"MCP: {long_mcp}" for line in lines), r  # 94 characters, whole
+    for name in ("embedded_resource_result", "structured_no_schema", "unexpected_exception"):
+        assert any(line.startswith(f"{name} ") for line in lines), name
+    audit = runs["piped_audit"]
+    assert audit.code == 0, audit
+    row = next(line for line in audit.out.splitlines() if "reply_email" in line)
+    assert ('{"email_id":"em_0001","markdown":"Hi Maria, a replacement rain fly ships today, tracking number to '
+            'follow."}') in row
+
+
+def test_a_config_naming_bare_python_starts_the_server_with_this_interpreter(runs: dict[str, Result]) -> None:
+    r = runs["bare_python_config"]
+    assert r.code == 0, r
+    assert r.json()["server"]["name"] == "schema-zoo"
+
+
 def test_main_job_reply_is_held_and_the_operator_sees_it(runs: dict[str, Result]) -> None:
     reply = runs["call_mail_reply"]
     assert reply.code == 0, reply
@@ -414,8 +550,40 @@ def test_main_job_reply_is_held_and_the_operator_sees_it(runs: dict[str, Result]
 def test_unreachable_url_exits_4(runs: dict[str, Result]) -> None:
     r = runs["unreachable"]
     assert r.code == 4, r
-    assert "cannot reach the server" in r.error_line
+    url = r.argv[1]
+    # named by host, port and path: "127.0.0.1" alone does not say which of your servers it was
+    assert r.error_line.startswith(f"mcp-bridge: error: server '{url.removeprefix('http://')}': "
+                                   "cannot reach the server"), r
     assert r.err.count("\n") == 1 and "Traceback" not in r.err
+
+
+def test_a_failed_start_quotes_the_stderr_lines_that_say_why(runs: dict[str, Result]) -> None:
+    r = runs["npm_404"]
+    assert r.code == 4, r
+    assert r.err == (
+        f"mcp-bridge: error: server '{Path(PY).name}': the server process exited while starting (stderr: "
+        "npm error code E404 | npm error 404 Not Found - GET https://registry.npmjs.org/@scope%2fnope - Not found | "
+        "npm error 404 '@scope/nope@*' is not in this registry (token ***).)\n")
+    _no_secret(r)
+
+
+def test_a_wrong_http_path_is_one_message_with_the_url(runs: dict[str, Result], servers: Servers) -> None:
+    hint = "; check the path (MCP servers usually answer at /mcp, or /sse for SSE)"
+    root = servers.zoo_http_root
+    host = root.removeprefix("http://")
+    http, sse = runs["wrong_path_http"], runs["wrong_path_sse"]
+    assert (http.code, sse.code) == (4, 4), (http, sse)
+    assert http.err == (f"mcp-bridge: error: server '{host}/wrong': HTTP 404 Not Found from "
+                        f"{root}/wrong?api_key=***{hint}\n")
+    assert sse.err == f"mcp-bridge: error: server '{host}/wrong/sse': HTTP 404 Not Found from {root}/wrong/sse{hint}\n"
+    _no_secret(http)
+
+
+def test_the_tool_before_the_server_gets_an_order_hint(cli: Callable[..., Result]) -> None:
+    r = cli("call", "stats", "mcp-bridge-no-such-command")
+    assert r.code == 4, r
+    assert r.err == ("mcp-bridge: error: server 'stats': command not found: stats (the server goes first: "
+                     "mcp-bridge call SERVER TOOL, or a command after --)\n")
 
 
 def test_command_not_found_exits_4(cli: Callable[..., Result]) -> None:
@@ -433,7 +601,8 @@ def test_server_exiting_at_start_exits_4_with_its_stderr_masked(runs: dict[str, 
     debug = runs["exits_at_start_debug"]
     assert debug.code == 4, debug
     assert "SERVER_TOKEN=***" in debug.err  # the target as --debug describes it
-    assert "server stderr (last lines):" in debug.err and "Traceback" in debug.err
+    assert "server stderr (the lines that say why):\nfatal: token rejected: ***\n" in debug.err
+    assert "Traceback" in debug.err
     _no_secret(debug)
 
 

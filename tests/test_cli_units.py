@@ -9,6 +9,8 @@ from __future__ import annotations
 import inspect
 import io
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from conftest import ROOT
 import bridge.errors as errors_module
 from bridge.catalogue import Catalogue, ToolEntry
 from bridge.cli import ExitCode, main
-from bridge.cli.arguments import load_args_object, pair, parse_arguments
+from bridge.cli.arguments import argument_problems, load_args_object, pair, parse_arguments
 from bridge.cli.fidelity import check_fidelity
 from bridge.cli.output import MASK, Masker, Output
 from bridge.cli.pytypes import format_function
@@ -40,7 +42,7 @@ from bridge.errors import (
 )
 from bridge.schema import compile_schema
 from bridge.secrets import header_secrets
-from bridge.targets import HttpTarget, StdioTarget
+from bridge.targets import HttpTarget, StdioTarget, load_config, resolve_target
 from fixtures.schema_zoo import ZOO_SCHEMAS, ZOO_TOOLS
 
 CONFIG = ROOT / "fixtures" / "configs" / "two_servers.json"
@@ -111,10 +113,11 @@ def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str
     (["tools", "server", "--transport", "http"], "transport 'http' needs an http(s) URL"),
     (["tools", "http://127.0.0.1:1/mcp", "--timeout", "0"], "must be greater than 0"),
     (["tools", "http://127.0.0.1:1/mcp", "--bogus"], "unrecognized arguments: --bogus"),
-    (["call", "http://127.0.0.1:1/mcp", "t", "--arg", "novalue"], "argument --arg: expected NAME=VALUE"),
-    (["call", "http://127.0.0.1:1/mcp", "t", "--args", "[1]"], "expected a JSON object, got array"),
-    (["call", "http://127.0.0.1:1/mcp", "t", "--args", "{bad"], "--args (--args): invalid JSON"),
-    (["call", "http://127.0.0.1:1/mcp", "t", "--args", "@/nonexistent/args.json"], "file not found"),
+    (["call", "http://127.0.0.1:1/mcp", "t", "--arg", "novalue"], "--arg #1: expected NAME=VALUE"),
+    (["call", "http://127.0.0.1:1/mcp", "t", "--args", "[1]"], "--args: expected a JSON object, got array"),
+    (["call", "http://127.0.0.1:1/mcp", "t", "--args", "{bad"], "--args: invalid JSON at line 1 column 2"),
+    (["call", "http://127.0.0.1:1/mcp", "t", "--args", "@/nonexistent/args.json"],
+     "--args @/nonexistent/args.json: file not found"),
     (["tools", "--config", "/nonexistent/mcp.json"], "config file not found"),
     (["tools", "--config", str(CONFIG)], "defines 2 servers (multimail, zoo); choose one with --server NAME"),
     (["tools", "--config", str(CONFIG), "--server", "multimial"], "did you mean 'multimail'?"),
@@ -128,6 +131,28 @@ def test_usage_errors_exit_1_with_one_line(capsys: pytest.CaptureFixture[str], a
     assert len(lines) == 1, err
     assert lines[0].startswith("mcp-bridge: error: ")
     assert message in lines[0]
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    # every malformed --arg at once, by position (a misplaced value may be a credential)
+    (["call", "http://127.0.0.1:1/mcp", "t", "--arg", "a", "--arg", "b=1", "--arg", "=3"],
+     "--arg #1, #3: expected NAME=VALUE"),
+    (["call", "http://127.0.0.1:1/mcp", "t", "--args", "{bad"],
+     "--args: invalid JSON at line 1 column 2: Expecting property name enclosed in double quotes"),
+    (["call", "http://127.0.0.1:1/mcp", "t", "--args", "@-"], "--args @-: expected a JSON object, got string"),
+    # the tool typed where the server goes
+    (["call", "get-sum", "--arg", "a=1", "http://127.0.0.1:1/mcp?api_key=sk-live-0123456789"],
+     "the server goes first: mcp-bridge call http://127.0.0.1:1/mcp?api_key=*** get-sum [options]"),
+    (["show", "send_email", "https://mail.example/mcp"],
+     "the server goes first: mcp-bridge show https://mail.example/mcp send_email [options]"),
+    # a command without a server says so, not "the server is named once"
+    (["audit", "a.jsonl", "b.jsonl"], "unexpected argument 'b.jsonl' (usage: mcp-bridge audit PATH [options])"),
+])
+def test_usage_error_lines(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                           line: str) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO('"text"'))
+    code, out, err = _main(capsys, *argv)
+    assert (code, out, err) == (ExitCode.USAGE, "", f"mcp-bridge: error: {line}\n")
 
 
 def test_config_errors_name_the_file_and_the_entry(capsys: pytest.CaptureFixture[str], tmp_path: Path,
@@ -152,6 +177,15 @@ def test_config_errors_name_the_file_and_the_entry(capsys: pytest.CaptureFixture
     assert code == 1 and "'zoo' in" in err and "is a stdio command; --transport http needs a URL" in err
     code, _, err = _main(capsys, "tools", "--config", str(CONFIG), "--server", "zoo", "--header", "X-A: b")
     assert code == 1 and "--header applies to HTTP and SSE servers" in err
+
+
+def test_help_lists_every_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--help"], ["verify", "--help"], ["audit", "--help"]):
+        code, out, _ = _main(capsys, *argv)
+        assert code == 0
+        listed = out[out.index("exit status:"):].splitlines()[1:]
+        assert [line.split()[0] for line in listed[:len(ExitCode)]] == [str(int(c)) for c in ExitCode], out
+    assert "  6    the tools differ from the lock file" in out
 
 
 def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -317,12 +351,14 @@ class _Terminal(io.StringIO):
 def test_spinner_only_on_a_terminal_stderr_and_never_on_stdout() -> None:
     out, err = io.StringIO(), _Terminal()
     output = Output(stdout=out, stderr=err)
-    with output.status("Starting zoo…"):
+    with output.status("Starting zoo…") as spinner:
         time.sleep(0.3)
-    assert "Starting zoo…" in err.getvalue() and out.getvalue() == ""
+        spinner.update("Calling progress… 2/3 step 2/3")
+        time.sleep(0.3)
+    assert "Starting zoo…" in err.getvalue() and "2/3 step 2/3" in err.getvalue() and out.getvalue() == ""
     piped = io.StringIO()
-    with Output(stdout=out, stderr=piped).status("Starting zoo…") as status:
-        assert status is None
+    with Output(stdout=out, stderr=piped).status("Starting zoo…") as spinner:
+        spinner.update("Calling progress… 1/3")
     assert piped.getvalue() == ""
 
 
@@ -332,3 +368,140 @@ def test_server_text_is_never_markup() -> None:
     output.plain("[bold red]not a style[/] :smile: ")
     output.print(output.text("[link=http://x]y[/link]"))
     assert out.getvalue() == "[bold red]not a style[/] :smile: \n[link=http://x]y[/link]\n"
+
+
+# -- what a failed start quotes from the server's stderr -------------------------------------------
+
+_NPM_404 = """\
+npm error code E404
+npm error 404 Not Found - GET https://registry.npmjs.org/@scope%2fnope - Not found
+npm error 404
+npm error 404  '@scope/nope@*' is not in this registry.
+npm error 404
+npm error 404 Note that you can also install from a
+npm error 404 tarball, folder, http url, or git url.
+npm error A complete log of this run can be found in: /root/.npm/_logs/2025-01-01T00_00_00_000Z-debug-0.log
+"""
+_PY_TRACEBACK = """\
+Traceback (most recent call last):
+  File "<frozen runpy>", line 198, in _run_module_as_main
+  File "/srv/server.py", line 3, in <module>
+    import anyio
+ModuleNotFoundError: No module named 'anyio'
+"""
+_NODE_THROW = """\
+/srv/index.js:10
+    throw new Error("API key missing: set FOO_KEY");
+    ^
+
+Error: API key missing: set FOO_KEY
+    at Object.<anonymous> (/srv/index.js:10:11)
+
+Node.js v22.12.0
+"""
+
+
+@pytest.mark.parametrize(("stderr", "lines", "tail"), [
+    (_NPM_404, 5, "npm error code E404\n"
+                  "npm error 404 Not Found - GET https://registry.npmjs.org/@scope%2fnope - Not found\n"
+                  "npm error 404  '@scope/nope@*' is not in this registry."),
+    (_PY_TRACEBACK, 5, "ModuleNotFoundError: No module named 'anyio'"),
+    (_NODE_THROW, 5, "Error: API key missing: set FOO_KEY"),
+    # nothing looks like an error: the last lines that are not noise
+    ("starting\nloading config\n\nlistening on stdio\n", 2, "loading config\nlistening on stdio"),
+    # more errors than lines: the first ones (the cause) and the last one (the final word)
+    ("error: a\nerror: b\nerror: c\nerror: d\n", 3, "error: a\nerror: b\nerror: d"),
+    ("error: a\nerror: b\n", 1, "error: b"),
+])
+def test_failed_start_quotes_the_stderr_lines_that_say_why(stderr: str, lines: int, tail: str) -> None:
+    from bridge.transports import StderrCapture
+
+    capture = StderrCapture()
+    try:
+        capture.file.write(stderr)
+        assert capture.tail(lines=lines) == tail
+    finally:
+        capture.close()
+
+
+def test_a_start_error_line_quotes_every_relevant_stderr_line() -> None:
+    from bridge.cli.app import _message, _RunState
+
+    tail = ("npm error code E404\nnpm error 404 Not Found - GET https://registry.npmjs.org/x\n"
+            "npm error 404  'x@*' is gone.")
+    err = ServerStartError("the server process exited while starting", server="npx", stderr_tail=tail)
+    assert _message(err, _RunState()) == (
+        "server 'npx': the server process exited while starting (stderr: npm error code E404 | npm error 404 Not "
+        "Found - GET https://registry.npmjs.org/x | npm error 404  'x@*' is gone.)")
+
+
+# -- targets: labels and the interpreter -----------------------------------------------------------
+
+
+def test_an_http_server_is_labelled_by_host_port_and_path_never_by_its_secrets() -> None:
+    assert resolve_target("http://127.0.0.1:3001/mcp").label == "127.0.0.1:3001/mcp"
+    assert resolve_target("https://u:pw-secret@mail.example/v1/mcp/?api_key=k-123456").label == "mail.example/v1/mcp"
+    assert resolve_target("https://mail.example/").label == "mail.example"
+    assert resolve_target("https://mail.example/mcp", name="mail").label == "mail"
+
+
+def test_a_bare_python_command_is_the_running_interpreter(tmp_path: Path) -> None:
+    assert resolve_target(["python", "-m", "pkg"]).command == sys.executable
+    assert resolve_target("python3 server.py").command == sys.executable
+    assert resolve_target(StdioTarget("python", ("x.py",))).command == sys.executable
+    cfg = tmp_path / "mcp.json"
+    cfg.write_text(json.dumps({"mcpServers": {"zoo": {"command": "python3", "args": ["-m", "zoo"]}}}))
+    assert load_config(cfg)["zoo"].command == sys.executable  # type: ignore[union-attr]
+    # Only the bare names: an explicit path or another version is run as given.
+    for command in ("/usr/bin/python3", "python3.11", "./python", "pythonw"):
+        assert resolve_target([command, "x.py"]).command == command
+
+
+# -- arguments: every problem at once, values spelt as JSON ----------------------------------------
+
+
+def test_argument_problems_name_every_argument_in_json_spelling() -> None:
+    schema = {"type": "object", "properties": {
+        "count": {"type": "integer"}, "flag": {"type": "boolean"}, "email": {"type": "string", "format": "email"},
+        "mode": {"enum": ["a", "b"]}, "note": {"type": ["string", "null"]}},
+        "required": ["count", "to"], "additionalProperties": False}
+    problems = argument_problems(schema, {"count": True, "flag": "yes", "email": "bob", "mode": None,
+                                          "note": False, "extra": 1})
+    assert problems.message == (
+        "7 invalid arguments: 'count': true is not of type \"integer\" (rule: type); "
+        "'flag': \"yes\" is not of type \"boolean\" (rule: type); 'email': \"bob\" is not a \"email\" (rule: format); "
+        "'mode': null is not one of [\"a\", \"b\"] (rule: enum); "
+        "'note': false is not of type \"string\", \"null\" (rule: type); "
+        "'extra': not an argument of this tool (rule: additionalProperties); "
+        "'to': 'to' is a required property (rule: required)")
+    lenient = {**schema, "required": ["count"]}
+    one = argument_problems(lenient, {"count": 1, "flag": 0})
+    assert one.message == "invalid argument 'flag': 0 is not of type \"boolean\" (rule: type)"
+    assert (one.first.argument, one.first.rule) == ("flag", "type")
+    assert not argument_problems(lenient, {"count": 1})
+    # A $ref to the network is never fetched; the bridge's own check reports it.
+    assert not argument_problems({"properties": {"a": {"$ref": "https://example.com/s.json"}}}, {"a": 1})
+
+
+def test_nested_problems_name_their_path() -> None:
+    schema = ZOO_SCHEMAS["validated_order"]
+    problems = argument_problems(schema, {"customer": "a@b.example",
+                                          "items": [{"sku": "bad", "quantity": 0, "unit_price": 2}]})
+    assert problems.message == (
+        "2 invalid arguments: 'items[0].sku': \"bad\" does not match \"^[A-Z]{3}-\\\\d{4}$\" (rule: pattern); "
+        "'items[0].quantity': 0 is less than the minimum of 1 (rule: minimum)")
+
+
+# -- start-up: what --help loads -------------------------------------------------------------------
+
+
+def test_help_imports_no_framework() -> None:
+    """``mcp-bridge --help`` must answer at once: the CLI loads nothing heavy for it (measured
+    beyond what ``import bridge`` itself loads)."""
+    probe = ("import sys, bridge; before = set(sys.modules); from bridge.cli import main; main(['--help']); "
+             "main(['call', '--help']); print(' '.join(sorted(set(sys.modules) - before)))")
+    run = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = set(run.stdout.splitlines()[-1].split())
+    heavy = {"mcp", "mcp_types", "jsonschema", "autogen_core", "autogen_agentchat", "sse_starlette", "rich",
+             "anyio", "httpx2", "pydantic"}
+    assert not {m.split(".")[0] for m in loaded} & heavy, sorted(loaded)

@@ -14,15 +14,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
-import logging
 import os
 import sys
 import textwrap
-import traceback
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
-
-import anyio
 
 from .. import __version__
 from ..errors import BridgeError, ConfigError, ServerStartError, ToolError
@@ -31,7 +27,7 @@ from .commands import COMMANDS, by_name
 from .context import Command, Context
 from .output import Output
 from .server_args import add_server_options, choose_server
-from .status import ExitCode, exit_status
+from .status import ExitCode, exit_status, exit_status_help
 
 __all__ = ["ExitCode", "build_parser", "main"]
 
@@ -46,8 +42,8 @@ A server is named by
   a config entry        mcp-bridge tools --config mcp.json --server NAME
 (the mcpServers JSON of Claude Desktop, Cursor and VS Code; ${VAR} and ${VAR:-default} are expanded).
 A command after -- always comes last, after the tool name and options."""
-_EXIT_HELP = ("exit status: 0 ok, 1 usage or invalid arguments, 3 authentication refused, "
-              "4 server unreachable or failed to start, 5 the tool call failed")
+# A failed start quotes at most this many of the server's stderr lines in its one error line.
+_STDERR_SHOWN = 3
 
 
 class _Exit(Exception):
@@ -84,7 +80,7 @@ def build_parser(command: Command) -> argparse.ArgumentParser:
     """The parser of one command: its operands, the common and server options, and its own."""
     parser = _Parser(prog=f"mcp-bridge {command.name}", usage=_usage(command),
                      description=textwrap.fill(command.description, 88),
-                     epilog=(_SERVER_HELP + "\n\n" if command.uses_server else "") + _EXIT_HELP,
+                     epilog=(_SERVER_HELP + "\n\n" if command.uses_server else "") + exit_status_help(),
                      formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     names = " ".join(o.upper() for o in command.operands)
     parser.add_argument("operands", nargs="*", metavar="SERVER " + names if command.uses_server else names,
@@ -104,7 +100,8 @@ def _top_help() -> str:
     lines = ["usage: mcp-bridge COMMAND [SERVER] [ARGS...] [options] [-- SERVER-COMMAND...]", "", _ABOUT, "",
              "commands:"]
     lines += [f"  {c.name:<{width}}  {c.summary}" for c in COMMANDS]
-    lines += ["", _SERVER_HELP, "", "Run 'mcp-bridge COMMAND --help' for a command's options.", _EXIT_HELP]
+    lines += ["", _SERVER_HELP, "", "Run 'mcp-bridge COMMAND --help' for a command's options.", "",
+              exit_status_help()]
     return "\n".join(lines) + "\n"
 
 
@@ -132,6 +129,8 @@ def _bind_operands(command: Command, operands: list[str]) -> dict[str, str]:
         raise ConfigError(f"missing {missing} (usage: {_usage(command).splitlines()[0]})")
     if len(operands) > len(expected):
         extra = operands[len(expected)]
+        if not command.uses_server:
+            raise ConfigError(f"unexpected argument {extra!r} (usage: {_usage(command)})")
         raise ConfigError(f"unexpected argument {extra!r}; the server is named once "
                           "(as SERVER, after --, or with --config)")
     return dict(zip(expected, operands, strict=True))
@@ -140,6 +139,8 @@ def _bind_operands(command: Command, operands: list[str]) -> dict[str, str]:
 @contextlib.contextmanager
 def _debug_logging(out: Output) -> Iterator[None]:
     """Log to the masked stderr while a ``--debug`` run lasts; leave logging as it was after."""
+    import logging
+
     handler = logging.StreamHandler(out.err.file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
@@ -156,12 +157,38 @@ def _debug_logging(out: Output) -> Iterator[None]:
             logger.setLevel(level)
 
 
+@contextlib.contextmanager
+def _quiet_logging(out: Output) -> Iterator[None]:
+    """Without ``--debug``: the bridge's own warnings as one line each, other libraries' logs not
+    at all (a failure they log reaches the user as the bridge's error line; a traceback the SDK
+    logs while a connection closes is noise)."""
+    import logging
+
+    class _Warnings(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.name.split(".")[0] == "bridge":
+                out.note(f"warning: {record.getMessage()}")
+
+    handler = _Warnings(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+
+
 class _RunState:
-    """What ``_fail`` needs to know about how far a run got."""
+    """What ``_fail`` needs to know about how far a run got, and what was already reported."""
 
     def __init__(self) -> None:
         self.debug = False
         self.ctx: Context | None = None
+        self.command: Command | None = None
+        self.server_operand = False
+        """The server was named by the first operand (not after -- or by --config)."""
+        self.reported: BaseException | None = None
+        self.status = ExitCode.USAGE
 
     @property
     def connected(self) -> bool:
@@ -190,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: list[str], out: Output, state: _RunState) -> ExitCode:
     argv, server_command = _split_command(argv)
     if not argv or argv[0] in ("-h", "--help"):
-        (out.out.file if argv else out.err.file).write(_top_help())
+        out.write(_top_help(), stderr=not argv)
         return ExitCode.OK if argv else ExitCode.USAGE
     if argv[0] == "--version":
         out.plain(f"mcp-bridge {__version__}")
@@ -201,11 +228,12 @@ def _main(argv: list[str], out: Output, state: _RunState) -> ExitCode:
         close = difflib.get_close_matches(argv[0], list(commands), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; commands: {', '.join(commands)}"
         raise ConfigError(f"unknown command {argv[0]!r}{hint}")
+    state.command = command
     args = build_parser(command).parse_intermixed_args(argv[1:])
     state.debug = args.debug
     out.json_mode = args.json
     out.mask.add(_raw_secrets(args))
-    with _debug_logging(out) if args.debug else contextlib.nullcontext():
+    with _debug_logging(out) if args.debug else _quiet_logging(out):
         return _run(command, args, server_command, out, state)
 
 
@@ -216,11 +244,16 @@ def _run(command: Command, args: argparse.Namespace, server_command: list[str] |
     operands = list(args.operands)
     target = None
     if command.uses_server:
-        target = choose_server(args, operands, server_command or [])
+        before = len(operands)
+        target = choose_server(args, operands, server_command or [], verb=command.name)
+        state.server_operand = len(operands) < before
         out.mask.add(target.secret_values())
     elif server_command:
         raise ConfigError(f"'{command.name}' takes no server command after --")
-    state.ctx = Context(args=args, out=out, operands=_bind_operands(command, operands), target=target)
+    state.ctx = Context(args=args, out=out, operands=_bind_operands(command, operands), target=target,
+                        report=lambda exc: _report(exc, out, state))
+    import anyio  # here, not at the top: --help and usage errors never need an event loop
+
     status: ExitCode = anyio.run(command.run, state.ctx)
     return status
 
@@ -234,24 +267,57 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
-def _message(exc: BaseException, debug: bool) -> str:
+def _start_message(exc: ServerStartError, state: _RunState) -> str:
+    text = str(exc)
+    tail = exc.stderr_tail.strip()
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    # The error quotes the last stderr line; when the server said more, quote what says why.
+    suffix = f" (stderr: {tail.splitlines()[-1]})" if tail else ""
+    if len(lines) > 1 and suffix and text.endswith(suffix):
+        shown = lines if len(lines) <= _STDERR_SHOWN else [*lines[:_STDERR_SHOWN - 1], lines[-1]]
+        text = f"{text[:-len(suffix)]} (stderr: {' | '.join(shown)})"
+    command = state.command
+    if state.server_operand and command is not None and command.operands and "command not found" in exc.detail:
+        ops = " ".join(o.upper() for o in command.operands)
+        text += f" (the server goes first: mcp-bridge {command.name} SERVER {ops}, or a command after --)"
+    return text
+
+
+def _message(exc: BaseException, state: _RunState) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     if isinstance(exc, ToolError):
         where = f"server {exc.server!r}, tool {exc.tool!r}: " if exc.server else ""
         return f"{where}the tool returned an error: {exc.detail}"
+    if isinstance(exc, ServerStartError):
+        return _start_message(exc, state)
     if isinstance(exc, BridgeError):
         return str(exc)
-    hint = "" if debug else " (run with --debug for the traceback)"
+    hint = "" if state.debug else " (run with --debug for the traceback)"
     return f"internal error: {type(exc).__name__}: {exc}{hint}"
+
+
+def _report(exc: BaseException, out: Output, state: _RunState) -> None:
+    """Print the error line for ``exc`` and settle the exit status, once per run.
+
+    Commands report through ``Context.report`` as soon as an error leaves a connected server's
+    block, before the server is shut down, so a slow shutdown never delays the message.
+    """
+    if state.reported is not None:
+        return
+    leaf = _leaf(exc)
+    state.reported = leaf
+    state.status = exit_status(leaf, connected=state.connected)
+    out.error(_message(leaf, state))
+    if state.debug and isinstance(leaf, ServerStartError) and leaf.stderr_tail:
+        out.write("server stderr (the lines that say why):\n" + leaf.stderr_tail.rstrip() + "\n", stderr=True)
 
 
 def _fail(exc: BaseException, out: Output, state: _RunState) -> ExitCode:
     """The single place where an exception becomes an error line and an exit status."""
-    leaf = _leaf(exc)
-    out.error(_message(leaf, state.debug))
+    _report(exc, out, state)
     if state.debug:
-        if isinstance(leaf, ServerStartError) and leaf.stderr_tail:
-            out.err.file.write("server stderr (last lines):\n" + leaf.stderr_tail.rstrip() + "\n")
-        out.err.file.write("".join(traceback.format_exception(exc)))
-    return exit_status(leaf, connected=state.connected)
+        import traceback
+
+        out.write("".join(traceback.format_exception(exc)), stderr=True)
+    return state.status

@@ -7,26 +7,76 @@ process and never print errors themselves: they return a status or raise a
 ``BridgeError``, and ``app.main`` maps it (see ``status.exit_status``).
 
 Adding a command (``audit``, ``lock``, ``verify``, ...) means writing one module with a
-``COMMAND = Command(...)`` and listing it in ``commands.COMMANDS``.
+``COMMAND = Command(...)`` and listing it in ``commands.COMMANDS``. A command module imports
+at its top only what its help text needs: the SDK, AutoGen, jsonschema and rich are imported
+inside ``run``, so ``mcp-bridge --help`` and usage errors answer without loading them.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import TYPE_CHECKING
 
-from ..options import DEFAULT_CALL_TIMEOUT
-from ..server import Server, connect
-from ..targets import StdioTarget, Target
+from ..errors import BridgeError, ProtocolError, ServerUnreachable
+from ..targets import HttpTarget, StdioTarget, Target
 from .output import Output
 from .status import ExitCode
+
+if TYPE_CHECKING:
+    from ..server import Server
 
 __all__ = ["DEFAULT_TIMEOUT", "Command", "Context"]
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds to start a server, handshake and list its tools, unless ``--timeout`` says otherwise."""
+
+_STDIO_GRACE = 0.25
+"""Seconds a stdio server gets to exit by itself once its stdin closes, before it is sent SIGTERM.
+The SDK waits 2 s, which a long-running service can afford and a command line cannot: every run
+against a server that ignores end of input (a Node server with timers) would end 2 s late."""
+
+_HTTP_FAILURE = re.compile(r"\bHTTP (\d{3})\b")
+
+
+def _ignore(exc: BaseException) -> None:
+    pass
+
+
+@contextmanager
+def _short_stdio_grace() -> Iterator[None]:
+    import mcp.client.stdio as sdk_stdio
+
+    saved = sdk_stdio.PROCESS_TERMINATION_TIMEOUT
+    sdk_stdio.PROCESS_TERMINATION_TIMEOUT = min(saved, _STDIO_GRACE)
+    try:
+        yield
+    finally:
+        sdk_stdio.PROCESS_TERMINATION_TIMEOUT = saved
+
+
+def _http_failure(exc: BridgeError, target: HttpTarget) -> BridgeError:
+    """One wording, with the URL, for an endpoint that answers with an HTTP error status.
+
+    The SDK reports a 404 before any session as JSON-RPC error -32601 "Not Found" over
+    Streamable HTTP, and the SSE client as the bare status: both mean the URL is wrong.
+    """
+    if isinstance(exc, ProtocolError) and exc.code == -32601 and exc.detail.endswith("Not Found"):
+        status = 404
+    elif isinstance(exc, ServerUnreachable) and (found := _HTTP_FAILURE.search(exc.detail)):
+        status = int(found.group(1))
+    else:
+        return exc
+    try:
+        phrase = f" {HTTPStatus(status).phrase}"
+    except ValueError:
+        phrase = ""
+    hint = "; check the path (MCP servers usually answer at /mcp, or /sse for SSE)" if status == 404 else ""
+    return ServerUnreachable(f"HTTP {status}{phrase} from {target.safe_url()}{hint}", server=exc.server)
 
 
 @dataclass
@@ -40,6 +90,8 @@ class Context:
         target: the server, for commands that use one.
         connected: set once the session is up; decides how a timeout or protocol error
             is classified (failed to start vs. failed call).
+        report: prints the error line for an exception and fixes the exit status (once);
+            ``server()`` calls it before shutting the server down.
     """
 
     args: argparse.Namespace
@@ -47,9 +99,12 @@ class Context:
     operands: Mapping[str, str] = field(default_factory=dict)
     target: Target | None = None
     connected: bool = False
+    report: Callable[[BaseException], None] = _ignore
 
     @property
     def call_timeout(self) -> float:
+        from ..options import DEFAULT_CALL_TIMEOUT
+
         timeout: float | None = getattr(self.args, "timeout", None)
         return timeout if timeout is not None else DEFAULT_CALL_TIMEOUT
 
@@ -58,28 +113,42 @@ class Context:
         """Connect to the target (with a spinner on a terminal) and list its tools.
 
         ``guarded``: apply ``--lock`` (``lock`` and ``verify`` compare the file themselves).
+        An error raised in the block is reported at once, while the server is still being
+        shut down; commands print their results inside the block for the same reason.
 
         Raises:
             ConnectError: and the other ``BridgeError``s of ``connect``; ``connected``
                 stays False until the session is up.
             CatalogueDrift: ``--lock-policy strict`` and the tools differ from ``--lock``.
         """
+        from ..server import connect  # the SDK loads here, never for --help
+
         if self.target is None:
             raise RuntimeError("this command was registered without a server")
+        target = self.target
         timeout: float | None = getattr(self.args, "timeout", None)
-        verb = "Starting" if isinstance(self.target, StdioTarget) else "Connecting to"
+        verb = "Starting" if isinstance(target, StdioTarget) else "Connecting to"
         if getattr(self.args, "debug", False):
-            self.out.note(f"{self.target.transport}: {self.target.describe()}")
-        async with AsyncExitStack() as stack:
-            with self.out.status(f"{verb} {self.target.label}…"):
-                lock = getattr(self.args, "lock", None) if guarded else None
-                server = await stack.enter_async_context(
-                    connect(self.target, timeout=timeout or DEFAULT_TIMEOUT, call_timeout=self.call_timeout,
-                            lock=lock, lock_policy=getattr(self.args, "lock_policy", "pinned-only")))
-            self.connected = True
-            yield server
-
-
+            self.out.note(f"{target.transport}: {target.describe()}")
+        with _short_stdio_grace():
+            async with AsyncExitStack() as stack:
+                with self.out.status(f"{verb} {target.label}…"):
+                    lock = getattr(self.args, "lock", None) if guarded else None
+                    try:
+                        server = await stack.enter_async_context(
+                            connect(target, timeout=timeout or DEFAULT_TIMEOUT, call_timeout=self.call_timeout,
+                                    lock=lock, lock_policy=getattr(self.args, "lock_policy", "pinned-only")))
+                    except BridgeError as exc:
+                        reworded = _http_failure(exc, target) if isinstance(target, HttpTarget) else exc
+                        if reworded is exc:
+                            raise
+                        raise reworded from exc
+                self.connected = True
+                try:
+                    yield server
+                except Exception as exc:
+                    self.report(exc)
+                    raise
 @dataclass(frozen=True)
 class Command:
     """One subcommand of ``mcp-bridge``.

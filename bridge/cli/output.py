@@ -16,18 +16,23 @@ errors go to stderr.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import IO, Any
+from contextlib import contextmanager
+from functools import cached_property
+from typing import IO, TYPE_CHECKING, Any
 
-from rich.console import Console, RenderableType
-from rich.text import Text
+if TYPE_CHECKING:  # rich costs ~50 ms to import: loaded on first output, never for --help
+    from rich.console import Console, RenderableType
+    from rich.status import Status
+    from rich.text import Text
 
-__all__ = ["MASK", "Masker", "Output"]
+__all__ = ["MASK", "Masker", "Output", "Spinner"]
 
 MASK = "***"
+
 
 class Masker:
     """Replaces every known secret value in a string with ``***``."""
@@ -84,8 +89,25 @@ class _MaskingStream:
         return getattr(self._inner, name)
 
 
+class Spinner:
+    """What ``Output.status`` yields: a line to update while work goes on (a no-op off a terminal)."""
+
+    def __init__(self, output: Output, status: Status | None) -> None:
+        self._output = output
+        self._status = status
+
+    def update(self, message: str) -> None:
+        """Replace the spinner's text (masked, never markup)."""
+        if self._status is not None:
+            self._status.update(self._output.text(message))
+
+
 class Output:
     """The CLI's two streams, with secret masking and plain (markup-free) text.
+
+    Off a terminal, stdout keeps its tables whole: ``print_table`` renders at the table's
+    natural width, so a piped or redirected catalogue never wraps a name (set ``COLUMNS`` to
+    choose a width instead).
 
     Args:
         json_mode: results are printed as plain JSON instead of tables.
@@ -98,22 +120,55 @@ class Output:
         self.mask = Masker()
         self._raw_out = stdout or sys.stdout
         self._raw_err = stderr or sys.stderr
-        self.out = self._console(self._raw_out)
-        self.err = self._console(self._raw_err)
 
-    def _console(self, stream: IO[str]) -> Console:
+    @cached_property
+    def out(self) -> Console:
+        return self._console(self._raw_out)
+
+    @cached_property
+    def err(self) -> Console:
+        return self._console(self._raw_err)
+
+    def _console(self, stream: IO[str], width: int | None = None) -> Console:
+        from rich.console import Console
+
         # markup/emoji/highlight off: servers' text is shown exactly as sent, never interpreted.
-        return Console(file=_MaskingStream(stream, self.mask), markup=False, emoji=False, highlight=False)  # type: ignore[arg-type]
+        return Console(file=_MaskingStream(stream, self.mask), markup=False, emoji=False, highlight=False,  # type: ignore[arg-type]
+                       width=width)
+
+    def write(self, text: str, *, stderr: bool = False) -> None:
+        """Write ``text`` as is (masked), without rich: help and usage text."""
+        stream = self._raw_err if stderr else self._raw_out
+        stream.write(self.mask(text))
+        stream.flush()
 
     # -- stdout ------------------------------------------------------------------------
 
     def text(self, value: str, style: str = "") -> Text:
         """A rich ``Text`` of server-supplied (or any) text: masked, never parsed for markup."""
+        from rich.text import Text
+
         return Text(self.mask(value), style=style)
 
     def print(self, *renderables: RenderableType, soft_wrap: bool = False) -> None:
         """Print to stdout. ``soft_wrap`` leaves long lines intact (for server text)."""
         self.out.print(*renderables, soft_wrap=soft_wrap)
+
+    @property
+    def piped(self) -> bool:
+        """stdout is not a terminal and no ``COLUMNS`` says how wide it is."""
+        return not self.out.is_terminal and not os.environ.get("COLUMNS", "").isdigit()
+
+    def print_table(self, table: RenderableType) -> None:
+        """Print a table to stdout; when piped, at its natural width so no cell wraps."""
+        if not self.piped:
+            self.out.print(table)
+            return
+        from rich.measure import Measurement
+
+        natural = Measurement.get(self.out, self.out.options.update_width(1_000_000), table).maximum
+        # Console.print never renders wider than its console: a console of the table's width does.
+        self._console(self._raw_out, width=max(natural, self.out.width)).print(table)
 
     def plain(self, value: str) -> None:
         """Print server text exactly as sent (masked), without wrapping or styling."""
@@ -130,19 +185,18 @@ class Output:
     def error(self, message: str) -> None:
         """One line on stderr: ``mcp-bridge: error: <message>``."""
         line = " ".join(message.split())
-        self.err.print(Text("mcp-bridge: error: ", style="bold red") + self.text(line), soft_wrap=True)
+        self.err.print(self.text("mcp-bridge: error: ", style="bold red") + self.text(line), soft_wrap=True)
 
     def note(self, message: str) -> None:
         """A dim informational line on stderr (never on stdout, which may be piped)."""
         self.err.print(self.text(message, style="dim"), soft_wrap=True)
 
-    def status(self, message: str) -> AbstractContextManager[Any]:
-        """A transient spinner on stderr, only when stderr is a terminal."""
-        if not self.err.is_terminal:
-            return nullcontext()
-        return self._spinner(message)
-
     @contextmanager
-    def _spinner(self, message: str) -> Iterator[None]:
-        with self.err.status(self.text(message), spinner="dots"):
-            yield
+    def status(self, message: str) -> Iterator[Spinner]:
+        """A transient spinner on stderr while the block runs, only when stderr is a terminal;
+        the ``Spinner`` it yields takes updates (a server's progress reports) either way."""
+        if not self.err.is_terminal:
+            yield Spinner(self, None)
+            return
+        with self.err.status(self.text(message), spinner="dots") as status:
+            yield Spinner(self, status)

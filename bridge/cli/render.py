@@ -96,10 +96,11 @@ def catalogue_table(out: Output, catalogue: Iterable[ToolEntry]) -> Table:
     """Tool | Title | Hints | Required | Optional, one row per tool in server order."""
     entries = list(catalogue)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-    # Names keep their full width up to a third of the screen; titles and argument lists wrap first.
+    # A name is what a user copies into the next command: never wrapped or cut, whatever the
+    # width; titles and argument lists wrap instead.
     longest = max([len(e.name) for e in entries] + [len("MCP: " + e.mcp_name) for e in entries if e.name != e.mcp_name]
                   + [10])
-    table.add_column("Tool (AutoGen name)", overflow="fold", width=min(longest, max(20, out.out.width // 3)))
+    table.add_column("Tool (AutoGen name)", no_wrap=True, min_width=longest)
     table.add_column("Title", overflow="fold", ratio=1)
     table.add_column("Hints")
     table.add_column("Required", overflow="fold", ratio=1)

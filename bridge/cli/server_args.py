@@ -107,14 +107,16 @@ def option_secrets(env: Mapping[str, str], headers: Mapping[str, str]) -> list[s
         s for k, v in headers.items() for s in header_secrets(k, v)]
 
 
-def choose_server(args: argparse.Namespace, operands: list[str], command: Sequence[str]) -> Target:
+def choose_server(args: argparse.Namespace, operands: list[str], command: Sequence[str], *,
+                  verb: str = "COMMAND") -> Target:
     """Build the target from the parsed options; consumes the server operand from ``operands``.
 
-    ``command`` is what followed ``--`` on the command line (empty if nothing did).
+    ``command`` is what followed ``--`` on the command line (empty if nothing did); ``verb``
+    is the subcommand, for the usage hint when the server is not named first.
 
     Raises:
-        ConfigError: no server, more than one way of naming it, options that do not fit the
-            transport, or a malformed or unknown config entry.
+        ConfigError: no server, more than one way of naming it, a URL after the tool name,
+            options that do not fit the transport, or a malformed or unknown config entry.
     """
     env = parse_env(args.env)
     headers = parse_headers(args.header)
@@ -134,6 +136,12 @@ def choose_server(args: argparse.Namespace, operands: list[str], command: Sequen
         raise ConfigError("no server given: pass a URL, a command after --, or --config FILE --server NAME")
     spec = operands.pop(0)
     is_url = bool(_URL.match(spec))
+    later_url = next((o for o in operands if _URL.match(o)), None)
+    if not is_url and later_url is not None:
+        # `call get-sum --arg a=1 http://host/mcp`: the tool was typed where the server goes.
+        rest = [spec, *(o for o in operands if o is not later_url)]
+        raise ConfigError(f"the server goes first: mcp-bridge {verb} {HttpTarget(later_url).safe_url()} "
+                          f"{' '.join(rest)} [options]")
     if not is_url and transport in ("http", "sse"):
         raise ConfigError(f"transport {transport!r} needs an http(s) URL, not {spec!r}")
     _check_options(is_url, env, headers)

@@ -33,7 +33,7 @@ from ..errors import (
     ToolNotFound,
 )
 
-__all__ = ["ExitCode", "exit_status"]
+__all__ = ["ExitCode", "exit_status", "exit_status_help"]
 
 
 class ExitCode(enum.IntEnum):
@@ -46,6 +46,22 @@ class ExitCode(enum.IntEnum):
     TOOL_ERROR = 5
     DRIFT = 6
     INTERRUPTED = 130
+
+
+_MEANING = {
+    ExitCode.OK: "ok",
+    ExitCode.USAGE: "usage: bad options, config file or tool arguments; unknown tool",
+    ExitCode.AUTH: "the server refused the credentials",
+    ExitCode.UNREACHABLE: "the server is unreachable, failed to start or went away",
+    ExitCode.TOOL_ERROR: "the tool call failed: an error result, a protocol error or no answer in time",
+    ExitCode.DRIFT: "the tools differ from the lock file (verify, --lock-policy strict)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+
+
+def exit_status_help() -> str:
+    """Every exit status and its meaning, one per line, for ``--help``."""
+    return "exit status:\n" + "\n".join(f"  {int(code):<4} {_MEANING[code]}" for code in ExitCode)
 
 
 # Most specific class first: the first isinstance match wins.

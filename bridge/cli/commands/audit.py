@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from ...audit import parse_since, query, render_table
-from ...audit.postgres import password_values
 from ..context import Command, Context
 from ..status import ExitCode
 
 __all__ = ["COMMAND"]
+
+_WHOLE = 1_000_000
+_ARGUMENTS_MIN = 60
+# Roughly what time, agent, tool, approval, outcome and duration take on one line.
+_OTHER_COLUMNS = 90
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +30,9 @@ async def run(ctx: Context) -> ExitCode:
     Raises:
         ConfigError: the file is missing or unreadable, or ``--since`` is malformed.
     """
+    from ...audit import parse_since, query, render_table
+    from ...audit.postgres import password_values
+
     args = ctx.args
     # A PostgreSQL URL may carry a password; nothing printed below may show it.
     ctx.out.mask.add(password_values(ctx.operands["path"]))
@@ -39,7 +45,11 @@ async def run(ctx: Context) -> ExitCode:
         ctx.out.note("no audit records match")
         return ExitCode.OK
     # render_table builds every cell as plain Text: arguments and errors are never read as markup.
-    ctx.out.print(render_table(records, title=f"{len(records)} call{'s' if len(records) != 1 else ''}"))
+    # Piped, the arguments are shown whole (the table takes its natural width); on a terminal
+    # they get what the screen leaves.
+    width = _WHOLE if ctx.out.piped else max(_ARGUMENTS_MIN, ctx.out.out.width - _OTHER_COLUMNS)
+    title = f"{len(records)} call{'s' if len(records) != 1 else ''}"
+    ctx.out.print_table(render_table(records, title=title, arguments_width=width))
     return ExitCode.OK
 
 

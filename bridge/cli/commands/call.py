@@ -8,24 +8,23 @@ import binascii
 import json
 import mimetypes
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mcp_types as types
-
-from ...errors import ConfigError, ToolError
-from ...results import CallResult
-from ..arguments import load_args_object, pair, parse_arguments
+from ...errors import ConfigError, InvalidArguments, ToolError
+from ..arguments import argument_problems, load_args_object, parse_arguments, parse_pairs
 from ..context import Command, Context
 from ..output import Output
-from ..render import json_view
 from ..status import ExitCode
+
+if TYPE_CHECKING:
+    from ...results import CallResult
 
 __all__ = ["COMMAND"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("call")
-    group.add_argument("--arg", metavar="K=V", action="append", default=[], type=pair,
+    group.add_argument("--arg", metavar="K=V", action="append", default=[],
                        help="one argument (repeatable); V is parsed as JSON when it parses, else taken as a string")
     group.add_argument("--args", metavar="JSON", help="all arguments as a JSON object, @file.json, or @- for stdin; "
                                                       "--arg values are applied over it")
@@ -75,6 +74,8 @@ class _MediaWriter:
 
 
 def _print_text(out: Output, text: str) -> None:
+    from ..render import json_view
+
     # JSON text blocks (common: MultiMail answers in JSON) are easier to read indented.
     stripped = text.strip()
     if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]"):
@@ -87,6 +88,8 @@ def _print_text(out: Output, text: str) -> None:
 
 
 def _print_block(out: Output, block: Any, media: _MediaWriter) -> None:
+    import mcp_types as types
+
     if isinstance(block, types.TextContent):
         _print_text(out, block.text)
     elif isinstance(block, types.ImageContent | types.AudioContent):
@@ -109,6 +112,10 @@ def _print_block(out: Output, block: Any, media: _MediaWriter) -> None:
 
 def print_result(out: Output, result: CallResult, media: _MediaWriter) -> None:
     """Text blocks as sent, JSON pretty-printed, media saved to files whose paths are printed."""
+    import mcp_types as types
+
+    from ..render import json_view
+
     for block in result.content:
         # Servers often mirror structuredContent as a JSON text block; show it once.
         if result.structured is not None and isinstance(block, types.TextContent):
@@ -122,40 +129,54 @@ def print_result(out: Output, result: CallResult, media: _MediaWriter) -> None:
         out.print(json_view(out, result.structured), soft_wrap=True)
 
 
+def _progress_line(tool: str, progress: float, total: float | None, message: str | None) -> str:
+    done = f"{progress:g}/{total:g}" if total else f"{progress:g}"
+    return f"Calling {tool}… {done} {message or ''}".rstrip()
+
+
 async def run(ctx: Context) -> ExitCode:
-    """Call the tool once; exit 5 when it reports an error."""
+    """Call the tool once; exit 5 when it reports an error.
+
+    Raises:
+        ConfigError: malformed ``--arg``/``--args`` (before any server starts).
+        InvalidArguments: every argument that breaks the inputSchema, in one line.
+        ToolError: the tool returned an error result (after printing it with ``--json``).
+    """
     args = ctx.args
-    # A bad --args file is reported before a server is started for nothing.
+    # Bad --arg/--args are reported before a server is started for nothing.
+    pairs = parse_pairs(args.arg)
     base = load_args_object(args.args) if args.args is not None else {}
     async with ctx.server() as server:
         entry = await server.entry(ctx.operands["tool"])
-        arguments = parse_arguments(args.arg, base, entry.input_schema)
-        with ctx.out.status(f"Calling {entry.name}…") as status:
+        arguments = parse_arguments(pairs, base, entry.input_schema)
+        if not args.no_validate and (problems := argument_problems(entry.input_schema, arguments)):
+            raise InvalidArguments(problems.message, argument=problems.first.argument, rule=problems.first.rule,
+                                   server=server.name, tool=entry.mcp_name)
+        with ctx.out.status(f"Calling {entry.name}…") as spinner:
 
             async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-                if status is not None:
-                    of = f"/{total:g}" if total else ""
-                    status.update(ctx.out.text(f"Calling {entry.name}… {progress:g}{of} {message or ''}".rstrip()))
+                spinner.update(_progress_line(entry.name, progress, total, message))
 
             result = await server.call(entry.mcp_name, arguments, validate=not args.no_validate,
                                        progress=on_progress)
-    if ctx.out.json_mode:
-        ctx.out.json(result.to_wire())
-    elif not result.is_error:
-        print_result(ctx.out, result, _MediaWriter(args.output_dir, entry.name))
-    if result.is_error:
-        raise ToolError(result.text or "the tool reported an error", result=result, server=server.name,
-                        tool=entry.mcp_name)
+        # Printed here, before the server is shut down (which may take a moment).
+        if ctx.out.json_mode:
+            ctx.out.json(result.to_wire())
+        elif not result.is_error:
+            print_result(ctx.out, result, _MediaWriter(args.output_dir, entry.name))
+        if result.is_error:
+            raise ToolError(result.text or "the tool reported an error", result=result, server=server.name,
+                            tool=entry.mcp_name)
     return ExitCode.OK
 
 
 COMMAND = Command(
     name="call",
     summary="call one tool and print its result",
-    description="Call a tool with arguments validated against its inputSchema, as an agent's call would be. "
-                "Text blocks are printed as sent (JSON indented), structured content as JSON, and images, audio "
-                "and binary resources are saved to files whose paths are printed. Exits 5 when the tool "
-                "reports an error.",
+    description="Call a tool with arguments validated against its inputSchema, as an agent's call would be "
+                "(every invalid argument is reported at once). Text blocks are printed as sent (JSON indented), "
+                "structured content as JSON, and images, audio and binary resources are saved to files whose "
+                "paths are printed. Exits 5 when the tool reports an error.",
     operands=("tool",),
     add_arguments=add_arguments,
     run=run,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.table import Table
-
 from ..context import Command, Context
 from ..status import ExitCode
 
@@ -19,6 +17,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run(ctx: Context) -> ExitCode:
     """Search the server's tools as ``find_tools`` would for an agent with every tool allowed."""
+    from rich.table import Table
+
     async with ctx.server() as server:
         toolset = server.toolset(catalogue="deferred", approval=False, warn_unguarded=False)
         await toolset.tools()
@@ -27,12 +27,14 @@ async def run(ctx: Context) -> ExitCode:
             ctx.out.json(answer)
             return ExitCode.OK
         table = Table(title=f"find_tools({ctx.operands['query']!r}) on {server.name}", show_lines=False)
-        for column in ("#", "Tool", "Description", "Required"):
+        table.add_column("#")
+        table.add_column("Tool", no_wrap=True)  # a name is copied into the next command: never cut
+        for column in ("Description", "Required"):
             table.add_column(column, overflow="fold")
         for rank, match in enumerate(answer["matches"], 1):
             table.add_row(str(rank), ctx.out.mask(match["name"]), ctx.out.mask(match["description"] or ""),
                           ", ".join(match["required"]))
-        ctx.out.print(table)
+        ctx.out.print_table(table)
         if not answer["matches"]:
             ctx.out.note("no tool matched; the model would be told to try other words")
     return ExitCode.OK

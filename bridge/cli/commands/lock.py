@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ...lock import DEFAULT_LOCK_FILE, LockFile, ServerPin
 from ..context import Command, Context
 from ..status import ExitCode
 
@@ -13,6 +12,8 @@ __all__ = ["COMMAND"]
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ...lock import DEFAULT_LOCK_FILE
+
     parser.add_argument("-o", "--output", metavar="FILE",
                         help=f"the lock file to write (default: --lock, else {DEFAULT_LOCK_FILE}); pins of other "
                              "servers in it are kept")
@@ -24,6 +25,8 @@ async def run(ctx: Context) -> ExitCode:
     Raises:
         ConfigError: an existing lock file is malformed (it is never overwritten then).
     """
+    from ...lock import DEFAULT_LOCK_FILE, LockFile, ServerPin
+
     path = Path(ctx.args.output or getattr(ctx.args, "lock", None) or DEFAULT_LOCK_FILE)
     lock = LockFile.load(path) if path.exists() else LockFile()
     async with ctx.server(guarded=False) as server:
@@ -33,15 +36,15 @@ async def run(ctx: Context) -> ExitCode:
         lock.servers[server.name] = pin
         lock.save(path)
         skipped = server.session.skipped_tools
-    if ctx.out.json_mode:
-        ctx.out.json({"file": str(path), "server": server.name, **pin.to_json()})
-        return ExitCode.OK
-    verb = "re-pinned" if previous is not None else "pinned"
-    unchanged = " (unchanged)" if previous is not None and previous.hash == pin.hash else ""
-    ctx.out.plain(f"{verb} {len(pin.tools)} tool(s) of server {server.name!r} in {path}{unchanged}")
-    ctx.out.plain(f"catalogue hash {pin.hash}")
-    for tool in skipped:
-        ctx.out.note(f"not pinned: {tool.name!r} has an invalid definition ({tool.reason})")
+        if ctx.out.json_mode:
+            ctx.out.json({"file": str(path), "server": server.name, **pin.to_json()})
+            return ExitCode.OK
+        verb = "re-pinned" if previous is not None else "pinned"
+        unchanged = " (unchanged)" if previous is not None and previous.hash == pin.hash else ""
+        ctx.out.plain(f"{verb} {len(pin.tools)} tool(s) of server {server.name!r} in {path}{unchanged}")
+        ctx.out.plain(f"catalogue hash {pin.hash}")
+        for tool in skipped:
+            ctx.out.note(f"not pinned: {tool.name!r} has an invalid definition ({tool.reason})")
     return ExitCode.OK
 
 

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from rich.text import Text
-
-from ...inspection import suspicious_tool
 from ..context import Command, Context
-from ..fidelity import check_fidelity
-from ..pytypes import format_function
-from ..render import server_json, tool_json, tool_view
 from ..status import ExitCode
 
 __all__ = ["COMMAND"]
@@ -16,6 +10,13 @@ __all__ = ["COMMAND"]
 
 async def run(ctx: Context) -> ExitCode:
     """Print the tool's description, hints, schemas, generated signature and fidelity verdict."""
+    from rich.text import Text
+
+    from ...inspection import suspicious_tool
+    from ..fidelity import check_fidelity
+    from ..pytypes import format_function
+    from ..render import server_json, tool_json, tool_view
+
     async with ctx.server() as server:
         entry = await server.entry(ctx.operands["tool"])
         # The tool exactly as AutoGen gets it from Server.tools(), not a re-derivation.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..context import Command, Context
-from ..render import catalogue_json, catalogue_table, server_header
 from ..status import ExitCode
 
 __all__ = ["COMMAND"]
@@ -11,6 +10,8 @@ __all__ = ["COMMAND"]
 
 async def run(ctx: Context) -> ExitCode:
     """List every tool (all pages): a header and a table, or the whole catalogue as JSON."""
+    from ..render import catalogue_json, catalogue_table, server_header
+
     async with ctx.server() as server:
         catalogue = await server.catalogue()
         if ctx.out.json_mode:
@@ -18,7 +19,7 @@ async def run(ctx: Context) -> ExitCode:
             return ExitCode.OK
         ctx.out.print(server_header(ctx.out, server.info, len(catalogue), server.list_seconds))
         if len(catalogue):
-            ctx.out.print(catalogue_table(ctx.out, catalogue))
+            ctx.out.print_table(catalogue_table(ctx.out, catalogue))
         if catalogue.duplicates:
             ctx.out.note(f"the server lists these names more than once (the first is used): "
                          f"{', '.join(sorted(set(catalogue.duplicates)))}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ...errors import ConfigError
-from ...lock import LockFile, compare
 from ..context import Command, Context
 from ..status import ExitCode
 
@@ -16,6 +15,8 @@ async def run(ctx: Context) -> ExitCode:
     Raises:
         ConfigError: no ``--lock``, or the lock file is missing, malformed or does not pin this server.
     """
+    from ...lock import LockFile, compare
+
     path = getattr(ctx.args, "lock", None)
     if not path:
         raise ConfigError("verify needs --lock FILE (create one with 'mcp-bridge lock')")
@@ -23,12 +24,12 @@ async def run(ctx: Context) -> ExitCode:
     # Unguarded: the whole report is the point, even under --lock-policy strict.
     async with ctx.server(guarded=False) as server:
         drift = compare(lock.pin(server.name), await server.session.list_tools(), server=server.name)
-    if ctx.out.json_mode:
-        ctx.out.json({"file": str(path), "drift": bool(drift), **drift.to_json()})
-    elif drift:
-        ctx.out.plain(drift.report())
-    else:
-        ctx.out.plain(f"server {server.name!r}: all tools match {path}")
+        if ctx.out.json_mode:
+            ctx.out.json({"file": str(path), "drift": bool(drift), **drift.to_json()})
+        elif drift:
+            ctx.out.plain(drift.report())
+        else:
+            ctx.out.plain(f"server {server.name!r}: all tools match {path}")
     return ExitCode.DRIFT if drift else ExitCode.OK
 
 
