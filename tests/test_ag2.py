@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from conftest import PY, ROOT, fixture_env, http_server, module_cmd
 
 from bridge import ApprovalPolicy, AutoApprove, ConfigError, Server, connect
 from bridge.ag2 import HumanInputApprover, Toolkit, register_tools
+from bridge.audit import query as query_audit
 from bridge.multimail import account_filter, wait_for_decision
 from fixtures.multimail.catalogue import TOOLS as MULTIMAIL_TOOLS
 from fixtures.multimail.seed import ACCOUNT_ID, AGENT_KEY, CUSTOMER_ADDRESS, OPERATOR_KEY, ORDER_EMAIL_IDS, open_store
@@ -27,6 +29,8 @@ pytestmark = pytest.mark.anyio
 
 EMAIL = ORDER_EMAIL_IDS[0]
 REPLY = "Hi Maria, a replacement ships today. Acme Support"
+REPLY_TO_JONAS = ("Hi Jonas,\n\nsorry about the broken pole. A replacement for your Fjell 2 ships today to the address "
+                  "on order #5120.\n\nAcme Support")
 
 
 def canonical(value: Any) -> str:
@@ -342,3 +346,24 @@ async def test_the_conversation_resumes_after_an_operator_decides_in_another_pro
     finally:
         store.close()
 
+
+
+# -- the example ---------------------------------------------------------------------------------------
+
+
+def test_the_team_example_runs_offline(tmp_path: Path) -> None:
+    offline = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    proc = subprocess.run([PY, str(ROOT / "examples" / "ag2_email_team.py"), "--workdir", str(tmp_path)], cwd=ROOT,
+                          env=offline, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert "wait_for_decision: sent (approved=True)" in proc.stdout
+    records = query_audit(tmp_path / "audit.jsonl")
+    assert {(r.agent, r.tool) for r in records} == {
+        ("triage", "check_inbox"), ("triage", "get_thread"), ("drafter", "reply_email"),
+        ("contacts", "search_contacts"), ("contacts", "add_contact")}
+    assert {r.tool: r.decision for r in records}["reply_email"] == "approved"
+    store = store_of(tmp_path / "mail.db")
+    try:
+        assert [m["markdown"] for m in store.outbox("jonas.berg@fjord.example")] == [REPLY_TO_JONAS]
+    finally:
+        store.close()
