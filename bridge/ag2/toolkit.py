@@ -54,12 +54,12 @@ class Toolkit:
         """A toolkit over a ``Server``, a ``ServerGroup`` or a prepared ``Toolset``.
 
         Raises:
-            ConfigError: malformed guard options, or guards given with a prepared ``Toolset``
-                (it already has its own).
+            ConfigError: malformed guard options, or an agent or guards given with a prepared
+                ``Toolset`` (it already has its own).
         """
         if isinstance(source, Toolset):
-            if guards is not None or guard_options:
-                raise ConfigError("a Toolset already carries its guards; pass guard options to "
+            if guards is not None or guard_options or (agent is not None and agent != source.agent):
+                raise ConfigError("a Toolset already carries its agent and guards; pass them to "
                                   "server.toolset(...) instead")
             return cls(source, timeout=timeout)
         return cls(source.toolset(agent, guards, growing=False, **guard_options), timeout=timeout)
