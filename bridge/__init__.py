@@ -14,34 +14,67 @@ groups, the ``Options`` (how to connect) and ``Guards`` (what an agent may do) v
 ``CallResult`` and the error hierarchy. Everything else is imported from its module
 (``bridge.catalogue``, ``bridge.schema``, ``bridge.audit``, ...), and each framework from its
 adapter package: ``bridge.autogen``, ``bridge.ag2``, ``bridge.metagpt``, ``bridge.agent_framework``.
-``import bridge`` loads no agent framework; ``Server.tools_for`` imports AutoGen on first use.
+``import bridge`` loads no agent framework (nor, until a name is used, the MCP SDK); ``Server.tools_for``
+imports AutoGen on first use.
 """
 
-from .approval import ApprovalPolicy, AutoApprove, AutoDeny, CallbackApprover, ConsoleApprover
-from .audit import open_audit_log
-from .errors import (
-    AuthError,
-    BridgeError,
-    CallTimeout,
-    CatalogueDrift,
-    ConfigError,
-    ConnectError,
-    ConnectionLost,
-    InvalidArguments,
-    ProtocolError,
-    ServerStartError,
-    ServerUnreachable,
-    ToolError,
-    ToolNotFound,
-)
-from .group import ServerGroup, open_servers
-from .guards import Guards
-from .lock import LockFile
-from .options import Options
-from .results import CallResult
-from .selection import ToolFilter
-from .server import Server, connect
-from .toolset import Toolset
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from .approval import ApprovalPolicy, AutoApprove, AutoDeny, CallbackApprover, ConsoleApprover
+    from .audit import open_audit_log
+    from .errors import (
+        AuthError,
+        BridgeError,
+        CallTimeout,
+        CatalogueDrift,
+        ConfigError,
+        ConnectError,
+        ConnectionLost,
+        InvalidArguments,
+        ProtocolError,
+        ServerStartError,
+        ServerUnreachable,
+        ToolError,
+        ToolNotFound,
+    )
+    from .group import ServerGroup, open_servers
+    from .guards import Guards
+    from .lock import LockFile
+    from .options import Options
+    from .results import CallResult
+    from .selection import ToolFilter
+    from .server import Server, connect
+    from .toolset import Toolset
+
+# Where each public name lives. Resolved on first access (PEP 562), so `import bridge` costs next to
+# nothing: the CLI's help, or a program that only needs bridge.secrets, never loads the MCP SDK.
+_EXPORTS = {
+    "ApprovalPolicy": "approval", "AutoApprove": "approval", "AutoDeny": "approval",
+    "CallbackApprover": "approval", "ConsoleApprover": "approval",
+    "open_audit_log": "audit",
+    **dict.fromkeys(["AuthError", "BridgeError", "CallTimeout", "CatalogueDrift", "ConfigError", "ConnectError",
+                     "ConnectionLost", "InvalidArguments", "ProtocolError", "ServerStartError",
+                     "ServerUnreachable", "ToolError", "ToolNotFound"], "errors"),
+    "ServerGroup": "group", "open_servers": "group",
+    "Guards": "guards", "LockFile": "lock", "Options": "options", "CallResult": "results",
+    "ToolFilter": "selection", "Server": "server", "connect": "server", "Toolset": "toolset",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bridge' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __version__ = "0.1.0"
 

@@ -83,3 +83,13 @@ def test_importing_the_core_loads_no_agent_framework() -> None:
              "{'autogen', 'autogen_core', 'autogen_agentchat', 'autogen_ext', 'agent_framework', 'metagpt'}))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_importing_the_root_loads_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys, bridge; print(sorted({m.split('.')[0] for m in sys.modules} & "
+             "{'mcp', 'mcp_types', 'jsonschema', 'anyio', 'rich', 'pydantic'}))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
