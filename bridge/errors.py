@@ -97,14 +97,15 @@ class ConnectError(BridgeError):
 class ServerStartError(ConnectError):
     """A stdio server's command is missing, or the process exited while starting.
 
-    ``stderr_tail`` holds the last lines the process wrote to stderr, if any.
+    ``stderr_tail`` holds the stderr lines that say why (``StderrCapture.tail``), if any; the
+    message quotes all of them, joined by `` | ``.
     """
 
     def __init__(self, message: str, *, server: str | None = None, stderr_tail: str = "") -> None:
         self.stderr_tail = stderr_tail
-        if stderr_tail:
-            last = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else ""
-            message = f"{message} (stderr: {last})" if last else message
+        quoted = " | ".join(line.strip() for line in stderr_tail.splitlines() if line.strip())
+        if quoted:
+            message = f"{message} (stderr: {quoted})"
         super().__init__(message, server=server)
 
     def redact(self, secrets: Iterable[str]) -> BridgeError:

@@ -264,7 +264,7 @@ class Session:
             return _auth_error(refused, self.name)
         err = translate(exc, server=self.name, timeout=self.timeout, connecting=True)
         if gen.stderr is not None:
-            tail = gen.stderr_tail()
+            tail = gen.stderr_tail(lines=3)
             if isinstance(err, ServerStartError) and not err.stderr_tail:
                 err = ServerStartError(err.detail, server=self.name, stderr_tail=tail)
             elif isinstance(err, ConnectError) and not isinstance(err, ServerStartError):
@@ -272,7 +272,7 @@ class Session:
                                        stderr_tail=tail)
             elif tail and not isinstance(err, ConnectError):
                 # e.g. a timeout while starting: the stderr tail usually says why.
-                err.detail = f"{err.detail} (stderr: {tail.splitlines()[-1]})"
+                err.detail = f"{err.detail} (stderr: {' | '.join(tail.splitlines())})"
         return err.redact(self._secrets)
 
     def _connected(self, gen: _Generation) -> None:
