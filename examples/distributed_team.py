@@ -52,7 +52,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -77,7 +77,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bridge import ApprovalPolicy, AutoApprove, Guards, connect  # noqa: E402
+from bridge import ApprovalPolicy, AutoApprove, BridgeError, Guards, connect  # noqa: E402
 from bridge.audit import AuditRecord, AuditTrail, render_table  # noqa: E402
 from bridge.audit import query as query_audit  # noqa: E402
 from bridge.autogen import MCPWorkbench  # noqa: E402
@@ -91,6 +91,7 @@ PY = sys.executable
 SCRIPT = Path(__file__).resolve()
 OPERATOR_TOPIC = "operator"
 HEARTBEAT_SECONDS = 0.5
+HOST_TIMEOUT = 15.0
 # gRPC turns SO_REUSEPORT on by default, which would let a second host bind a taken port silently.
 GRPC_OPTIONS: list[tuple[str, Any]] = [("grpc.so_reuseport", 0), ("grpc.max_send_message_length", 16 << 20),
                                        ("grpc.max_receive_message_length", 16 << 20)]
@@ -211,7 +212,17 @@ class Heartbeat(BaseModel):
     audit_seconds: list[float] = Field(default_factory=list)
 
 
-MESSAGES: tuple[type[BaseModel], ...] = (Task, Report, CallJob, CallEvent, Heartbeat)
+class Ping(BaseModel):
+    """A worker's message to itself through the host: its echo proves the host still relays."""
+
+    seq: int
+
+
+MESSAGES: tuple[type[BaseModel], ...] = (Task, Report, CallJob, CallEvent, Heartbeat, Ping)
+
+
+class HostLost(Exception):
+    """The host stopped relaying this worker's messages."""
 
 
 def serializers() -> list[Any]:
@@ -333,10 +344,15 @@ class TeamAgent(RoutedAgent):
 class CallRunner(RoutedAgent):
     """Makes single tool calls for the operator, through the named agent's workbench (its guards)."""
 
-    def __init__(self, worker: str, workbenches: Mapping[str, MCPWorkbench]) -> None:
+    def __init__(self, worker: str, workbenches: Mapping[str, MCPWorkbench], echoed: Callable[[int], None]) -> None:
         super().__init__(f"tool calls on {worker}")
         self._worker = worker
         self._workbenches = workbenches
+        self._echoed = echoed
+
+    @message_handler
+    async def on_ping(self, message: Ping, ctx: MessageContext) -> None:
+        self._echoed(message.seq)
 
     @message_handler
     async def on_call(self, message: CallJob, ctx: MessageContext) -> None:
@@ -384,13 +400,26 @@ async def serve_worker(host: str, name: str, agents: Sequence[str], components: 
             await TeamAgent.register(runtime, agent, lambda c=config: TeamAgent(name, c))  # type: ignore[misc]
             await runtime.add_subscription(TypeSubscription(topic_type=f"task.{agent}", agent_type=agent))
         runner = f"calls.{name}"
-        await CallRunner.register(runtime, runner, lambda: CallRunner(name, workbenches))
+        echo = {"at": time.monotonic()}
+
+        def echoed(seq: int) -> None:
+            echo["at"] = time.monotonic()
+
+        await CallRunner.register(runtime, runner, lambda: CallRunner(name, workbenches, echoed))
         await runtime.add_subscription(TypeSubscription(topic_type=runner, agent_type=runner))
         print(f"READY {name} {','.join(agents)}", file=sys.stderr, flush=True)
+        seq = 0
         while not stop.is_set():
+            # The runtime does not notice a vanished host; a worker that cannot reach it must
+            # exit, so that whatever supervises it starts a fresh one.
+            if time.monotonic() - echo["at"] > HOST_TIMEOUT:
+                raise HostLost(f"worker {name}: the host at {host} stopped relaying messages "
+                               f"({HOST_TIMEOUT:.0f}s without an echo)")
             drained = [samples.popleft() for _ in range(len(samples))]
             await runtime.publish_message(Heartbeat(worker=name, agents=list(agents), retry_safe=retry_safe,
                                                     audit_seconds=drained), TopicId(OPERATOR_TOPIC, name))
+            seq += 1
+            await runtime.publish_message(Ping(seq=seq), TopicId(runner, "ping"))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), HEARTBEAT_SECONDS)
     finally:
@@ -659,8 +688,12 @@ class Proc:
         self.name = name or Path(argv[1]).name
         self.lines: list[str] = []
         self._seen = threading.Condition()
+        from fixtures.postgres import dies_with_us
+
+        # Told to stop when we die, however we die: a killed launcher leaves no worker behind.
         self.popen = subprocess.Popen(list(argv), cwd=ROOT, env={**os.environ, **(env or {})}, text=True,
-                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                      preexec_fn=dies_with_us())
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -953,12 +986,10 @@ async def run_team(workdir: Path, audit: str, *, interactive: bool, layout: Mapp
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--audit", metavar="URL", help="a postgresql:// URL (default: a throwaway server)")
+    parser.add_argument("--workdir", type=Path, help="keep mail.db and agents.json here (default: a temp dir)")
+    parser.add_argument("--interactive", action="store_true", help="decide on the held reply yourself")
     sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="everything, on this machine (the default)")
-    for p in (parser, run):
-        p.add_argument("--audit", metavar="URL", help="a postgresql:// URL (default: a throwaway server)")
-        p.add_argument("--workdir", type=Path, help="keep mail.db and agents.json here (default: a temp dir)")
-        p.add_argument("--interactive", action="store_true", help="decide on the held reply yourself")
     host = sub.add_parser("host", help="the gRPC host alone")
     host.add_argument("--port", type=int, default=50051)
     worker = sub.add_parser("worker", help="a worker serving some agents")
@@ -983,7 +1014,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 team = None if args.team is None else [a for a in args.team.split(",") if a]
                 await serve_worker(args.host, args.name, args.agents.split(","), components, stop, team=team)
 
-        asyncio.run(serve())
+        try:
+            asyncio.run(serve())
+        except (BridgeError, HostLost, OSError) as e:
+            print(f"distributed_team {args.command}: {e}", file=sys.stderr)
+            return 1
         return 0
 
     folder = args.workdir or Path(tempfile.mkdtemp(prefix="distributed-team-"))

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -159,6 +160,30 @@ async def test_same_records_and_queries_as_sqlite(pg_url: str, tmp_path: Path) -
 async def test_reading_before_anything_was_written_finds_nothing(pg_url: str) -> None:
     assert query(pg_url) == []
     assert rows(pg_url, "SELECT to_regclass('tool_calls') IS NULL") == [(True,)]
+
+
+def test_many_first_writers_at_once_create_the_table_once(pg_url: str) -> None:
+    # Each thread has a log (and so a connection) of its own; all write their first record at once.
+    logs = [PostgresAuditLog(pg_url) for _ in range(8)]
+    start = threading.Barrier(len(logs))
+    failures: list[BaseException] = []
+
+    def first_write(log: PostgresAuditLog, n: int) -> None:
+        start.wait()
+        try:
+            log._write(record(tool=f"t{n}"))
+        except BaseException as e:
+            failures.append(e)
+
+    threads = [threading.Thread(target=first_write, args=(log, n)) for n, log in enumerate(logs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for log in logs:
+        log.close()
+    assert not failures
+    assert sorted(r.tool for r in query(pg_url)) == sorted(f"t{n}" for n in range(8))
 
 
 async def test_a_repeated_write_stores_nothing_new(pg_url: str, postgres: TempPostgres) -> None:

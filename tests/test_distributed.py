@@ -100,6 +100,7 @@ class Cluster:
     model: ScriptedModel
     workers: dict[str, dt.Proc]
     link: SlowLink
+    components: dict[str, dict[str, object]]
 
 
 LAYOUT = {"w1": (["triage", "contacts"], ["triage"]), "w2": (["drafter", "contacts"], ["drafter", "contacts"])}
@@ -139,7 +140,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         procs += workers.values()
         for proc in workers.values():
             dt.ready(proc)
-        yield Cluster(host, postgres.url(), db, mail_url, keys, email, model, workers, link)
+        yield Cluster(host, postgres.url(), db, mail_url, keys, email, model, workers, link, components)
     finally:
         dt.stop_all([p for p in procs if p.name.startswith("worker")])
         dt.stop_all([p for p in procs if not p.name.startswith("worker")])
@@ -163,6 +164,23 @@ def trail(cluster: Cluster, *workers: str) -> list[AuditRecord]:
 def calls_by(cluster: Cluster) -> Counter[tuple[str, str]]:
     """(key name, tool) -> calls the server ran (refusals included), from the server's own log."""
     return Counter((key, tool) for key, tool, _ in dt.server_log(cluster.db) if key in dt.ROLES)
+
+
+def test_the_workers_load_configs_carrying_every_guard_and_no_secret(cluster: Cluster) -> None:
+    text = json.dumps(cluster.components)
+    assert not [k for k in cluster.keys.values() if k in text]
+    for name, role in dt.ROLES.items():
+        bench = cluster.components[name]["workbench"]["config"]  # type: ignore[index]
+        assert bench["agent"] == name
+        assert bench["servers"][0]["target"]["headers"] == {"Authorization": f"Bearer ${{{role.key_var}}}"}
+        assert bench["guards"]["select"]["include"] == list(role.tools)
+        assert "decide_email" in bench["guards"]["select"]["opt_in"]  # account tools stay out
+        audit, approval = bench["guards"]["chain"]
+        assert audit == {"kind": "audit", "log": {"type": "postgres", "url": cluster.audit}}
+        assert approval["approver"] == {"type": "auto_approve", "reviewer": f"policy:{name}"}
+        # The agent's own config holds the same workbench.
+        agent = cluster.components[name]["agent"]["config"]  # type: ignore[index]
+        assert agent["name"] == name and agent["workbench"][0]["config"] == bench
 
 
 async def test_a_team_run_crosses_workers_and_is_audited_once_per_call(cluster: Cluster,
@@ -216,6 +234,12 @@ async def test_single_calls_on_both_workers_each_leave_one_record(cluster: Clust
     jobs += [(w, "contacts", "search_contacts", {"query": f"nobody-{w}-{n}"}) for n in range(4) for w in ("w1", "w2")]
     outcomes = await asyncio.gather(*(team.call(agent, tool, args, worker=w) for w, agent, tool, args in jobs))
     assert [(o.worker, o.attempts, o.lost, o.is_error) for o in outcomes] == [(w, 1, False, False) for w, *_ in jobs]
+    # A loaded worker keeps its agent's selection: a tool triage was not given never reaches the server.
+    server_before = calls_by(cluster)
+    refused = await team.call("triage", "reply_email", {"email_id": cluster.email["id"], "markdown": "hi"},
+                              worker="w1")
+    assert refused.is_error and "unknown tool 'reply_email'" in refused.text and refused.worker == "w1"
+    assert calls_by(cluster) == server_before
     new = [r for r in trail(cluster) if r.record_id not in before]
     assert len(new) == len(jobs)
     # The coordinator's job id travels as the call id: each job has exactly its one record.
