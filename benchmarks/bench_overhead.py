@@ -2,7 +2,8 @@
 
 Variants, each on its own server process, measured in rotating rounds in one run:
 
-- raw: mcp 2.x ``ClientSession.call_tool`` on one initialized session (the floor);
+- raw: mcp 2.x ``ClientSession.call_tool`` on one initialized session, with the per-request
+  timeout the bridge also sets (the same work: the baseline), and without one (the floor);
 - bridge: ``MCPTool.run_json`` (lookup, jsonschema validation, interceptor chain, result
   rendering) on the bridge's persistent session; goal: within 5% of raw;
 - autogen-ext ``McpWorkbench`` (one session, kept open across rounds);
@@ -72,15 +73,21 @@ async def main(argv: list[str] | None = None) -> Path:
             token = CancellationToken()
             protocols = {"raw": init.protocol_version, "bridge": server.info.protocol_version}
 
-            async def run_raw(_: int) -> dict[str, float]:
-                for _ in range(warmup):
-                    await raw.call_tool("echo", ARGS)
-                with CpuClock() as clock:
-                    for _ in range(opts.calls):
-                        result = await raw.call_tool("echo", ARGS)
-                        if result.is_error:
-                            raise RuntimeError(f"raw echo failed: {result}")
-                return {"wall": clock.wall / opts.calls, "cpu": clock.cpu / opts.calls}
+            def raw_variant(timeout: float | None) -> Any:
+                async def run(_: int) -> dict[str, float]:
+                    for _ in range(warmup):
+                        await raw.call_tool("echo", ARGS, read_timeout_seconds=timeout)
+                    with CpuClock() as clock:
+                        for _ in range(opts.calls):
+                            result = await raw.call_tool("echo", ARGS, read_timeout_seconds=timeout)
+                            if result.is_error:
+                                raise RuntimeError(f"raw echo failed: {result}")
+                    return {"wall": clock.wall / opts.calls, "cpu": clock.cpu / opts.calls}
+
+                return run
+
+            run_raw = raw_variant(server.options.call_timeout)
+            run_raw_bare = raw_variant(None)
 
             async def run_bridge(_: int) -> dict[str, float]:
                 for _ in range(warmup):
@@ -90,7 +97,7 @@ async def main(argv: list[str] | None = None) -> Path:
                         await tool.run_json(ARGS, token)  # raises ToolError on an error result
                 return {"wall": clock.wall / opts.calls, "cpu": clock.cpu / opts.calls}
 
-            variants = {"raw": run_raw, "bridge": run_bridge}
+            variants = {"raw": run_raw, "raw_bare": run_raw_bare, "bridge": run_bridge}
             if driver is not None:
                 variants |= ext_variants(driver, argv_, opts.calls, opts.percall_calls, warmup)
             percall_rounds = {round(i * opts.rounds / opts.percall_rounds) for i in range(opts.percall_rounds)}
@@ -99,8 +106,12 @@ async def main(argv: list[str] | None = None) -> Path:
 
     us = 1e6
     raw_walls = [x["wall"] for x in results["raw"]]
-    raw_row = report.add("raw mcp ClientSession.call_tool", [w * us for w in raw_walls], "µs/call",
-                         note=f"CPU {_cpu(results['raw'])} µs/call; protocol {protocols['raw']}", is_baseline=True)
+    raw_row = report.add("raw mcp ClientSession.call_tool (same timeout)", [w * us for w in raw_walls], "µs/call",
+                         note=f"CPU {_cpu(results['raw'])} µs/call; protocol {protocols['raw']}; "
+                              f"read_timeout_seconds={server.options.call_timeout:g}", is_baseline=True)
+    bare_walls = [x["wall"] for x in results["raw_bare"]]
+    report.add("raw mcp ClientSession.call_tool (no timeout)", [w * us for w in bare_walls], "µs/call",
+               baseline=raw_row, paired=paired(bare_walls, raw_walls), note=f"CPU {_cpu(results['raw_bare'])} µs/call")
     bridge_walls = [x["wall"] for x in results["bridge"]]
     bridge_row = report.add("bridge MCPTool.run_json", [w * us for w in bridge_walls], "µs/call",
                             baseline=raw_row, paired=paired(bridge_walls, raw_walls))
