@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent, ToolCallRequestEvent
@@ -944,7 +945,10 @@ async def run_team(workdir: Path, audit: str, *, interactive: bool, layout: Mapp
             assert not leaked, "a MultiMail key reached the component configs"
             print(f"Component configs: {dump} (no secrets: keys and passwords are ${{VAR}} references)")
             print(f"gRPC host on {host}")
-            workers = [worker_proc(host, name, agents, dump, worker_env(agents, keys, mail_url, model_key=model_key))
+            # The configs name the audit password as a reference; each worker gets the value.
+            password = urlsplit(audit).password
+            workers = [worker_proc(host, name, agents, dump, worker_env(agents, keys, mail_url, model_key=model_key,
+                                                                        audit_password=password))
                        for name, agents in layout.items()]
             procs += workers
             for proc, (name, agents) in zip(workers, layout.items(), strict=True):

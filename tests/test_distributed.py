@@ -296,3 +296,31 @@ async def test_a_killed_worker_leaves_the_other_working_and_the_audit_consistent
     assert sorted((r.call_id, r.worker) for r in new) == sorted((o.job, o.worker) for o in finished)
     assert not [r for r in new if r.worker == "w2"]
     assert all(r.outcome == "ok" for r in new)
+
+
+def test_the_example_runs_everything_and_stops_it_all(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    import psutil
+
+    # Every process the run starts inherits this, so any left behind can be found afterwards.
+    mark = uuid.uuid4().hex
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "distributed_team.py"), "--workdir", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=360, env={**env, "RUN_MARK": mark})
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    for line in ("[triage on w1]", "[drafter on w2]", "[contacts on w2]", "held in MultiMail's gated_send queue",
+                 "wait_for_decision: sent (approved=True)", f"Delivered to {dt.CUSTOMER}", "audit trail (7 calls"):
+        assert line in out, line
+    assert "mm_test_" not in out + done.stderr
+
+    def marked(p: psutil.Process) -> bool:
+        try:
+            return p.environ().get("RUN_MARK") == mark
+        except (psutil.Error, OSError):
+            return False
+
+    # Workers, host, mail server and database: none outlives the run.
+    assert not [p.pid for p in psutil.process_iter() if marked(p)]
