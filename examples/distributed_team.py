@@ -365,7 +365,12 @@ class CallRunner(RoutedAgent):
             return
         await self.publish_message(CallEvent(job=message.job, attempt=message.attempt, worker=self._worker,
                                              state="started"), topic)
-        result = await workbench.call_tool(message.tool, message.arguments, call_id=message.job)
+        try:
+            result = await workbench.call_tool(message.tool, message.arguments, call_id=message.job)
+        except Exception as e:  # an answer of some kind, or the operator would wait for its timeout
+            await self.publish_message(CallEvent(job=message.job, attempt=message.attempt, worker=self._worker,
+                                                 state="failed", text=f"{type(e).__name__}: {e}"), topic)
+            return
         text = "".join(getattr(part, "content", "") for part in result.result)
         await self.publish_message(CallEvent(job=message.job, attempt=message.attempt, worker=self._worker,
                                              state="done", text=text, is_error=result.is_error), topic)
@@ -660,8 +665,8 @@ class Coordinator:
             if flight.event is not None and flight.event.state == "done":
                 outcome.worker, outcome.text, outcome.is_error = target, flight.event.text, flight.event.is_error
                 return outcome
-            if flight.event is not None:  # the worker refused it: nothing reached the server
-                outcome.lost, outcome.reason = True, flight.event.text
+            if flight.event is not None:  # the worker could not make the call; it says why
+                outcome.lost, outcome.reason = True, f"worker {target}: {flight.event.text}"
                 return outcome
             seen = self.workers[target]
             if tool not in seen.retry_safe.get(agent, []):
