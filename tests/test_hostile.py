@@ -6,9 +6,9 @@ from __future__ import annotations
 import http.server
 import logging
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -22,9 +22,18 @@ from leaks import leak_checked
 from bridge import AuthError, CallTimeout, ProtocolError, Server, ServerStartError, connect
 from bridge.inspection import suspicious_text, suspicious_tool
 from bridge.repair import ORIGINAL_BLOCK_KEY
-from fixtures.chaos import INJECTION_TEXTS
+from fixtures.chaos import INJECTION_TEXTS, journal_entries
 
 pytestmark = pytest.mark.anyio
+
+
+async def until(predicate: Callable[[], bool], what: str, limit: float = 60.0) -> None:
+    """Wait for something the test itself set in motion; the limit only turns a hang into a named failure."""
+    with anyio.move_on_after(limit):
+        while not predicate():
+            await anyio.sleep(0.02)
+        return
+    raise AssertionError(f"never happened: {what}")
 
 
 def chaos(*args: str, **kwargs: Any) -> Server:
@@ -37,11 +46,11 @@ def chaos(*args: str, **kwargs: Any) -> Server:
 
 
 async def test_hang_on_start_times_out_and_leaves_nothing_behind() -> None:
-    started = time.monotonic()
+    # The server never answers, so only the bridge's own timeout can end this; leak_checked proves
+    # the teardown (stdin close, TERM, KILL) left no process, task or descriptor.
     with pytest.raises(CallTimeout, match=r"did not finish starting within 1\.5s"):
         async with leak_checked(chaos("--start", "hang", timeout=1.5)):
             pass
-    assert time.monotonic() - started < 1.5 + 4  # timeout, plus bounded teardown (stdin close, TERM)
 
 
 async def test_exit_on_start_says_why_with_the_stderr_tail() -> None:
@@ -51,8 +60,10 @@ async def test_exit_on_start_says_why_with_the_stderr_tail() -> None:
 
 
 async def test_hang_on_tools_list_times_out_at_connect() -> None:
-    with pytest.raises(CallTimeout, match=r"no answer within 1\.5s"):
-        async with leak_checked(chaos("--listing", "hang", timeout=1.5)):
+    # The same timeout bounds the start and the listing: ample for a start on a loaded machine, so
+    # the one that expires is the listing's.
+    with pytest.raises(CallTimeout, match=r"^server 'chaos': no answer within 5s"):
+        async with leak_checked(chaos("--listing", "hang", timeout=5)):
             pass
 
 
@@ -72,39 +83,50 @@ async def test_garbage_on_stdout_is_reported_once_and_ignored(caplog: pytest.Log
 
 async def test_an_invalid_jsonrpc_answer_fails_its_call_at_once_and_the_session_survives() -> None:
     async with leak_checked(chaos(call_timeout=10)) as server:
-        started = time.monotonic()
-        # It carries the call's id, so it is the call's answer: no waiting for the timeout.
+        # It carries the call's id, so it is the call's answer: a ProtocolError, where waiting for
+        # the answer would have ended in a CallTimeout.
         with pytest.raises(ProtocolError, match=r"tool 'bad_reply': MCP error -32603: the answer is not valid "
                                                 r"JSON-RPC: Input should be '2.0' \(got '1.0'\)"):
             await server.call("bad_reply")
-        assert time.monotonic() - started < 2
         assert (await server.call("garbage_reply")).text == "ok after garbage"
         assert (await server.call("pid")).text.isdigit()
 
 
-async def test_a_timeout_mentions_garbage_the_server_sent_meanwhile() -> None:
-    async with leak_checked(chaos(call_timeout=1)) as server, anyio.create_task_group() as tg:
-        tg.start_soon(server.call, "garbage_reply")  # garbage without an id, then a proper answer
-        with pytest.raises(CallTimeout, match=r"tool 'hang': no answer within 1s; meanwhile the server sent 1 "
+async def test_a_timeout_mentions_garbage_the_server_sent_meanwhile(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    async with leak_checked(chaos("--journal", str(journal), call_timeout=5)) as server, \
+            anyio.create_task_group() as tg:
+
+        async def garbage_while_hanging() -> None:
+            await until(lambda: any(e.get("tool") == "hang" for e in journal_entries(journal)), "hang arrived")
+            # Garbage without an id, then a proper answer: the garbage lands inside the hang's wait.
+            assert (await server.call("garbage_reply")).text == "ok after garbage"
+
+        tg.start_soon(garbage_while_hanging)
+        with pytest.raises(CallTimeout, match=r"tool 'hang': no answer within 5s; meanwhile the server sent 1 "
                                               r"message\(s\) that are not valid JSON-RPC \(last: Invalid JSON"):
             await server.call("hang")
 
 
-async def test_hang_on_call_times_out_without_blocking_other_calls() -> None:
-    async with leak_checked(chaos()) as server:
+async def test_hang_on_call_times_out_without_blocking_other_calls(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    async with leak_checked(chaos("--journal", str(journal))) as server:
         results: list[str] = []
+        timed_out_after: list[int] = []
 
-        async def other_calls() -> None:
+        async def hang() -> None:
+            with pytest.raises(CallTimeout, match=r"^server 'chaos', tool 'hang': no answer within 5s$"):
+                await server.call("hang", timeout=5)
+            timed_out_after.append(len(results))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(hang)
+            # Once the server holds the hanging call, every other call must still get through.
+            await until(lambda: any(e.get("tool") == "hang" for e in journal_entries(journal)), "hang arrived")
             for _ in range(5):
                 results.append((await server.call("echo", {"text": "x"})).text)
-
-        started = time.monotonic()
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(other_calls)
-            with pytest.raises(CallTimeout, match="tool 'hang': no answer within 1s"):
-                await server.call("hang", timeout=1)
-        assert 1 <= time.monotonic() - started < 3
         assert results == ['{"text": "x"}'] * 5
+        assert timed_out_after == [5]  # all five answered while the hang was still pending
 
 
 # -- hostile listings and results -------------------------------------------------------------------
@@ -133,13 +155,25 @@ async def test_an_unknown_content_type_becomes_a_placeholder_and_is_kept() -> No
         assert result.content[1].meta == {ORIGINAL_BLOCK_KEY: {"type": "hologram", "frames": 3}}
 
 
+def _truncated(shown: int, total: int) -> str:
+    return ("x" * shown + f"\n[truncated: showing {shown:,} of {total:,} characters; the full result is kept"
+            " on the CallResult]")
+
+
 async def test_an_enormous_result_is_truncated_for_the_model_only() -> None:
     async with leak_checked(chaos(max_result_chars=10_000)) as server:
         result = await server.call("huge", {"chars": 3_000_000})
-        assert len(result.content[0].text) == 3_000_000  # the full result stays on the result object
-        assert len(result.text) < 10_200
-        assert result.text.endswith("[truncated: showing 10,000 of 3,000,000 characters; the full result is kept"
-                                    " on the CallResult]")
+        assert result.content[0].text == "x" * 3_000_000  # the full result stays on the result object
+        assert result.text == _truncated(10_000, 3_000_000)
+
+
+async def test_results_are_truncated_at_100000_characters_by_default() -> None:
+    async with leak_checked(chaos()) as server:
+        at_limit = await server.call("huge", {"chars": 100_000})
+        assert at_limit.text == "x" * 100_000  # exactly the limit: shown whole, no note
+        over = await server.call("huge", {"chars": 100_001})
+        assert over.text == _truncated(100_000, 100_001)
+        assert over.content[0].text == "x" * 100_001
 
 
 async def test_duplicate_names_keep_the_first_and_say_so(caplog: pytest.LogCaptureFixture) -> None:
@@ -151,12 +185,13 @@ async def test_duplicate_names_keep_the_first_and_say_so(caplog: pytest.LogCaptu
     assert "lists duplicate tool names ['echo']" in caplog.text
 
 
-async def test_thousands_of_tools_are_listed_within_bounds() -> None:
-    async with leak_checked(chaos("--tools", "3000", "--page-size", "400", timeout=30)) as server:
+async def test_thousands_of_tools_are_listed_across_pages() -> None:
+    # Listing speed is a benchmark's business (make bench: discovery); here, completeness in 8 pages.
+    async with leak_checked(chaos("--tools", "3000", "--page-size", "400", timeout=60)) as server:
         catalogue = await server.catalogue()
         assert len(catalogue) == 3014
-        assert catalogue.get("filler_02999") is not None
-        assert server.list_seconds < 10
+        assert [e.mcp_name for e in catalogue if e.mcp_name.startswith("filler_")] == \
+            [f"filler_{i:05d}" for i in range(3000)]
         assert (await server.call("filler_01234")).text == "unknown tool filler_01234"  # reachable by name
 
 
@@ -201,19 +236,20 @@ def test_injection_patterns(text: str, label: str) -> None:
 
 
 async def test_hostile_tools_never_crash_the_agent() -> None:
-    async with leak_checked(chaos(call_timeout=1)) as server:
+    async with leak_checked(chaos(call_timeout=3)) as server:
         model = script(calls(("hang", {}), ("bad_reply", {}), ("weird_content", {}), ("die", {})),
                        "Some tools failed; here is what I know.")
         agent = AssistantAgent("agent", model_client=model, tools=await server.tools(),  # type: ignore[arg-type]
                                reflect_on_tool_use=True)
-        with anyio.fail_after(15):
-            run = await agent.run(task="use the tools")
+        run = await agent.run(task="use the tools")
         (execution,) = [m for m in run.messages if isinstance(m, ToolCallExecutionEvent)]
         outcome = {r.name: (r.is_error, r.content) for r in execution.content}
-        assert outcome["hang"] == (True, "server 'chaos', tool 'hang': no answer within 1s")
-        assert outcome["bad_reply"][0] and "not valid JSON-RPC" in outcome["bad_reply"][1]
+        assert outcome["hang"] == (True, "server 'chaos', tool 'hang': no answer within 3s")
+        assert outcome["bad_reply"] == (True, "server 'chaos', tool 'bad_reply': MCP error -32603: the answer is not "
+                                              "valid JSON-RPC: Input should be '2.0' (got '1.0')")
         assert outcome["weird_content"] == (False, "before\n[unsupported content block of type 'hologram']\nafter")
-        assert outcome["die"][0] and "lost" in outcome["die"][1]
+        assert outcome["die"] == (True, "server 'chaos', tool 'die': the connection to the server was lost (Connection"
+                                        " closed); the server process exited (stderr: chaos: dying during die)")
         assert run.messages[-1].to_text() == "Some tools failed; here is what I know."
         assert (await server.call("pid")).text.isdigit()  # and the server was respawned for the next call
 
