@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import functools
 import inspect
 import json
+import logging
 import os
 import re
 import typing
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import anyio
@@ -16,15 +19,44 @@ import typing_extensions
 from autogen_core import CancellationToken
 from conftest import ROOT, children_of, fixture_env, http_server, module_cmd
 
-from bridge.schema import OMIT
 from bridge import CallResult, CallTimeout, InvalidArguments, ProtocolError, Server, ToolError, ToolNotFound, connect
 from bridge.autogen import MCPTool
-from fixtures.schema_zoo import LONG_NAME, ZOO_SCHEMAS
+from bridge.schema import OMIT
+from fixtures.schema_zoo import (
+    BLOB_BYTES,
+    LONG_NAME,
+    PHOTO_BYTES,
+    PNG_BYTES,
+    WAV_BYTES,
+    ZOO_RESOURCES,
+    ZOO_SCHEMAS,
+    ZOO_TOOLS,
+)
 
 pytestmark = pytest.mark.anyio
 
 SAFE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MATRIX = [(t, m) for t in ("stdio", "http", "sse") for m in ("legacy", "auto")]
+# Every MCP name the zoo lists that is not already OpenAI-safe, and what the model calls it (README:
+# transliterated, or 8 hex digits of the name's SHA-256 where that collides or passes 64 characters).
+RENAMED = {"files.read": "files_read", "repo/status": "repo_status", "send mail": "send_mail",
+           "café_menu": "cafe_menu", "a.b": "a_b_2e7336dc",
+           LONG_NAME: "zoo_tool_with_a_deliberately_long_name_that_goes_past_t_92701a5e"}
+
+
+async def until(predicate: Callable[[], typing.Awaitable[bool]], what: str, limit: float = 60.0) -> None:
+    """Wait for something the test itself set in motion; the limit only turns a hang into a named failure."""
+    with anyio.move_on_after(limit):
+        while not await predicate():
+            await anyio.sleep(0.02)
+        return
+    raise AssertionError(f"never happened: {what}")
+
+
+async def counters(server: Server, tool: str) -> dict[str, int]:
+    """What the zoo has seen of ``tool``'s calls: started, completed, cancelled."""
+    by_tool = (await server.call("cancelled_count", {})).structured["by_tool"]
+    return dict(by_tool.get(tool, {"started": 0, "completed": 0, "cancelled": 0}))
 
 
 @pytest.fixture(scope="module")
@@ -67,21 +99,41 @@ async def test_every_zoo_tool_converts_losslessly(zoo_target: tuple[str, str, st
         assert server.info.transport == transport
         tools = await server.tools()
         by_mcp = {t.mcp_name: t for t in tools}
-        # Paged (7 per page) through to the last cursor: nothing missing, nothing extra.
-        assert set(ZOO_SCHEMAS) <= set(by_mcp)
+        # Paged (7 per page) through to the last cursor: nothing missing, nothing extra, in order.
+        assert [t.mcp_name for t in tools] == list(ZOO_TOOLS)
         for name, schema in ZOO_SCHEMAS.items():
-            tool = by_mcp[name]
+            tool, served = by_mcp[name], ZOO_TOOLS[name]
             assert tool.schema["parameters"] == schema, name
-            assert SAFE.match(tool.name), tool.name
-            assert tool.description
-        assert len({t.name for t in tools}) == len(tools)
+            assert tool.name == RENAMED.get(name, name) and SAFE.match(tool.name), tool.name
+            assert tool.description == served.description, name
+            assert tool.title == served.title, name
+            assert tool.output_schema == served.output_schema, name
 
         # One representative call per era/transport: wire name used, integers kept, omitted stays omitted.
         echoed = await by_mcp["echo_types"].run_json({"count": 3, "ratio": 0.5}, CancellationToken())
         assert isinstance(echoed, CallResult)
-        assert echoed.structured["types"] == {"count": "integer", "ratio": "number"}
+        assert echoed.structured == {"arguments": {"count": 3, "ratio": 0.5},
+                                     "types": {"count": "integer", "ratio": "number"}}
         result = await server.call("files.read", {"path": "a.txt"})
-        assert not result.is_error
+        assert (result.is_error, result.text) == (False, '{"arguments": {"path": "a.txt"}, "tool": "files.read"}')
+
+
+async def test_structured_content_violating_its_output_schema_is_a_protocol_error(
+        zoo_target: tuple[str, str, str]) -> None:
+    # README: structured content is checked against outputSchema; a violation is the server's fault.
+    transport, mode, url = zoo_target
+    async with open_zoo(transport, mode, url) as server:
+        with pytest.raises(ProtocolError) as violated:
+            await server.call("structured_invalid", {})
+        assert re.fullmatch(rf"server '{server.name}', tool 'structured_invalid': (\w+: )?Invalid structured content "
+                            r"returned by tool structured_invalid: 'three' is not of type 'integer'",
+                            str(violated.value)), str(violated.value)
+        # Through an agent's tool it fails the same way, and the session is still usable.
+        tool = {t.mcp_name: t for t in await server.tools()}["structured_invalid"]
+        with pytest.raises(ProtocolError, match="'three' is not of type 'integer'"):
+            await tool.run_json({}, CancellationToken())
+        stats = await server.call("stats", {"numbers": [2]})
+        assert stats.structured == {"count": 1, "sum": 2.0, "mean": 2.0, "extremes": {"min": 2.0, "max": 2.0}}
 
 
 async def test_names_are_safe_unique_and_deterministic() -> None:
@@ -90,44 +142,75 @@ async def test_names_are_safe_unique_and_deterministic() -> None:
     async with zoo_stdio(mode="legacy") as server:
         second = {t.mcp_name: t.name for t in await server.tools()}
     assert first == second
-    assert first["a_b"] == "a_b"  # already safe: kept as is
-    assert first["a.b"] != "a_b" and first["a.b"].startswith("a_b_")
-    assert first["files.read"] == "files_read"
-    assert first["repo/status"] == "repo_status"
-    assert first["send mail"] == "send_mail"
-    assert first["café_menu"] == "cafe_menu"
-    assert len(first[LONG_NAME]) <= 64
+    assert first == {name: RENAMED.get(name, name) for name in ZOO_TOOLS}  # a safe name is kept as is
+    assert len(first[LONG_NAME]) == 64
 
 
 async def test_signatures_are_typed_and_keyword_names_work() -> None:
     async with zoo_stdio() as server:
         tools = {t.mcp_name: t for t in await server.tools()}
         sig = tools["keyword_args"].signature
-        names = set(sig.parameters)
-        for py in ("from_", "class_", "filter", "schema_", "model_config_", "data_type", "arg_2fa"):
-            assert py in names, (py, names)
+        # README: from -> from_, schema -> schema_, model_config -> model_config_, data-type -> data_type,
+        # 2fa -> arg_2fa; json and self clash with pydantic/AutoGen; filter is safe as it is.
+        assert list(sig.parameters) == ["from_", "class_", "filter", "schema_", "model_config_", "json_", "self_",
+                                        "data_type", "arg_2fa"]
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in sig.parameters.values())
+        assert {n: p.default for n, p in sig.parameters.items()} == {
+            n: inspect.Parameter.empty if n in ("from_", "class_") else OMIT for n in sig.parameters}
+        assert sig.parameters["from_"].annotation == typing.Annotated[str, "Python keyword."]
 
-        const_enum = tools["const_enum"].signature.parameters
-        assert any(typing.get_origin(_strip(p.annotation)) is typing.Literal for p in const_enum.values())
+        assert _annotations(tools["const_enum"]) == {
+            "api_version": typing.Literal["v2"], "colour": typing.Literal["red", "green", "blue"],
+            "level": typing.Any,  # 3.5 is no valid Literal value, so the mixed enum is Any
+            "mode": typing.Literal["fast"]}
+        assert _annotations(tools["type_arrays"]) == {
+            "nickname": typing.Optional[str], "age": typing.Optional[int],  # noqa: UP045 - how the bridge spells it
+            "amount": typing.Union[float, str], "scores": list[typing.Optional[float]]}  # noqa: UP007, UP045
 
-        typed_map = tools["typed_map"].signature.parameters
-        assert any(_strip(p.annotation) == dict[str, int] for p in typed_map.values()), typed_map
+        typed_map = _annotations(tools["typed_map"])
+        assert typed_map["counts"] == dict[str, int]
+        assert typing.get_origin(typed_map["people"]) is dict
+        person = typing.get_args(typed_map["people"])[1]
+        assert typing_extensions.is_typeddict(person)
+        assert (person.__required_keys__, person.__optional_keys__) == ({"age"}, {"email"})
 
-        nullable = tools["type_arrays"].signature.parameters
-        assert any(type(None) in typing.get_args(_strip(p.annotation)) for p in nullable.values())
-
-        nested = tools["nested_objects"].signature.parameters
-        assert any(typing_extensions.is_typeddict(_strip(p.annotation)) for p in nested.values())
-
-        # Optional parameters default to OMIT (not None: None means an explicit null).
-        assert all(p.default is OMIT for p in sig.parameters.values() if p.default is not inspect.Parameter.empty)
+        (company,) = _annotations(tools["nested_objects"]).values()
+        assert typing_extensions.is_typeddict(company) and company.__required_keys__ == {"name", "hq"}
+        hq = typing.get_type_hints(company)["hq"]
+        assert hq.__required_keys__ == {"city"} and hq.__optional_keys__ == {"geo"}
+        assert typing.get_type_hints(hq)["geo"].__required_keys__ == {"lat", "lon"}
 
         # Calling through the generated Python function maps names back to the wire.
-        args = {name: "x" for name, p in sig.parameters.items() if p.default is inspect.Parameter.empty}
-        result = await tools["keyword_args"]._func(**args)
+        result = await tools["keyword_args"]._func(from_="x", class_="y", data_type="z")
         assert isinstance(result, CallResult)
-        assert not result.is_error
+        assert json.loads(result.text) == {"tool": "keyword_args",
+                                           "arguments": {"from": "x", "class": "y", "data-type": "z"}}
+
+
+async def test_an_exotic_schema_still_registers_with_its_raw_schema() -> None:
+    async with zoo_stdio() as server:
+        tool = {t.mcp_name: t for t in await server.tools()}["exotic_any_of"]
+        assert tool.schema["parameters"] == ZOO_SCHEMAS["exotic_any_of"]  # the model sees it unchanged
+        assert str(tool.signature) == "(**arguments: Any) -> bridge.results.CallResult"
+        assert str(inspect.signature(tool._func)).startswith("(**arguments: Any)")
+        assert json.loads((await tool.run_json({"id": 7}, CancellationToken())).text)["arguments"] == {"id": 7}
+        with pytest.raises(InvalidArguments):  # untyped, still validated against the raw schema
+            await tool.run_json({"email": "nope"}, CancellationToken())
+
+
+@pytest.mark.xfail(strict=True, reason="bridge.schema returns the untyped shape for a top-level anyOf without "
+                                       "logging; only exceptions while typing are logged")
+async def test_an_exotic_schema_is_logged_as_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        async with zoo_stdio() as server:
+            tool = {t.mcp_name: t for t in await server.tools()}["exotic_any_of"]
+            assert not tool.entry.compiled.typed
+    assert [r.getMessage() for r in caplog.records if "exotic_any_of" in r.getMessage()], caplog.text
+
+
+def _annotations(tool: MCPTool) -> dict[str, typing.Any]:
+    """Wire name -> Python type of each parameter, without description metadata."""
+    return {p.name: _strip(tool.signature.parameters[p.py_name].annotation) for p in tool.entry.compiled.parameters}
 
 
 def _strip(annotation: typing.Any) -> typing.Any:
@@ -188,30 +271,42 @@ def _required_sample(tool: str) -> dict[str, typing.Any]:
 
 
 async def test_result_shapes_reach_the_model_as_text() -> None:
+    # README, "What the model sees": each rendering exactly.
     async with zoo_stdio() as server:
         blocks = await server.call("text_blocks", {"count": 3})
         assert blocks.text == "block 1 of 3\nblock 2 of 3\nblock 3 of 3"
+
         image = await server.call("image_result", {})
-        assert re.search(r"\[image: image/png, \d+ bytes\]", image.text)
-        assert any(getattr(b, "type", "") == "image" for b in image.content)  # bytes kept on the full result
+        assert image.text == f"a 4x4 orange PNG follows\n[image: image/png, {len(PNG_BYTES)} bytes]"
+        assert base64.b64decode(image.content[1].data) == PNG_BYTES  # the bytes stay on the full result
+        photo = await server.call("photo_result", {})
+        assert photo.text == "[image: image/png, 1.2 KB]"  # the README's own example
+        assert base64.b64decode(photo.content[0].data) == PHOTO_BYTES
         audio = await server.call("audio_result", {})
-        assert "[audio: audio/wav" in audio.text
+        assert audio.text == f"[audio: audio/wav, {len(WAV_BYTES)} bytes]"
+
         link = await server.call("resource_link_result", {})
-        assert "zoo://" in link.text and "resource link" in link.text
+        assert link.text == ("see the linked resources\n"
+                             "[resource link: Zoo README <zoo://docs/readme.md>, text/markdown]\n"
+                             "[resource link: pixel <zoo://images/pixel.png>, image/png]")
         embedded = await server.call("embedded_resource_result", {})
-        assert "[resource <" in embedded.text
+        assert embedded.text == (f"[resource <zoo://docs/readme.md>]\n{ZOO_RESOURCES['zoo://docs/readme.md']}\n"
+                                 f"[resource <zoo://blobs/bytes.bin>: application/octet-stream, {len(BLOB_BYTES)} "
+                                 "bytes]")
+
+        # Structured content: compact JSON, and the text block repeating it is shown once.
         stats = await server.call("stats", {"numbers": [1, 2, 3]})
-        assert stats.structured is not None
-        assert json.loads(stats.text) == stats.structured  # shown once, compact JSON
-        for r in (blocks, image, audio, link, embedded, stats):
-            assert "TextContent(" not in r.text and "ImageContent(" not in r.text
+        assert stats.structured == {"count": 3, "sum": 6.0, "mean": 2.0, "extremes": {"min": 1.0, "max": 3.0}}
+        assert stats.text == '{"count":3,"sum":6.0,"mean":2.0,"extremes":{"min":1.0,"max":3.0}}'
+        plain = await server.call("structured_no_schema", {})
+        assert (plain.structured, plain.text) == ({"answer": 42, "unit": "none"}, '{"answer":42,"unit":"none"}')
 
 
 async def test_tool_errors_and_protocol_errors_are_distinct() -> None:
     async with zoo_stdio() as server:
         tools = {t.mcp_name: t for t in await server.tools()}
         raw = await server.call("error_result", {})
-        assert raw.is_error and raw.text
+        assert (raw.is_error, raw.text) == (True, "the tool failed on purpose")
         with pytest.raises(ToolError) as tool_error:
             await tools["error_result"].run_json({}, CancellationToken())
         assert str(tool_error.value) == raw.text
@@ -228,39 +323,60 @@ async def test_tool_errors_and_protocol_errors_are_distinct() -> None:
 async def test_timeout_and_cancellation_leave_the_session_usable() -> None:
     async with zoo_stdio(call_timeout=30) as server:
         await server.call("cancelled_count", {"reset": True})
-        with pytest.raises(CallTimeout) as timed_out:
-            await server.call("sleep", {"seconds": 5}, timeout=0.3)
-        assert "sleep" in str(timed_out.value)
+        with pytest.raises(CallTimeout, match=r"^server 'schema-zoo', tool 'sleep': no answer within 0\.3s$"):
+            await server.call("sleep", {"seconds": 60}, timeout=0.3)
 
         tool = {t.mcp_name: t for t in await server.tools()}["sleep"]
         token = CancellationToken()
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as tg:
+        outcome: list[BaseException] = []
 
-                async def run() -> None:
-                    with pytest.raises(BaseException):  # noqa: B017 - asyncio.CancelledError is a BaseException
-                        await tool.run_json({"seconds": 5}, token)
+        async def run() -> None:
+            try:
+                await tool.run_json({"seconds": 60}, token)
+            except BaseException as e:  # asyncio.CancelledError is a BaseException
+                outcome.append(e)
 
-                tg.start_soon(run)
-                await anyio.sleep(0.3)
-                token.cancel()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+
+            # Cancel once the server is running the call, so there is something to cancel there.
+            async def second_started() -> bool:
+                return (await counters(server, "sleep"))["started"] == 2
+
+            await until(second_started, "the server started the second sleep")
+            token.cancel()
+        assert len(outcome) == 1 and "cancel" in type(outcome[0]).__name__.lower(), outcome
+
         # The server saw notifications/cancelled for both: the timeout and the token.
-        with anyio.fail_after(5):
-            while (await server.call("cancelled_count", {})).structured["cancelled"] < 2:
-                await anyio.sleep(0.1)
-        assert not (await server.call("sleep", {"seconds": 0.01})).is_error
+        async def both_cancelled() -> bool:
+            return (await counters(server, "sleep")) == {"started": 2, "completed": 0, "cancelled": 2}
+
+        await until(both_cancelled, "the server cancelled both sleeps")
+        assert json.loads((await server.call("sleep", {"seconds": 0.01})).text) == {"slept": 0.01}
 
 
 async def test_calls_run_in_parallel_on_one_session() -> None:
     async with zoo_stdio() as server:
         before = len(children_of(os.getpid()))
-        started = anyio.current_time()
+        await server.call("cancelled_count", {"reset": True})
         async with anyio.create_task_group() as tg:
             for _ in range(20):
-                tg.start_soon(server.call, "sleep", {"seconds": 0.5})
-        elapsed = anyio.current_time() - started
-        assert elapsed < 5, elapsed  # sequential would be 10 s; loose bound, not a benchmark
-        assert len(children_of(os.getpid())) == before  # one process, not one per call
+                tg.start_soon(server.call, "sleep", {"seconds": 60})
+
+            # All twenty are running on the server at once (none can have finished a 60 s sleep):
+            # sequential calls would never get past one started.
+            async def all_started() -> bool:
+                return (await counters(server, "sleep"))["started"] == 20
+
+            await until(all_started, "20 sleeps running at once")
+            assert (await counters(server, "sleep"))["completed"] == 0
+            assert len(children_of(os.getpid())) == before  # the one server process serves them all
+            tg.cancel_scope.cancel()
+
+        async def all_cancelled() -> bool:
+            return (await counters(server, "sleep"))["cancelled"] == 20
+
+        await until(all_cancelled, "the server cancelled all 20")
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
@@ -269,14 +385,19 @@ async def test_list_changed_updates_the_catalogue(mode: str, zoo_http: str) -> N
         async with server_cm as server:
             name = f"dyn_{mode}_{server.info.transport}"
             assert name not in {t.mcp_name for t in await server.tools()}
+            # The notification, not a re-list of our own, is what brings the new tool in.
+            version = server.session.tools_version
             await server.call("zoo_add_tool", {"name": name})
-            with anyio.fail_after(5):
-                while name not in {t.mcp_name for t in await server.tools()}:
-                    await anyio.sleep(0.05)
+            await until(functools.partial(_changed_since, server, version), f"tools/list_changed adding {name}")
+            assert [t.mcp_name for t in await server.tools()] == [*ZOO_TOOLS, name]
+            version = server.session.tools_version
             await server.call("zoo_remove_tool", {"name": name})
-            with anyio.fail_after(5):
-                while name in {t.mcp_name for t in await server.tools()}:
-                    await anyio.sleep(0.05)
+            await until(functools.partial(_changed_since, server, version), f"tools/list_changed removing {name}")
+            assert [t.mcp_name for t in await server.tools()] == list(ZOO_TOOLS)
+
+
+async def _changed_since(server: Server, version: int) -> bool:
+    return server.session.tools_version > version
 
 
 async def test_progress_is_reported() -> None:
@@ -303,9 +424,20 @@ async def test_no_orphan_process_on_any_exit_path() -> None:
             raise RuntimeError("user code failed")
     assert set(children_of(os.getpid())) == baseline
 
-    with anyio.move_on_after(0.5):
-        async with zoo_stdio() as server:
-            await server.call("sleep", {"seconds": 10})
+    # Cancelled mid-call: the scope is cancelled once the server is running the sleep.
+    with anyio.CancelScope() as scope:
+        async with zoo_stdio() as server, anyio.create_task_group() as tg:
+
+            async def sleeping() -> bool:
+                return (await counters(server, "sleep"))["started"] == 1
+
+            async def cancel_once_sleeping() -> None:
+                await until(sleeping, "the server started the sleep")
+                scope.cancel()
+
+            tg.start_soon(cancel_once_sleeping)
+            await server.call("sleep", {"seconds": 60})
+    assert scope.cancelled_caught
     assert set(children_of(os.getpid())) == baseline
 
 
@@ -330,10 +462,13 @@ async def test_agent_uses_tools_and_keeps_running_on_error() -> None:
         agent = AssistantAgent("zoo_agent", model_client=client, tools=tools)  # type: ignore[arg-type]
         result = await agent.run(task="use the tools")
         events = [m for m in result.messages if isinstance(m, ToolCallExecutionEvent)]
-        outcomes = {r.name: r for r in events[0].content}
-        assert not outcomes["files_read"].is_error
-        assert outcomes["error_result"].is_error
-        assert outcomes["formats"].is_error and "format" in outcomes["formats"].content
+        outcomes = {r.name: (r.is_error, r.content) for r in events[0].content}
+        assert outcomes == {
+            "files_read": (False, '{"arguments": {"path": "x"}, "tool": "files.read"}'),
+            "error_result": (True, "the tool failed on purpose"),
+            "formats": (True, "server 'schema-zoo', tool 'formats': invalid argument 'email': 'nope' is not a "
+                              "'email' (rule: format)"),
+        }
 
 
 async def test_agent_calls_report_progress_through_the_connection() -> None:

@@ -22,8 +22,8 @@ from conftest import PY, ROOT, fixture_env, http_server, module_cmd
 
 from bridge import BridgeError, ConnectError, ProtocolError, ServerStartError, connect
 from bridge.audit import audit_interceptor
-from bridge.secrets import mask_text as redact
 from bridge.lock import LockFile, ServerPin
+from bridge.secrets import mask_text as redact
 from bridge.targets import resolve_target
 from fixtures.multimail.seed import AGENT_KEY
 
@@ -81,16 +81,20 @@ async def test_stdio_paths(tmp_path: Path, every_log: pytest.LogCaptureFixture) 
         assert_clean(str(err.value) + repr(err.value), "a protocol error")
         await next(t for t in tools if t.name == "echo").run_json({"text": "hi"}, CancellationToken())
 
-        # Component dumps: the env value becomes a ${VAR} reference.
+        # Component dumps: every env value becomes a ${VAR} reference, so a reload still has them all.
+        expected_target = {"command": PY, "args": ["-m", "fixtures.chaos", "--start", "garbage"],
+                           "env": {"PYTHONPATH": "${PYTHONPATH}", "CHAOS_SECRET": "${CHAOS_SECRET}"},
+                           "cwd": str(ROOT)}
         for tool in tools:
-            dumped = tool.dump_component().model_dump_json()
-            assert_clean(dumped, f"the component dump of {tool.name}")
-        assert "${CHAOS_SECRET}" in tools[0].dump_component().model_dump_json()
+            dumped = tool.dump_component()
+            assert_clean(dumped.model_dump_json(), f"the component dump of {tool.name}")
+            assert [s["target"] for s in dumped.config["servers"]] == [expected_target], tool.name
         workbench = server.workbench_for("agent", approval=False, audit=tmp_path / "wb-audit.jsonl")
         assert_clean(workbench.dump_component().model_dump_json(), "the workbench dump")
 
         # Descriptions of the target, the session and the catalogue.
         target = server.session.target
+        assert target.to_config() == expected_target
         for text in (repr(target), target.describe(), json.dumps(target.to_config()), repr(server.info)):
             assert_clean(text, "a target description")
 
@@ -122,6 +126,8 @@ async def test_http_paths(tmp_path: Path, every_log: pytest.LogCaptureFixture) -
             for tool in tools:
                 assert_clean(tool.dump_component().model_dump_json(), "an HTTP tool's component dump")
             target = server.session.target
+            assert target.to_config() == {"url": url, "type": "http", "headers": {
+                "Authorization": "${MCP_AUTHORIZATION}", "X-API-Key": "${MCP_X_API_KEY}"}}
             assert_clean(repr(target) + target.describe() + json.dumps(target.to_config()), "the HTTP target")
         port = int(url.rsplit(":", 1)[1].split("/")[0])
     # The server is gone: the unreachable-server errors must not quote the URL's credentials.
@@ -170,13 +176,20 @@ def test_cli_output_masks_server_quoted_secrets() -> None:
 
 def test_target_reprs_hide_env_and_header_values() -> None:
     target = resolve_target([PY, "-m", "x"], env={"API_KEY": ENV_SECRET})
-    http = resolve_target("http://127.0.0.1:1/mcp", headers={"Authorization": f"Bearer {HEADER_SECRET}"})
+    http = resolve_target("http://127.0.0.1:1/mcp", headers={"Authorization": f"Bearer {HEADER_SECRET}",
+                                                             "Accept": "application/json"})
+    # Secrets become references a loader expands; what is not secret stays as it is.
+    assert target.to_config() == {"command": PY, "args": ["-m", "x"], "env": {"API_KEY": "${API_KEY}"}}
+    assert http.to_config() == {"url": "http://127.0.0.1:1/mcp", "type": "http",
+                                "headers": {"Authorization": "${MCP_AUTHORIZATION}", "Accept": "application/json"}}
     for text in (repr(target), target.describe(), json.dumps(target.to_config()),
                  repr(http), http.describe(), json.dumps(http.to_config())):
         assert_clean(text, "a target")
 
 
 def test_target_reprs_hide_url_credentials() -> None:
-    http = resolve_target(f"http://user:{URL_SECRET}@127.0.0.1:1/mcp?api_key={URL_SECRET}")
+    http = resolve_target(f"http://user:{URL_SECRET}@127.0.0.1:1/mcp?api_key={URL_SECRET}&page=2")
+    assert http.to_config() == {"url": "http://user:${MCP_URL_PASSWORD}@127.0.0.1:1/mcp?api_key=${MCP_API_KEY}&page=2",
+                                "type": "http"}
     for text in (repr(http), http.describe(), json.dumps(http.to_config())):
         assert_clean(text, "a target")
