@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck demo bench bench-load fuzz conformance third-party clean
+.PHONY: venv test lint typecheck demo bench bench-load fuzz conformance third-party metagpt clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ venv: $(STAMP)
 # Pinned third-party MCP servers (npm, Node 22, PyPI venvs) into the git-ignored .third_party/.
 third-party:
 	@PYTHON=$(PYTHON) bash scripts/install_third_party.sh
+
+# MetaGPT 0.8.2 in its own .venv-metagpt (its openai~=1.39 cannot share .venv), pinned by
+# scripts/metagpt.requirements.txt, with an offline config; a no-op when nothing changed.
+metagpt:
+	@bash scripts/metagpt_env.sh
 
 # The official client conformance suite runs first (~2.5 min), so pytest's summary closes the run.
 test: $(STAMP) third-party
