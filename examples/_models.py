@@ -1,27 +1,29 @@
-"""The model behind the examples: scripted offline by default, a real one when a key is set.
+"""The model behind the examples: a scripted OpenAI-compatible server offline, a real model when a key is set.
 
-Offline, a ``ReplayChatCompletionClient`` plays back scripted turns; the tool calls in them are
-real calls to the MCP server, so the run shows exactly what an agent would do, with no network.
-With ``OPENAI_API_KEY`` (or ``OPENAI_BASE_URL``) set, an ``OpenAIChatCompletionClient`` is used instead
-(``OPENAI_MODEL``, default ``gpt-4o-mini``; ``OPENAI_BASE_URL`` for any OpenAI-compatible
-endpoint) and the script is ignored.
+Offline, each agent gets AutoGen's real ``OpenAIChatCompletionClient`` talking HTTP to a scripted
+model server on 127.0.0.1 (``fixtures.openai_compat``): the model's turns are canned, but the
+client, the wire format, the tool schemas sent and the tool calls made are exactly those of a real
+run, with no network and no key. With ``OPENAI_API_KEY`` (or ``OPENAI_BASE_URL``) set, the same
+client talks to that endpoint instead (``OPENAI_MODEL``, default ``gpt-4o-mini``) and the script is
+ignored.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-import logging
+import atexit
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
-from autogen_core import FunctionCall
-from autogen_core.models import ChatCompletionClient, CreateResult, ModelInfo, RequestUsage
-from autogen_ext.models.replay import ReplayChatCompletionClient
+from autogen_core.models import ChatCompletionClient
 
-OFFLINE_MODEL_INFO: ModelInfo = {"function_calling": True, "vision": False, "json_output": False,
-                                 "family": "unknown", "structured_output": False}
-_ids = itertools.count(1)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fixtures.openai_compat import ScriptedModel, Text, ToolCalls, text, tool_calls
+
+# A dated name: AutoGen resolves "gpt-4o-mini" to one and warns when an answer names another.
+OFFLINE_MODEL = "gpt-4o-mini-2024-07-18"
 
 
 def live() -> bool:
@@ -29,27 +31,26 @@ def live() -> bool:
     return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
 
 
-def calls(*pairs: tuple[str, dict[str, Any]]) -> CreateResult:
-    """A scripted model turn that asks for these tool calls."""
-    return CreateResult(finish_reason="function_calls", usage=RequestUsage(prompt_tokens=0, completion_tokens=0),
-                        cached=False,
-                        content=[FunctionCall(id=f"call_{next(_ids)}", name=name, arguments=json.dumps(args))
-                                 for name, args in pairs])
+def calls(*pairs: tuple[str, dict[str, Any]]) -> ToolCalls:
+    """A scripted model turn that asks for these tool calls (run in parallel by AssistantAgent)."""
+    return tool_calls(*pairs)
 
 
-def model_client(*offline_turns: CreateResult | str) -> ChatCompletionClient:
-    """A real model when one is configured (see ``live``), else the scripted ``offline_turns``."""
-    if not live():
-        # The replay client logs notes (tool_choice ignored, token counts approximate) that
-        # only matter for real models; keep the example's output to what the agents do.
-        logging.getLogger("autogen_core.events").setLevel(logging.ERROR)
-        return ReplayChatCompletionClient(list(offline_turns), model_info=OFFLINE_MODEL_INFO)
+def _client(**options: Any) -> ChatCompletionClient:
     try:
         from autogen_ext.models.openai import OpenAIChatCompletionClient
     except ImportError as e:  # the openai extra is optional
-        raise SystemExit(f"a real model is configured (OPENAI_API_KEY or OPENAI_BASE_URL) but the OpenAI client "
-                         f"is missing ({e}); "
-                         "pip install 'autogen-ext[openai]' or unset those variables to run offline") from None
+        raise SystemExit(f"the examples need AutoGen's OpenAI client ({e}); pip install -e '.[openai]'") from None
+    client: ChatCompletionClient = OpenAIChatCompletionClient(**options)
+    return client
+
+
+def model_client(*offline_turns: ToolCalls | Text | str) -> ChatCompletionClient:
+    """A real model when one is configured (see ``live``), else one playing ``offline_turns``."""
+    if not live():
+        model = ScriptedModel([text(t) if isinstance(t, str) else t for t in offline_turns], daemon=True).start()
+        atexit.register(model.stop)
+        return _client(model=OFFLINE_MODEL, base_url=model.base_url, api_key="offline")
     base_url = os.environ.get("OPENAI_BASE_URL") or None
     # Local OpenAI-compatible servers often need no key, but the client insists on one.
     options: dict[str, Any] = {"model": os.environ.get("OPENAI_MODEL", "gpt-4o-mini"),
@@ -59,5 +60,4 @@ def model_client(*offline_turns: CreateResult | str) -> ChatCompletionClient:
         # An OpenAI-compatible server's model names are unknown to AutoGen: say what we need.
         options["model_info"] = {"function_calling": True, "vision": False, "json_output": True,
                                  "family": "unknown", "structured_output": False}
-    client: ChatCompletionClient = OpenAIChatCompletionClient(**options)
-    return client
+    return _client(**options)

@@ -1,17 +1,22 @@
-"""The main job, offline: inspect and drive the MultiMail stand-in with ``mcp-bridge`` (``make demo``).
+"""The main job (``make demo``): an AutoGen email team on the MultiMail stand-in, then the catalogue.
 
-Each step runs the real ``mcp-bridge`` command line as a subprocess against
-``python -m fixtures.multimail`` over stdio, on a fresh temporary database, so the demo
-needs no account, no model provider key and no network, and gives the same result every
-time. The API key travels as ``--env MULTIMAIL_API_KEY`` (taken from this process's
-environment), so it never appears on a command line or in the output.
+Part one is ``examples/email_team.py``: triage, drafter and contacts ``AssistantAgent``s with
+AutoGen's real OpenAI client, their tools from the bridge (guarded, audited, named per agent),
+working the stand-in's inbox over stdio. Offline the model is a scripted OpenAI-compatible server
+on 127.0.0.1; ``--model NAME`` (with ``OPENAI_API_KEY`` set, and ``OPENAI_BASE_URL`` for another
+endpoint) runs the same team on a real model. The drafter's reply passes the team's reviewer, is
+held by MultiMail's gated_send, the operator approves it, and the audit trail is printed.
 
-Steps: the catalogue, ``show send_email``, then the support agent checks the inbox, reads
-the thread, replies (the reply is held for approval), and the operator lists what waits.
+Part two runs the real ``mcp-bridge`` command line against the same server: the catalogue as
+AutoGen sees it, and one tool in full with the fidelity verdict. The API key travels as
+``--env MULTIMAIL_API_KEY`` (taken from this process's environment), so it never appears on a
+command line or in the output.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import shlex
 import shutil
@@ -23,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fixtures.multimail.seed import AGENT_KEY, INJECTION_EMAIL_ID, OPERATOR_KEY, THREAD_ID  # noqa: E402
+sys.path.insert(0, str(ROOT / "examples"))
 
-REPLY = "Hi Maria, sorry about the torn rain fly: a replacement ships today and reaches you before Friday."
+from fixtures.multimail.seed import AGENT_KEY  # noqa: E402
 
 
 def _cli() -> list[str]:
@@ -59,34 +64,35 @@ def _run(number: int, title: str, why: str, args: list[str], server: list[str], 
         print(" " + _style("2", f"(exit status {code}, as expected)"), flush=True)
 
 
-def main() -> int:
-    """Run the demo steps in order; exit non-zero if any step does not behave as shown."""
+def main(argv: list[str] | None = None) -> int:
+    """Run the team, then the CLI steps; exit non-zero if any step does not behave as shown."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="run the team on this real model (needs OPENAI_API_KEY or OPENAI_BASE_URL)")
+    args = parser.parse_args(argv)
+    if args.model:
+        if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")):
+            print("demo: --model needs OPENAI_API_KEY (or OPENAI_BASE_URL for another endpoint)", file=sys.stderr)
+            return 2
+        os.environ["OPENAI_MODEL"] = args.model
+    import email_team
+
     workdir = Path(tempfile.mkdtemp(prefix="mcp-bridge-demo-"))
     try:
-        db = workdir / "multimail.sqlite3"
+        _heading(1, "An AutoGen team works the inbox",
+                 "triage reads, drafter replies (reviewed, then held by gated_send), contacts files the customer; "
+                 "the operator approves the held reply. " + ("A real model drives the agents." if email_team.live()
+                                                             else "Offline: a scripted OpenAI-compatible model."))
+        asyncio.run(email_team.main(workdir, interactive=False))
+        db = workdir / "mail.db"
         server = [sys.executable, "-m", "fixtures.multimail", "--db", str(db)]
-        agent, operator = AGENT_KEY, OPERATOR_KEY
-        _run(1, "The catalogue, as AutoGen will see it",
-             "46 tools with their AutoGen names, titles, hints and required arguments (fresh database).",
-             ["tools"], [*server, "--reset"], key=agent)
-        _run(2, "One tool in full: send_email",
+        _run(2, "The catalogue, as AutoGen will see it",
+             "46 tools with their AutoGen names, titles, hints and required arguments.",
+             ["tools"], server, key=AGENT_KEY)
+        _run(3, "One tool in full: send_email",
              "The server's inputSchema, the Python signature the bridge generated, the schema the model is sent, "
              "and the fidelity verdict.",
-             ["show", "send_email"], server, key=agent)
-        _run(3, "The agent checks its inbox", "Arguments are validated against the inputSchema before the call.",
-             ["call", "check_inbox", "--arg", "status=unread", "--arg", "limit=3"], server, key=agent)
-        _run(4, "The agent reads the thread", "Three emails from a customer about a damaged order.",
-             ["call", "get_thread", "--arg", f"thread_id={THREAD_ID}"], server, key=agent)
-        _run(5, "A bad call never leaves the machine",
-             "A reply without its body is refused locally, naming the argument and the rule, as for an agent.",
-             ["call", "reply_email", "--arg", f"email_id={INJECTION_EMAIL_ID}"], server, key=agent, expect=1)
-        _run(6, "The agent replies", "The mailbox is gated_send, so the reply waits for a human.",
-             ["call", "reply_email", "--arg", f"email_id={INJECTION_EMAIL_ID}", "--arg", f"markdown={REPLY}"],
-             server, key=agent)
-        _run(7, "The operator lists what waits for approval",
-             "Same server, operator key (oversight scope): the agent's reply is pending.",
-             ["call", "list_pending"], server, key=operator)
-        print("\nDone: every step ran offline against the local MultiMail stand-in.")
+             ["show", "send_email"], server, key=AGENT_KEY)
+        print("\nDone: a real AutoGen team and the CLI, against the local MultiMail stand-in.")
         return 0
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -71,3 +71,23 @@ def test_email_team(tmp_path: Path) -> None:
     assert not agents_calls & set(MULTIMAIL_ACCOUNT_TOOLS)
     # The table was printed, and printed no secrets.
     assert "audit trail" in out and "mm_test_" not in out
+
+
+def test_the_demo_runs_a_real_agent_team_then_the_cli() -> None:
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    proc = subprocess.run([sys.executable, "examples/demo.py"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    for step in ("1. An AutoGen team works the inbox", "2. The catalogue, as AutoGen will see it",
+                 "3. One tool in full: send_email"):
+        assert step in out
+    assert "is held in MultiMail's gated_send queue for the operator" in out
+    assert "wait_for_decision: sent (approved=True)" in out
+    assert "Delivered to jonas.berg@fjord.example: 'Re: Tent pole snapped on the first night'" in out
+    assert "Fidelity: lossless" in out
