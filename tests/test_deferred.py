@@ -56,9 +56,11 @@ async def test_the_workbench_offers_search_then_the_found_tool_with_its_real_sch
         bench = mail.workbench_for("drafter", catalogue="deferred", always=["check_inbox"], approval=False,
                                    audit=audit)
         with ScriptedModel(script) as model:
-            agent = AssistantAgent("drafter", model_client=client(model), workbench=bench,
-                                   max_tool_iterations=3)
+            model_client = client(model)
+            agent = AssistantAgent("drafter", model_client=model_client, workbench=bench, max_tool_iterations=3)
             await agent.run(task="Answer the latest customer email.")
+            # Closed on this loop: its HTTP pool would otherwise be collected after the loop is gone.
+            await model_client.close()
         first = model.tools_sent(0)
         assert list(first) == ["check_inbox", FIND_TOOLS]
         assert first["check_inbox"] == dict(catalogue["check_inbox"].input_schema)
