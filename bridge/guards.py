@@ -60,8 +60,8 @@ class Guards:
         approval: when to ask (default ``ApprovalPolicy()``: every tool not read-only); ``False``
             for no approval gate.
         approver: who answers (default ``ConsoleApprover()``).
-        audit: an ``AuditLog``, or a path or URL for ``open_audit_log`` (``.jsonl``, ``.db``,
-            ``postgresql://``).
+        audit: an ``AuditTrail``, an ``AuditLog``, or a path or URL for ``open_audit_log`` (``.jsonl``,
+            ``.db``, ``postgresql://``).
         interceptors: further wrappers, run inside the approval gate (only on approved calls).
         catalogue: ``"full"``, ``"deferred"`` or ``"auto"`` (see ``CatalogueMode``).
         always: globs of tools that stay loaded in a deferred catalogue.
@@ -78,7 +78,7 @@ class Guards:
     select: ToolFilter | None = None
     approval: ApprovalPolicy | Literal[False] | None = None
     approver: Approver | None = None
-    audit: AuditLog | str | os.PathLike[str] | None = None
+    audit: AuditTrail | AuditLog | str | os.PathLike[str] | None = None
     interceptors: tuple[Interceptor, ...] = ()
     catalogue: CatalogueMode = "full"
     always: tuple[str, ...] = ()
@@ -107,7 +107,9 @@ class Guards:
 
     def _build_chain(self) -> tuple[Interceptor, ...]:
         chain: list[Interceptor] = []
-        if self.audit is not None:
+        if isinstance(self.audit, AuditTrail):
+            chain.append(self.audit)
+        elif self.audit is not None:
             log = self.audit if isinstance(self.audit, AuditLog) else open_audit_log(self.audit)
             chain.append(AuditTrail(log))
         if self.approval is not False:
@@ -182,7 +184,7 @@ class Guards:
         if unknown:
             raise ConfigError(f"unknown guard keys in the config: {', '.join(unknown)}")
         select = ToolFilter.from_config(data["select"]) if data.get("select") is not None else None
-        audit: AuditLog | None = None
+        audit: AuditTrail | None = None
         # The chain is the whole truth: a config without an approval entry had no gate.
         approval: ApprovalPolicy | Literal[False] | None = False
         approver: Approver | None = None
@@ -190,7 +192,7 @@ class Guards:
         for item in data.get("chain", []):
             kind = str(item.get("kind"))
             if kind == AuditTrail.kind:
-                audit = AuditTrail.from_config(item).log
+                audit = AuditTrail.from_config(item)  # whole: its redact_keys and worker too
             elif kind == ApprovalGate.kind:
                 gate = ApprovalGate.from_config(item)
                 approval, approver = gate.policy, gate.approver

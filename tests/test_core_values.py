@@ -102,3 +102,13 @@ def test_multimail_key_shapes_are_registered_by_the_multimail_package() -> None:
     import bridge.multimail  # noqa: F401 - registers the key shapes
 
     assert mask_data({"note": "mm_live_abcdefghijkl", "n": 1}) == {"note": "***", "n": 1}
+
+
+def test_a_reloaded_audit_trail_keeps_its_redaction_and_worker(tmp_path: Path) -> None:
+    from bridge.audit import AuditTrail, open_audit_log
+
+    trail = AuditTrail(open_audit_log(tmp_path / "a.jsonl"), redact_keys="^customer_ref$", worker="w7")
+    again = Guards.from_config(json.loads(json.dumps(Guards(audit=trail).to_config())))
+    loaded = again.chain[0]
+    assert isinstance(loaded, AuditTrail)
+    assert (loaded.redact_keys, loaded.worker) == ("^customer_ref$", "w7")
