@@ -113,6 +113,7 @@ class ToolEntry:
     icons: tuple[Mapping[str, Any], ...]
     meta: Mapping[str, Any] | None
     compiled: CompiledSchema = field(repr=False, compare=False)
+    execution: Mapping[str, Any] | None = None
 
     @classmethod
     def from_mcp(cls, tool: types.Tool, name: str) -> ToolEntry:
@@ -130,6 +131,8 @@ class ToolEntry:
             icons=icons,
             meta=tool.meta,
             compiled=compile_schema(tool.input_schema, name=name),
+            execution=tool.execution.model_dump(by_alias=True, mode="json", exclude_none=True)
+            if tool.execution is not None else None,
         )
 
     def to_wire(self) -> dict[str, Any]:
@@ -139,6 +142,8 @@ class ToolEntry:
             out["title"] = self.title
         out["description"] = self.description
         out["inputSchema"] = self.input_schema
+        if self.execution:
+            out["execution"] = dict(self.execution)
         if self.output_schema is not None:
             out["outputSchema"] = self.output_schema
         annotations = self.annotations.to_wire()

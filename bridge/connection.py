@@ -87,6 +87,20 @@ def _bind(interceptor: Interceptor, nxt: Handler) -> Handler:
     return handler
 
 
+def withhold_task_only_tools(server: str, tools: Sequence[types.Tool]) -> tuple[list[types.Tool], dict[str, str]]:
+    """Withhold tools that can only run as MCP tasks (``execution.taskSupport: "required"``).
+
+    Such a tool fails on every plain call, so offering it to a model only wastes its turns; the
+    bridge does not run task-augmented calls. Logged once per listing, and shown by ``mcp-bridge tools``.
+    """
+    withheld = {t.name: 'by the bridge: it runs only as an MCP task (execution.taskSupport is "required"), '
+                        "which the bridge does not do" for t in tools
+                if t.execution is not None and t.execution.task_support == "required"}
+    if withheld:
+        logger.info("server %s: withholding %s (they run only as MCP tasks)", server, ", ".join(sorted(withheld)))
+    return [t for t in tools if t.name not in withheld], withheld
+
+
 class Connection:
     """A live server with its catalogue; framework adapters build tools on top of it.
 
@@ -104,6 +118,7 @@ class Connection:
         self.options = options
         self.checks: list[ListingCheck] = [LockGuard(options.lock, options.lock_policy)] if options.lock else []
         self.checks.extend(checks)
+        self.checks.append(withhold_task_only_tools)
         self.withheld: dict[str, str] = {}
         """Tools the checks withheld from the latest listing (MCP name -> reason)."""
         self._catalogue: Catalogue | None = None
@@ -210,7 +225,7 @@ class Connection:
         safe = safe_names(self.withheld, prefix=self.prefix)
         for mcp_name, reason in self.withheld.items():
             if name in (mcp_name, safe[mcp_name]):
-                raise CatalogueDrift(f"withheld by the lock file: {reason}", server=self.name, tool=mcp_name)
+                raise CatalogueDrift(f"withheld {reason}", server=self.name, tool=mcp_name)
 
     async def _send(self, call: ToolCall, progress: ProgressFnT | None = None) -> CallResult:
         """The end of every interceptor chain: the MCP request itself."""

@@ -14,7 +14,7 @@ Hierarchy::
     ├── ToolNotFound                 no tool of that name (with the closest names)
     ├── InvalidArguments             arguments break the tool's inputSchema
     ├── ToolError                    the tool itself returned ``isError: true``
-    └── CatalogueDrift               the live catalogue differs from a lock file
+    └── CatalogueDrift               a tool is withheld: a lock file's pins differ, or the bridge cannot run it
 
 Three failure kinds stay apart on purpose: transport failures (``ConnectError``,
 ``ConnectionLost``), protocol errors (``ProtocolError``, ``CallTimeout``) and the
@@ -176,7 +176,8 @@ class ToolError(BridgeError):
 
 
 class CatalogueDrift(BridgeError):
-    """The live catalogue differs from the pinned lock file and the policy refuses it.
+    """A tool or server is withheld: the live catalogue differs from the lock file and the policy refuses
+    it, or the tool needs what the bridge does not do (MCP tasks).
 
     ``drift`` is the ``bridge.lock.Drift`` (what was added, removed, changed), when known.
     """

@@ -302,6 +302,7 @@ class LockGuard:
             logger.warning("%s", drift.report())
         if self.policy == "warn":
             return list(tools), {}
-        withheld = {name: "it is not in the lock file" for name in drift.added}
-        withheld.update({c.name: f"its {', '.join(c.fields)} changed since it was locked" for c in drift.changed})
+        withheld = {name: "by the lock file: it is not in the lock file" for name in drift.added}
+        withheld.update({c.name: f"by the lock file: its {', '.join(c.fields)} changed since it was locked"
+                         for c in drift.changed})
         return [t for t in tools if t.name not in withheld], withheld

@@ -39,7 +39,7 @@ from autogen_core.tools import FunctionTool
 from autogen_ext.models.replay import ReplayChatCompletionClient
 from thirdparty import servers
 
-from bridge import CallResult, Server, ToolError, connect
+from bridge import CallResult, CatalogueDrift, Server, ToolError, connect
 from bridge.autogen import MCPTool
 from bridge.callbacks import console_elicitation, elicitation_from
 
@@ -168,6 +168,11 @@ async def stdio(name: str, workdir: Path, **options: Any) -> AsyncIterator[Serve
         yield server
 
 
+def offered(wire: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The listed tools the bridge offers: all but those that run only as MCP tasks."""
+    return {n: t for n, t in wire.items() if (t.get("execution") or {}).get("taskSupport") != "required"}
+
+
 async def tools_of(server: Server, count: int) -> dict[str, MCPTool]:
     """The server's tools once it lists ``count`` of them, following tools/list_changed."""
     with anyio.fail_after(15):
@@ -230,13 +235,15 @@ async def test_everything_stdio_catalogue_and_callbacks(tmp_path: Path,
     workspace.mkdir()
     async with stdio("everything", tmp_path, mode="legacy", sampling=replay_model("replayed: 42"),
                      elicitation=elicitation_from(fill_form), roots={"workspace": workspace}) as server:
-        tools = await tools_of(server, len(everything_wire))
+        task_only = set(everything_wire) - set(offered(everything_wire))
+        assert task_only == {"simulate-research-query"}
+        tools = await tools_of(server, len(offered(everything_wire)))
         with anyio.fail_after(10):  # the catalogue moved past its first listing by notification
             while server.session.tools_version < 2:
                 await server.session.wait_tools_changed()
         assert server.info.protocol_version == PROTOCOL["everything"]
         assert set(tools) >= EVERYTHING_CALLBACK_TOOLS
-        assert_lossless(list(tools.values()), list(everything_wire.values()))
+        assert_lossless(list(tools.values()), list(offered(everything_wire).values()))
 
         await check_callbacks(tools, sampled="replayed: 42", roots={"workspace": workspace})
 
@@ -246,9 +253,11 @@ async def test_everything_stdio_catalogue_and_callbacks(tmp_path: Path,
         [(message, schema)] = seen
         assert message and schema["required"] == ["name"] and "email" in schema["properties"]
 
-        # Needs task augmentation, which the bridge does not offer: a tool error, and the session lives on.
-        with pytest.raises(ToolError, match="task"):
-            await run(tools["simulate-research-query"], {"topic": "x"})
+        # Runs only as an MCP task, which the bridge does not do: withheld from the model, saying why.
+        assert "simulate-research-query" not in tools
+        assert server.withheld["simulate-research-query"].startswith("by the bridge: it runs only as an MCP task")
+        with pytest.raises(CatalogueDrift, match="withheld by the bridge: it runs only as an MCP task"):
+            await server.call("simulate-research-query", {"topic": "x"})
         assert (await run(tools["echo"], {"message": "still here"})).text == "Echo: still here"
 
 
@@ -256,8 +265,8 @@ async def test_everything_result_shapes(tmp_path: Path, everything_wire: dict[st
     async with stdio("everything", tmp_path) as server:
         assert server.info.transport == "stdio"
         tools = {tool.mcp_name: tool for tool in await server.tools()}
-        # Without callbacks the capability-gated tools are simply not offered.
-        assert len(tools) == TOOL_COUNT["everything"] and not set(tools) & EVERYTHING_CALLBACK_TOOLS
+        # Without callbacks the capability-gated tools are simply not offered; the task-only one is withheld.
+        assert len(tools) == TOOL_COUNT["everything"] - 1 and not set(tools) & EVERYTHING_CALLBACK_TOOLS
         assert_lossless(list(tools.values()), [everything_wire[name] for name in tools])
 
         assert (await run(tools["echo"], {"message": "hi"})).text == "Echo: hi"
@@ -320,8 +329,8 @@ async def test_everything_over_http(transport: servers.Transport, tmp_path: Path
         async with connect(url, mode="legacy", sampling=replay_model(f"over {transport}"), elicitation=elicitation,
                            roots=[tmp_path]) as server:
             assert server.info.transport == ("sse" if transport == "sse" else "http")
-            tools = await tools_of(server, len(everything_wire))
-            assert_lossless(list(tools.values()), list(everything_wire.values()))
+            tools = await tools_of(server, len(offered(everything_wire)))
+            assert_lossless(list(tools.values()), list(offered(everything_wire).values()))
             assert (await run(tools["echo"], {"message": transport})).text == f"Echo: {transport}"
             assert (await run(tools["get-sum"], {"a": 40, "b": 2})).text == "The sum of 40 and 2 is 42."
             await check_callbacks(tools, sampled=f"over {transport}", roots={"": tmp_path})

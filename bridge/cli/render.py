@@ -56,10 +56,11 @@ def tool_json(entry: ToolEntry) -> dict[str, Any]:
     return {"autogenName": entry.name, **entry.to_wire()}
 
 
-def catalogue_json(info: ServerInfo, catalogue: Catalogue, list_seconds: float) -> dict[str, Any]:
-    """The whole catalogue for ``tools --json``."""
+def catalogue_json(info: ServerInfo, catalogue: Catalogue, list_seconds: float,
+                   withheld: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The whole catalogue for ``tools --json``, and what was withheld from it (name -> why)."""
     return {"server": server_json(info), "listSeconds": round(list_seconds, 4), "toolCount": len(catalogue),
-            "tools": [tool_json(e) for e in catalogue]}
+            "tools": [tool_json(e) for e in catalogue], "withheld": dict(withheld or {})}
 
 
 def server_header(out: Output, info: ServerInfo, tool_count: int, list_seconds: float) -> Text:

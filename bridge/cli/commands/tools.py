@@ -15,7 +15,7 @@ async def run(ctx: Context) -> ExitCode:
     async with ctx.server() as server:
         catalogue = await server.catalogue()
         if ctx.out.json_mode:
-            ctx.out.json(catalogue_json(server.info, catalogue, server.list_seconds))
+            ctx.out.json(catalogue_json(server.info, catalogue, server.list_seconds, server.withheld))
             return ExitCode.OK
         ctx.out.print(server_header(ctx.out, server.info, len(catalogue), server.list_seconds))
         if len(catalogue):
@@ -24,7 +24,8 @@ async def run(ctx: Context) -> ExitCode:
             ctx.out.note(f"the server lists these names more than once (the first is used): "
                          f"{', '.join(sorted(set(catalogue.duplicates)))}")
         for name, reason in sorted(server.withheld.items()):
-            ctx.out.note(f"withheld by the lock file: {name!r} ({reason})")
+            by, _, why = reason.partition(": ")
+            ctx.out.note(f"withheld {by}: {name!r} ({why})")
     return ExitCode.OK
 
 
