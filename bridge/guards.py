@@ -27,6 +27,7 @@ from .approval import ApprovalGate, ApprovalPolicy, Approver
 from .audit import AuditLog, AuditTrail, open_audit_log
 from .connection import Interceptor
 from .errors import ConfigError
+from .profiles import PROFILES
 from .selection import ToolFilter
 
 __all__ = ["DEFAULT_DEFER_OVER", "CatalogueMode", "Guards", "register_interceptor"]
@@ -39,7 +40,8 @@ DEFAULT_DEFER_OVER = 20_000
 """Bytes of tool JSON past which ``catalogue="auto"`` defers (about 5,000 tokens per request)."""
 
 # How the catalogue is presented; written to a config only where it differs from these.
-_PRESENTATION = {"catalogue": "full", "always": (), "defer_over": DEFAULT_DEFER_OVER, "warn_unguarded": True}
+_PRESENTATION: dict[str, Any] = {"catalogue": "full", "always": (), "defer_over": DEFAULT_DEFER_OVER,
+                                 "warn_unguarded": True, "schema_profile": None}
 
 
 def _patterns(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
@@ -67,6 +69,8 @@ class Guards:
         always: globs of tools that stay loaded in a deferred catalogue.
         defer_over: the byte threshold of ``catalogue="auto"``.
         warn_unguarded: warn once when destructive tools are handed out with no approval gate.
+        schema_profile: rewrite what the model is sent for a provider that refuses parts of JSON
+            Schema (``bridge.profiles``: ``"openai-strict"``, ``"gemini"``); ``None`` sends it unchanged.
 
     Raises:
         ConfigError: malformed patterns, ``approver`` with ``approval=False``, an unknown mode.
@@ -84,6 +88,7 @@ class Guards:
     always: tuple[str, ...] = ()
     defer_over: int = DEFAULT_DEFER_OVER
     warn_unguarded: bool = True
+    schema_profile: str | None = None
     _chain: tuple[Interceptor, ...] = field(default=(), init=False, repr=False, compare=False)
     _filter: ToolFilter | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -95,6 +100,8 @@ class Guards:
         if self.catalogue not in get_args(CatalogueMode):
             raise ConfigError(f"catalogue must be one of {', '.join(get_args(CatalogueMode))}, "
                               f"not {self.catalogue!r}")
+        if self.schema_profile is not None and self.schema_profile not in PROFILES:
+            raise ConfigError(f"unknown schema profile {self.schema_profile!r}; known: {', '.join(PROFILES)}")
         if self.approval is False and self.approver is not None:
             raise ConfigError("approver= given but approval=False disables the approval gate")
         if self.approval is not None and self.approval is not False and not isinstance(self.approval, ApprovalPolicy):

@@ -40,6 +40,7 @@ from .catalogue import Catalogue, ToolEntry
 from .connection import Connection
 from .errors import ConfigError, ToolNotFound
 from .guards import Guards
+from .profiles import apply_profile, restore
 from .registry import ServerSpec, shared_connections
 from .results import CallResult
 from .search import ToolIndex
@@ -124,6 +125,7 @@ class Toolset:
         self._deferred = False
         self._found: dict[str, None] = {}
         self._warned = False
+        self._profiled: dict[str, tuple[ToolEntry, dict[str, Any]]] = {}
         self._find = _meta_tool(FIND_TOOLS, "Search this agent's tools by what you want to do. Returns the best "
                                 "matches with their names, descriptions and full input schemas.", _FIND_SCHEMA)
         self._call = _meta_tool(CALL_TOOL, "Call a tool found with find_tools: give its name and its arguments "
@@ -249,6 +251,17 @@ class Toolset:
         meta = [self._find] if self.growing else [self._find, self._call]
         return [*always, *found, *meta]
 
+    def model_schema(self, entry: ToolEntry) -> Mapping[str, Any]:
+        """What the model is sent as ``entry``'s parameters: its inputSchema, unchanged unless the
+        guards name a ``schema_profile`` (then rewritten for that provider, see ``bridge.profiles``)."""
+        profile = self.guards.schema_profile
+        if profile is None:
+            return entry.input_schema
+        cached = self._profiled.get(entry.name)
+        if cached is None or cached[0] is not entry:
+            cached = self._profiled[entry.name] = (entry, apply_profile(entry.input_schema, profile)[0])
+        return cached[1]
+
     def known_route(self, name: str) -> Route | None:
         """The route of ``name`` from the last listing seen, without I/O (``None`` before the first)."""
         return self._routes.get(name)
@@ -291,6 +304,8 @@ class Toolset:
         if self._deferred and name in (FIND_TOOLS, CALL_TOOL):
             return await self._meta(name, dict(arguments or {}), call_id=call_id, progress=progress, timeout=timeout)
         route = await self.route(name)
+        if self.guards.schema_profile is not None:
+            arguments = restore(arguments or {}, route.entry.input_schema, self.guards.schema_profile)
         return await route.connection.call(route.entry, arguments, agent=self.agent, call_id=call_id,
                                            timeout=timeout, progress=progress, interceptors=self.guards.chain)
 

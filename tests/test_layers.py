@@ -12,7 +12,7 @@ PACKAGE = Path(bridge.__file__).parent
 # Lowest first. Subpackages count as one layer each.
 ORDER = [
     "secrets", "errors", "options", "targets", "transports", "repair", "wire", "tasks", "session", "schema",
-    "catalogue", "results", "callbacks", "inspection", "search", "lock", "connection", "selection", "approval",
+    "catalogue", "results", "callbacks", "inspection", "search", "profiles", "lock", "connection", "selection", "approval",
     "audit", "guards", "registry", "toolset", "multimail", "server", "group",
     "autogen", "ag2", "metagpt", "agent_framework", "cli",
 ]

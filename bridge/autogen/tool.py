@@ -174,9 +174,11 @@ class MCPTool(FunctionTool):
 
     @property
     def schema(self) -> ToolSchema:
-        """The server's inputSchema as ``parameters``, unchanged (a copy, so callers cannot mutate ours)."""
+        """The server's inputSchema as ``parameters``, unchanged unless the guards name a schema profile
+        (a copy, so callers cannot mutate ours)."""
         return ToolSchema(name=self.name, description=self.description,
-                          parameters=cast(Any, copy.deepcopy(dict(self._entry.input_schema))), strict=False)
+                          parameters=cast(Any, copy.deepcopy(dict(self._toolset.model_schema(self._entry)))),
+                          strict=self._toolset.guards.schema_profile == "openai-strict")
 
     # -- calling -----------------------------------------------------------------------
 

@@ -32,11 +32,12 @@ from .components import WorkbenchComponentConfig, specs_of
 __all__ = ["MCPWorkbench", "tool_schema"]
 
 
-def tool_schema(entry: ToolEntry) -> ToolSchema:
+def tool_schema(entry: ToolEntry, parameters: Mapping[str, Any] | None = None, *, strict: bool = False) -> ToolSchema:
     """What AutoGen sends the model for ``entry``: the server's inputSchema as ``parameters``, unchanged
-    (a copy, so callers cannot mutate the catalogue's)."""
+    unless a schema profile rewrote it (a copy, so callers cannot mutate the catalogue's)."""
+    shown = entry.input_schema if parameters is None else parameters
     return ToolSchema(name=entry.name, description=entry.description,
-                      parameters=cast(Any, copy.deepcopy(dict(entry.input_schema))), strict=False)
+                      parameters=cast(Any, copy.deepcopy(dict(shown))), strict=strict)
 
 
 class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
@@ -112,7 +113,9 @@ class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
         """The agent's tools, from the cached catalogues (no request unless a server announced a change)."""
         entries = await self._toolset.tools()
         if len(entries) != len(self._key) or any(a is not b for a, b in zip(entries, self._key, strict=True)):
-            self._schemas, self._key = [tool_schema(e) for e in entries], entries
+            strict = self._toolset.guards.schema_profile == "openai-strict"
+            self._schemas = [tool_schema(e, self._toolset.model_schema(e), strict=strict) for e in entries]
+            self._key = entries
         return list(self._schemas)
 
     async def call_tool(self, name: str, arguments: Mapping[str, Any] | None = None,

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
+from typing import TYPE_CHECKING
+
 from ..context import Command, Context
 from ..status import ExitCode
 
 __all__ = ["COMMAND"]
+
+if TYPE_CHECKING:
+    from ...profiles import Change
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ...profiles import PROFILES
+
+    parser.add_argument("--profile", choices=PROFILES, help="show what a provider's schema profile sends the model "
+                        "instead, each change as a JSON pointer with the reason")
 
 
 async def run(ctx: Context) -> ExitCode:
@@ -25,12 +38,26 @@ async def run(ctx: Context) -> ExitCode:
         signature = format_function(tool.name.replace("-", "_"), tool.signature)
         fidelity = check_fidelity(entry, model_schema, tool.signature)
         findings = suspicious_tool(entry.to_wire())
+        profile = ctx.args.profile
+        changes: list[Change] = []
+        if profile:
+            from ...profiles import apply_profile
+
+            model_schema["parameters"], changes = apply_profile(entry.input_schema, profile)
         if ctx.out.json_mode:
-            ctx.out.json({"server": server_json(server.info), "tool": tool_json(entry), "signature": signature,
-                          "autogenSchema": model_schema, "fidelity": fidelity.to_json(),
-                          "suspicious": findings})
+            out = {"server": server_json(server.info), "tool": tool_json(entry), "signature": signature,
+                   "autogenSchema": model_schema, "fidelity": fidelity.to_json(), "suspicious": findings}
+            if profile:
+                out["profile"] = {"name": profile, "changes": [{"pointer": c.pointer, "why": c.why} for c in changes]}
+            ctx.out.json(out)
         else:
             ctx.out.print(tool_view(ctx.out, entry, signature, model_schema, fidelity))
+            if profile:
+                ctx.out.print(Text(f"Schema profile {profile}: {len(changes) or 'no'} change(s) to what the model "
+                                   "is sent (validation still uses the server's schema)", style="bold"))
+                for change in changes:
+                    ctx.out.print(Text("  ") + ctx.out.text(change.pointer or "(root)", style="cyan") + Text("  ")
+                                  + ctx.out.text(change.why), soft_wrap=True)
             if findings:
                 ctx.out.print(Text("Possible prompt injection (read the text above before approving):",
                                    style="bold yellow"))
@@ -46,5 +73,6 @@ COMMAND = Command(
                 "signature the bridge generated, the tool schema AutoGen sends to the model, and whether "
                 "anything differs (each difference with its JSON pointer and the reason).",
     operands=("tool",),
+    add_arguments=_add_arguments,
     run=run,
 )
