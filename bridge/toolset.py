@@ -206,8 +206,7 @@ class Toolset:
             self._index.close()
             self._index = None
         if self._deferred:
-            self._index = ToolIndex([(name, name, r.entry.title, r.entry.description, r.entry.input_schema)
-                                     for name, r in self._routes.items()])
+            self._index = self._build_index()
         self._found = {n: None for n in self._found if n in self._routes}
         if guards.warn_unguarded and not guards.gated and not self._warned:
             destructive = sorted(n for n, r in self._routes.items() if r.entry.annotations.effective_destructive)
@@ -218,6 +217,11 @@ class Toolset:
                 warnings.warn(f"agent {self.agent or '(unnamed)'!r} gets destructive tools ({shown}) with no approval "
                               "gate; pass an approval policy, or Guards(warn_unguarded=False) if that is intended",
                               UnguardedToolsWarning, stacklevel=4)
+
+    def _build_index(self) -> ToolIndex:
+        # The server's name goes in with the title: "what do you remember" is about the memory server.
+        return ToolIndex([(name, name, " ".join(filter(None, [r.entry.title, r.connection.name])),
+                           r.entry.description, r.entry.input_schema) for name, r in self._routes.items()])
 
     def _check_rule_names(self, catalogue: Iterable[ToolEntry]) -> None:
         # Rules match MCP names only (so an alias can never loosen one); a rule written with an
@@ -323,8 +327,7 @@ class Toolset:
     def find(self, query: str, limit: int = 5) -> CallResult:
         """What ``find_tools`` answers: the best matches among the allowed tools, as JSON text."""
         if self._index is None:
-            self._index = ToolIndex([(n, n, r.entry.title, r.entry.description, r.entry.input_schema)
-                                     for n, r in self._routes.items()])
+            self._index = self._build_index()
         names = self._index.search(query, limit)
         matches = []
         for n in names:
