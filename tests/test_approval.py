@@ -25,8 +25,7 @@ from bridge import (
     ToolError,
     connect,
 )
-from bridge.approval import ApprovalGate
-from bridge.approval import Decision, Rule, approver_from_config
+from bridge.approval import ApprovalGate, Decision, Rule, approver_from_config
 from bridge.catalogue import Annotations
 from bridge.connection import ToolCall
 from bridge.secrets import mask_data as redact

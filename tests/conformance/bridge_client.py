@@ -48,9 +48,9 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere: the bridge is im
 
 from _shared import arguments_for, oauth_provider  # noqa: E402 - beside this script
 
-from bridge import Server, ToolError, connect
-from bridge.autogen import MCPTool
-from bridge.callbacks import elicitation_from
+from bridge import Server, ToolError, connect  # noqa: E402
+from bridge.autogen import MCPTool  # noqa: E402
+from bridge.callbacks import elicitation_from  # noqa: E402
 
 _MODEL_INFO = ModelInfo(vision=False, function_calling=False, json_output=False, family="conformance",
                         structured_output=False)
