@@ -145,21 +145,27 @@ class Secrets:
     """A set of known secret values, masked in any text handed to it.
 
     Counted, so that two sessions sharing a value can each register and release it.
+
+    Args:
+        values: the secrets to start with.
+        min_length: shorter values are ignored (they occur in ordinary text); 1 for callers whose
+            values are already vetted (``env_secrets``, ``header_secrets``).
     """
 
-    def __init__(self, values: Iterable[str] = ()) -> None:
+    def __init__(self, values: Iterable[str] = (), *, min_length: int = _MIN_ENV_SECRET) -> None:
+        self._min = max(1, min_length)
         self._counts: Counter[str] = Counter()
         self._pattern: re.Pattern[str] | None = None
         self.add(values)
 
     def add(self, values: Iterable[str]) -> None:
-        """Register values; ones shorter than six characters are ignored (they occur in ordinary text)."""
-        self._counts.update(s for v in set(values) if len(v) >= _MIN_ENV_SECRET for s in _spellings(v))
+        """Register values (shorter than ``min_length`` ones are ignored)."""
+        self._counts.update(s for v in set(values) if len(v) >= self._min for s in _spellings(v))
         self._compile()
 
     def remove(self, values: Iterable[str]) -> None:
         """Release values registered with ``add``."""
-        self._counts.subtract(s for v in set(values) if len(v) >= _MIN_ENV_SECRET for s in _spellings(v))
+        self._counts.subtract(s for v in set(values) if len(v) >= self._min for s in _spellings(v))
         self._counts = +self._counts
         self._compile()
 

@@ -23,7 +23,7 @@ from bridge.catalogue import Catalogue, ToolEntry
 from bridge.cli import ExitCode, main
 from bridge.cli.arguments import argument_problems, load_args_object, pair, parse_arguments
 from bridge.cli.fidelity import check_fidelity
-from bridge.cli.output import MASK, Masker, Output
+from bridge.cli.output import Output
 from bridge.cli.pytypes import format_function
 from bridge.cli.render import pretty_json
 from bridge.cli.status import exit_status
@@ -41,7 +41,7 @@ from bridge.errors import (
     ToolNotFound,
 )
 from bridge.schema import compile_schema
-from bridge.secrets import header_secrets
+from bridge.secrets import MASK, header_secrets
 from bridge.targets import HttpTarget, StdioTarget, load_config, resolve_target
 from fixtures.schema_zoo import ZOO_SCHEMAS, ZOO_TOOLS
 
@@ -234,11 +234,13 @@ def test_args_object_from_file(tmp_path: Path) -> None:
 # -- masking ---------------------------------------------------------------------------------------
 
 
-def test_masker_hides_every_secret_spelling() -> None:
-    mask = Masker(["s3cr3t-value", 'quo"te-secret'])
+def test_the_cli_masks_every_secret_spelling() -> None:
+    mask = Output().mask
+    mask.add(["s3cr3t-value", 'quo"te-secret', "pw"])
     assert mask("key=s3cr3t-value!") == f"key={MASK}!"
     assert mask(json.dumps({"v": 'quo"te-secret'})) == json.dumps({"v": MASK})
-    assert Masker()("unchanged") == "unchanged"
+    assert mask("a pw b") == f"a {MASK} b"  # vetted values: short ones count too
+    assert Output().mask("unchanged") == "unchanged"
 
 
 def test_secrets_of_targets() -> None:

@@ -17,54 +17,25 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
+
+from ..secrets import Secrets
 
 if TYPE_CHECKING:  # rich costs ~50 ms to import: loaded on first output, never for --help
     from rich.console import Console, RenderableType
     from rich.status import Status
     from rich.text import Text
 
-__all__ = ["MASK", "Masker", "Output", "Spinner"]
-
-MASK = "***"
-
-
-class Masker:
-    """Replaces every known secret value in a string with ``***``."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
-        self.add(secrets)
-
-    def add(self, secrets: Iterable[str]) -> None:
-        """Register more secret values (each also in its JSON-escaped spelling)."""
-        for value in secrets:
-            if value:
-                self._secrets.add(value)
-                self._secrets.add(json.dumps(value)[1:-1])
-        # Longest first, so a secret containing another is masked whole.
-        ordered = sorted(self._secrets, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
-
-    def __call__(self, text: str) -> str:
-        if self._pattern is None or not text:
-            return text
-        return self._pattern.sub(MASK, text)
-
-    def __bool__(self) -> bool:
-        return bool(self._secrets)
-
+__all__ = ["Output", "Spinner"]
 
 class _MaskingStream:
     """A text stream that masks secrets on the way through; looks like the stream it wraps."""
 
-    def __init__(self, inner: IO[str], mask: Masker) -> None:
+    def __init__(self, inner: IO[str], mask: Secrets) -> None:
         self._inner = inner
         self._mask = mask
 
@@ -117,7 +88,8 @@ class Output:
     def __init__(self, *, json_mode: bool = False, stdout: IO[str] | None = None,
                  stderr: IO[str] | None = None) -> None:
         self.json_mode = json_mode
-        self.mask = Masker()
+        # Values reach it already vetted (env_secrets, header_secrets), so none is too short.
+        self.mask = Secrets(min_length=1)
         self._raw_out = stdout or sys.stdout
         self._raw_err = stderr or sys.stderr
 
