@@ -1,0 +1,144 @@
+"""An MCP tool as an Agent Framework ``FunctionTool``: the server's schema, one session, one call path.
+
+``MCPFunctionTool`` gives the framework the server's inputSchema, unchanged (a deep copy), as the
+tool's JSON-schema ``input_model``, so it is exactly what the chat client sends the model as
+``parameters``. Arguments are checked once, by the core, against that schema: the framework's own
+lightweight checks for schema-supplied tools are skipped, because they reject valid JSON (``2.0``
+for an ``integer``) and answer with a bare "Argument parsing failed". Every call goes through the
+agent's ``Toolset`` (validation, approval, audit naming the agent, reconnection, timeouts).
+
+What the model reads back is the rendered result text; an ``isError`` result or a ``BridgeError``
+becomes ``"Error: <one line>"``, returned rather than raised, because the framework turns a raised
+exception into "Function failed." with the detail dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import Any, Literal
+
+from agent_framework import FunctionTool
+
+from ..approval import Decision
+from ..catalogue import ToolEntry
+from ..errors import BridgeError
+from ..results import CallResult
+from ..toolset import Toolset
+from .approval import FrameworkApprovals, bind
+
+__all__ = ["MCPFunctionTool", "render"]
+
+logger = logging.getLogger("bridge.agent_framework")
+
+ApprovalMode = Literal["always_require", "never_require"]
+
+# The model's id for the call being run: the framework passes it to invoke(), not to the function.
+_CALL_ID: ContextVar[str | None] = ContextVar("bridge_agent_framework_call_id", default=None)
+
+
+def render(result: CallResult) -> str:
+    """What the model reads: the result text, or ``Error: ...`` for an ``isError`` result."""
+    if result.is_error:
+        return f"Error: {result.text or 'the tool reported an error'}"
+    return result.text
+
+
+class MCPFunctionTool(FunctionTool):
+    """One MCP tool for Agent Framework agents, over its server's persistent session.
+
+    Build these with ``bridge.agent_framework.tools_for``. ``entry`` keeps the MCP metadata
+    (``mcp_name``, ``annotations``, ``input_schema``, ...), ``toolset`` the agent's guards.
+
+    Args:
+        toolset: the agent's tools; every call goes through ``toolset.call``.
+        entry: the tool as listed.
+        approval_mode: ``"always_require"`` when the framework asks the caller before each call.
+        approvals: the ``FrameworkApprovals`` that reports the caller's answers to the gate, when
+            the framework asks (``None``: the bridge's own approver asks, or nobody).
+        timeout: seconds for each call (default: the connection's own).
+    """
+
+    def __init__(self, toolset: Toolset, entry: ToolEntry, *, approval_mode: ApprovalMode = "never_require",
+                 approvals: FrameworkApprovals | None = None, timeout: float | None = None) -> None:
+        self.toolset = toolset
+        self.entry = entry
+        self.approvals = approvals
+        self.timeout = timeout
+        self._decisions: dict[str, Decision] = {}
+
+        async def call_mcp_tool(**arguments: Any) -> str:
+            return await self._call(arguments)
+
+        call_mcp_tool.__name__ = entry.name.replace("-", "_")
+        super().__init__(name=entry.name, description=entry.description, approval_mode=approval_mode,
+                         func=call_mcp_tool, input_model=copy.deepcopy(dict(toolset.model_schema(entry))),
+                         additional_properties={"mcp_name": entry.mcp_name})
+
+    @property
+    def mcp_name(self) -> str:
+        """The tool's name on the wire."""
+        return self.entry.mcp_name
+
+    @property
+    def agent(self) -> str | None:
+        """The agent named in approvals and audit records."""
+        return self.toolset.agent
+
+    # The core validates against the full inputSchema; see the module docstring.
+    def _prepare_arguments(self, arguments: Any) -> dict[str, Any]:
+        if arguments is None:
+            return {}
+        if isinstance(arguments, Mapping):
+            return dict(arguments)
+        return super()._prepare_arguments(arguments)
+
+    async def invoke(self, *, arguments: Any = None, context: Any = None, tool_call_id: str | None = None,  # type: ignore[override]
+                     **kwargs: Any) -> Any:
+        """Run the tool as the framework does, with the model's call id kept for audit and approval."""
+        token = _CALL_ID.set(tool_call_id)
+        try:
+            decision = self._framework_decision(tool_call_id)
+            if decision is None or tool_call_id is None:
+                return await super().invoke(arguments=arguments, context=context, tool_call_id=tool_call_id,
+                                            **kwargs)
+            with bind(tool_call_id, decision):
+                return await super().invoke(arguments=arguments, context=context, tool_call_id=tool_call_id,
+                                            **kwargs)
+        finally:
+            _CALL_ID.reset(token)
+
+    def _framework_decision(self, call_id: str | None) -> Decision | None:
+        # The framework runs a tool marked always_require only for a model's tool call whose
+        # approval request the caller approved; a call without a call id was not asked about.
+        if call_id is None:
+            return None
+        remembered = self._decisions.pop(call_id, None)
+        if self.approvals is None or self.approval_mode != "always_require":
+            return None
+        return remembered or self.approvals.approved()
+
+    def remember(self, call_id: str, decision: Decision) -> None:
+        """Keep the caller's decision on an approval request for when the framework runs the call."""
+        self._decisions[call_id] = decision
+
+    async def record_denial(self, call_id: str, arguments: Mapping[str, Any], decision: Decision) -> None:
+        """Run a denied call through the guards so the audit trail records it; it never reaches the server."""
+        with bind(call_id, decision):
+            try:
+                await self.toolset.call(self.entry.name, arguments, call_id=call_id, timeout=self.timeout)
+            except BridgeError as e:  # e.g. arguments the schema refuses: nothing was sent either way
+                logger.info("denied call of %s not recorded: %s", self.entry.name, e)
+
+    async def _call(self, arguments: Mapping[str, Any]) -> str:
+        try:
+            result = await self.toolset.call(self.entry.name, arguments, call_id=_CALL_ID.get(),
+                                             timeout=self.timeout)
+        except BridgeError as e:
+            return f"Error: {e}"
+        return render(result)
+
+    def __repr__(self) -> str:
+        return f"MCPFunctionTool({self.name!r}, agent={self.agent!r}, approval_mode={self.approval_mode!r})"
