@@ -28,6 +28,7 @@ prompt names the role as the agent).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
 from ..approval import AutoApprove, CallbackApprover, ConsoleApprover
@@ -82,7 +83,8 @@ def toolset_for(source: Toolset | ToolSource, role: str | None = None, guards: G
 async def actions_for(source: Toolset | ToolSource, role: str | None = "comms", guards: Guards | None = None, *,
                       timeout: float | None = None, taken: Sequence[str] = (),
                       **guard_options: Any) -> list[type[MCPAction]]:
-    """One ``Action`` subclass per tool ``role`` may use, in catalogue order.
+    """One ``Action`` subclass per tool ``role`` may use: in the order of the ``include`` patterns when
+    given (a ``by_order`` role runs them so), else in catalogue order.
 
     Args:
         source: a ``Server``, a ``ServerGroup``, or a prepared non-growing ``Toolset``.
@@ -108,6 +110,12 @@ async def actions_for(source: Toolset | ToolSource, role: str | None = "comms", 
     for entry in entries:
         route = toolset.known_route(entry.name)
         servers[entry.name] = route.connection.name if route is not None else ""
+    include = toolset.guards.include
+    if include:
+        # by_order roles run their actions in list order: the order the caller named them in.
+        def rank(name: str) -> int:
+            return next((i for i, p in enumerate(include) if fnmatchcase(name, p)), len(include))
+        entries = sorted(entries, key=lambda e: min(rank(e.name), rank(e.mcp_name)))
     names = unique_class_names(entries, servers, set(taken))
     return [action_class(toolset, entry, names[entry.name], timeout=timeout) for entry in entries]
 

@@ -16,10 +16,13 @@ description, and its ``run`` has the core's typed signature after one optional p
 Every call goes through the core's one call path (``Toolset.call``): validation, approval,
 audit (the agent is the role; the ``call_id`` names the action class), reconnection, timeouts.
 ``run`` returns a ``ToolOutput`` (an ``ActionOutput``): ``content`` is the text a role puts in
-its ``Message`` (``CallResult.text``, or ``"Error: ..."``), ``instruct_content`` a ``ToolResult``
-with the structured result, and the full ``CallResult`` stays on ``output.result`` and
-``action.last_result``. When a role runs it, tool errors (an ``isError`` result such as
-MultiMail's 429 quota text, or a bridge error) come back as such a message, so the team carries on.
+its ``Message`` (``CallResult.text``, or ``"Error: ..."``); ``info`` is a ``ToolResult`` (tool,
+server, is_error, structured, arguments), which also becomes the ``Message``'s
+``instruct_content`` when the server sent ``structuredContent`` (MetaGPT shows a message's
+``instruct_content`` instead of its text, so a text-only result keeps its text); the full
+``CallResult`` stays on ``output.result`` and ``action.last_result``. When a role runs it, tool
+errors (an ``isError`` result such as MultiMail's 429 quota text, or a bridge error) come back as
+such a message, so the team carries on.
 """
 
 from __future__ import annotations
@@ -59,29 +62,30 @@ class ToolResult(BaseModel):
     tool: str
     server: str
     is_error: bool = False
-    text: str = ""
     structured: Any = None
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
 class ToolOutput(ActionOutput):  # type: ignore[misc, unused-ignore]
-    """What an ``MCPAction.run`` returns: ``content`` (text), ``instruct_content`` (a ``ToolResult``) and
-    ``result``, the full ``CallResult`` (``None`` when nothing reached the server)."""
+    """What an ``MCPAction.run`` returns: ``content`` (text), ``info`` (a ``ToolResult``), ``result`` (the
+    full ``CallResult``, ``None`` when nothing reached the server) and ``instruct_content`` (``info``
+    when the result is structured, else ``None``)."""
 
-    def __init__(self, content: str, instruct_content: ToolResult, result: CallResult | None) -> None:
-        super().__init__(content, instruct_content)
+    def __init__(self, content: str, info: ToolResult, result: CallResult | None) -> None:
+        super().__init__(content, info if info.structured is not None else None)
+        self.info = info
         self.result = result
 
     @property
     def is_error(self) -> bool:
         """The call failed, was denied, or its arguments were never valid."""
-        return bool(self.instruct_content.is_error)
+        return self.info.is_error
 
     def __str__(self) -> str:
         return str(self.content)
 
     def __repr__(self) -> str:
-        return f"ToolOutput({self.instruct_content.tool!r}, is_error={self.is_error}, content={self.content[:60]!r})"
+        return f"ToolOutput({self.info.tool!r}, is_error={self.is_error}, content={self.content[:60]!r})"
 
 
 class MCPAction(Action):  # type: ignore[misc, unused-ignore]
@@ -129,7 +133,7 @@ class MCPAction(Action):  # type: ignore[misc, unused-ignore]
         text = result.text
         if result.is_error:
             text = f"Error: {text or 'the tool reported an error'}"
-        info = ToolResult(tool=self.tool_name, server=result.server, is_error=result.is_error, text=result.text,
+        info = ToolResult(tool=self.tool_name, server=result.server, is_error=result.is_error,
                           structured=result.structured, arguments=dict(arguments))
         return ToolOutput(text, info, result)
 
@@ -137,7 +141,7 @@ class MCPAction(Action):  # type: ignore[misc, unused-ignore]
         self.last_result = None
         server = self.toolset.known_route(self.tool_name)
         info = ToolResult(tool=self.tool_name, server=server.connection.name if server else "", is_error=True,
-                          text=text, arguments=dict(arguments))
+                          arguments=dict(arguments))
         return ToolOutput(text, info, None)
 
     # -- arguments from the LLM ----------------------------------------------------------------
@@ -219,7 +223,8 @@ class _NotJSON:
 
 
 def _json_of(text: str) -> Any:
-    block = CodeParser.parse_code(block=None, text=text, lang="json")
+    # parse_code logs an ERROR when there is no fenced block, so it is asked only when there is one.
+    block = CodeParser.parse_code(block=None, text=text, lang="json") if "```" in text else text
     try:
         return json.loads(block)
     except ValueError:
