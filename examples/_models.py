@@ -12,23 +12,15 @@ from __future__ import annotations
 
 import atexit
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
+from _mailroom import live  # also puts the repo root on sys.path, for fixtures
 from autogen_core.models import ChatCompletionClient
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fixtures.openai_compat import ScriptedModel, Text, ToolCalls, text, tool_calls
 
 # A dated name: AutoGen resolves "gpt-4o-mini" to one and warns when an answer names another.
 OFFLINE_MODEL = "gpt-4o-mini-2024-07-18"
-
-
-def live() -> bool:
-    """Whether a real model is configured (a key, or an OpenAI-compatible endpoint)."""
-    return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
 
 
 def calls(*pairs: tuple[str, dict[str, Any]]) -> ToolCalls:

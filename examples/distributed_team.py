@@ -78,6 +78,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _mailroom import CUSTOMER, CUSTOMER_NAME, REPLY, receive_new_mail  # noqa: E402
+
 from bridge import ApprovalPolicy, AutoApprove, BridgeError, Guards, connect  # noqa: E402
 from bridge.audit import AuditRecord, AuditTrail, render_table  # noqa: E402
 from bridge.audit import query as query_audit  # noqa: E402
@@ -96,15 +98,6 @@ HOST_TIMEOUT = 15.0
 # gRPC turns SO_REUSEPORT on by default, which would let a second host bind a taken port silently.
 GRPC_OPTIONS: list[tuple[str, Any]] = [("grpc.so_reuseport", 0), ("grpc.max_send_message_length", 16 << 20),
                                        ("grpc.max_receive_message_length", 16 << 20)]
-
-CUSTOMER_NAME = "Jonas Berg"
-CUSTOMER = "jonas.berg@fjord.example"
-SUBJECT = "Tent pole snapped on the first night"
-BODY = ("Hello Acme,\n\none of the poles of my new Fjell 2 tent snapped on the first night out. "
-        "Can you send a replacement pole to the address on my order #5120?\n\nThanks,\nJonas")
-REPLY = ("Hi Jonas,\n\nsorry about the broken pole. A replacement for your Fjell 2 ships today to the address "
-         "on order #5120.\n\nAcme Support")
-
 
 # -- the team: who does what, with which tools --------------------------------------------------------
 
@@ -821,19 +814,6 @@ def add_agent_keys(db: Path, roles: Iterable[Role] = ROLES.values()) -> dict[str
     finally:
         store.close()
     return keys
-
-
-def receive_new_mail(db: Path) -> dict[str, str]:
-    """A new customer writes in (mail arriving from outside the stand-in)."""
-    from fixtures.multimail.seed import MAILBOX_ADDRESS, open_store
-    from fixtures.multimail.service import Service
-
-    store = open_store(db)
-    try:
-        email = Service(store).receive(MAILBOX_ADDRESS, CUSTOMER, SUBJECT, BODY, from_name=CUSTOMER_NAME)
-    finally:
-        store.close()
-    return {"id": email["id"], "thread_id": email["thread_id"]}
 
 
 def server_log(db: Path) -> list[tuple[str, str, str]]:
