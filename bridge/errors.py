@@ -285,5 +285,7 @@ def _translate(exc: BaseException, *, server: str | None, tool: str | None, time
         first = str(leaf).splitlines()
         summary = first[0] if first else "invalid data"
         return ProtocolError(f"the server sent a malformed message: {summary}", code=-32603, server=server, tool=tool)
-    text = str(leaf) or name
-    return ProtocolError(f"{name}: {text}".splitlines()[0], code=-32603, server=server, tool=tool)
+    # The SDK's own failures (e.g. structured content breaking its outputSchema) say what happened;
+    # the exception's class name would only add noise. A bare exception keeps its name as the text.
+    text = (str(leaf) or name).splitlines()[0]
+    return ProtocolError(text, code=-32603, server=server, tool=tool)

@@ -146,10 +146,10 @@ class CompiledSchema:
             try:
                 self._shape = _compile(self.schema, self.name)
             except Exception as e:  # one odd tool must never break the catalogue
-                reason = f"{type(e).__name__}: {e}"
-                logger.warning("tool %r: schema too exotic to type (%s); registered with its raw schema",
-                               self.name, reason)
-                self._shape = _untyped(reason)
+                self._shape = _untyped(f"{type(e).__name__}: {e}")
+            if not self._shape.typed:
+                logger.warning("tool %r: schema too exotic to type (%s); registered with its raw schema and "
+                               "(**arguments)", self.name, self._shape.reason)
         return self._shape
 
     @property

@@ -276,9 +276,12 @@ def test_the_args_model_is_built_on_first_use() -> None:
 
     from bridge.autogen.tool import MCPTool
     from bridge.catalogue import Catalogue
+    from bridge.registry import ServerSpec
+    from bridge.toolset import Toolset
 
     tool_def = types.Tool(name="odd", input_schema={"type": "object", "properties": {"from": {"enum": [1.5, "a"]}}})
-    tool = MCPTool(typing.cast(typing.Any, None), next(iter(Catalogue([tool_def]))))
+    toolset = Toolset(ServerSpec(name="x", target={"command": "true"}))  # never connected: nothing here does I/O
+    tool = MCPTool(toolset, next(iter(Catalogue([tool_def]))))
     assert tool._args_model is None  # conversion did not pay for a pydantic model
     assert tool.schema["parameters"] == tool_def.input_schema
     assert set(tool.args_type().model_fields) == {"from_"}
