@@ -27,12 +27,12 @@ metagpt:
 	@bash scripts/metagpt_env.sh
 
 # The official client conformance suite runs first (~2.5 min), so pytest's summary closes the run.
-test: $(STAMP) third-party
+test: $(STAMP) third-party metagpt
 	@bash scripts/install_postgres.sh
 	$(PY) scripts/conformance.py
 	$(PY) -m pytest -q
 
-# The main job, offline: the CLI against the MultiMail stand-in over stdio (examples/demo.py).
+# The main job, offline: an AutoGen team on the MultiMail stand-in, then the CLI (examples/demo.py).
 demo: $(STAMP)
 	@$(PY) examples/demo.py
 
