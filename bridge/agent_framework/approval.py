@@ -80,10 +80,6 @@ class FrameworkApprovals:
         """The decision recorded for an approved request."""
         return Decision(True, reviewer or self.reviewer, reason)
 
-    def to_config(self) -> dict[str, Any]:
-        """A JSON-able form (for component configs)."""
-        return {"type": "agent_framework", "reviewer": self.reviewer}
-
     def __repr__(self) -> str:
         return f"FrameworkApprovals(reviewer={self.reviewer!r})"
 
