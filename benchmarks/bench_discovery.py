@@ -183,7 +183,7 @@ async def per_tool(report: Report, sample: int, reps: int) -> None:
     for label, server_argv, listed in sources:
         async with connect(server_argv, cwd=ROOT) as server:
             tools = listed if listed is not None else await server.session.list_tools()
-            cost = convert_cost(tools, server, reps)
+            cost = convert_cost(tools, server.toolset("bench", approval=False, warn_unguarded=False), reps)
         entry = report.add("catalogue entry (names, compiled schema)", cost["entry_us"], "µs/tool", group=label,
                            note=f"{cost['entry_bytes']:,.0f} bytes/tool retained")
         tool = report.add("MCPTool (AutoGen FunctionTool)", cost["tool_us"], "µs/tool", group=label,

@@ -36,6 +36,7 @@ from bridge.autogen import MCPTool
 from bridge.catalogue import ToolEntry
 from bridge.registry import ServerSpec
 from bridge.schema import OMIT, compile_schema, format_checker_for
+from bridge.toolset import Toolset
 from fixtures.multimail.catalogue import TOOLS as MULTIMAIL_TOOLS
 from fixtures.schema_zoo import ZOO_SCHEMAS
 
@@ -340,7 +341,7 @@ def test_conversion_never_raises_and_keeps_the_schema(schema: dict[str, Any], da
 
     tool = types.Tool(name="fuzzed", description="d", input_schema=schema)
     entry = ToolEntry.from_mcp(tool, "fuzzed")
-    mcp_tool = MCPTool(ServerSpec(name="fuzz", target={"command": "true"}), entry)
+    mcp_tool = MCPTool(Toolset(ServerSpec(name="fuzz", target={"command": "true"})), entry)
     assert mcp_tool.schema["parameters"] == schema  # what the model sees is what the server sent
     assert mcp_tool.schema["parameters"] is not schema
     inspect.signature(mcp_tool._func)  # AutoGen accepted a callable with a real signature
