@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 from autogen import AssistantAgent, GroupChat, GroupChatManager, UserProxyAgent
 from conftest import PY, ROOT, fixture_env, http_server, module_cmd
+from test_thirdparty import offered as offered_tools
+from test_thirdparty import wire_listing
+from thirdparty import servers
 
 from bridge import ApprovalPolicy, AutoApprove, ConfigError, Server, connect
 from bridge.ag2 import HumanInputApprover, Toolkit, register_tools
@@ -146,6 +149,24 @@ async def test_zoo_schemas_reach_the_model_unchanged(zoo_url: str) -> None:
         offered = model.tools_sent(0)
         for entry in entries:
             assert canonical(offered[entry.name]) == canonical(ZOO_SCHEMAS[entry.mcp_name])
+
+
+async def test_server_everything_schemas_reach_the_model_as_the_server_sent_them(tmp_path: Path) -> None:
+    launch = servers.SERVERS["everything"].launch(tmp_path)
+    _, listed = await asyncio.to_thread(wire_listing, launch)  # raw JSON-RPC, no SDK in between
+    async with connect(launch.argv, env=launch.env, cwd=launch.cwd) as server:
+        with ScriptedModel([text("Nothing to do.")]) as model:
+            agent, human = assistant("everything", model), Human(mode="NEVER")
+            names = await register_tools(server, caller=agent, executor=human, approver=AutoApprove())
+            await human.a_initiate_chat(agent, message="Look around.", max_turns=1)
+        entries = {e.name: e for e in await server.toolset("everything", approver=AutoApprove()).tools()}
+    offered = model.tools_sent(0)
+    assert sorted(names) == sorted(offered) == sorted(entries)
+    wire = {t["name"]: t for t in listed}
+    # Every tool the server listed, but the one that runs only as an MCP task (withheld, with the reason).
+    assert {entries[n].mcp_name for n in names} == set(offered_tools(wire)) and len(names) == len(wire) - 1
+    for name in names:
+        assert canonical(offered[name]) == canonical(wire[entries[name].mcp_name]["inputSchema"]), name
 
 
 # -- two agents, sync and async ------------------------------------------------------------------------

@@ -3,6 +3,7 @@ Agent Framework's own ``OpenAIChatCompletionClient`` talking HTTP to a scripted 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,6 +16,9 @@ import pytest
 from agent_framework import Agent, AgentResponse, Message
 from agent_framework.openai import OpenAIChatCompletionClient
 from conftest import PY, ROOT, fixture_env, module_cmd
+from test_thirdparty import offered as offered_tools
+from test_thirdparty import wire_listing
+from thirdparty import servers
 
 from bridge import ApprovalPolicy, AutoApprove, CallbackApprover, ConfigError, Server, connect
 from bridge.agent_framework import FrameworkApprovals, MCPFunctionTool, answer, tools_for
@@ -114,6 +118,23 @@ async def test_zoo_schemas_reach_the_model_unchanged_under_safe_names() -> None:
         for t in tools:
             assert canonical(offered[t.name]) == canonical(ZOO_SCHEMAS[t.mcp_name]), t.mcp_name
         assert any(t.name != t.mcp_name for t in tools)  # the long and non-ASCII names were made safe
+
+
+async def test_server_everything_schemas_reach_the_model_as_the_server_sent_them(tmp_path: Path) -> None:
+    launch = servers.SERVERS["everything"].launch(tmp_path)
+    _, listed = await asyncio.to_thread(wire_listing, launch)  # raw JSON-RPC, no SDK in between
+    wire = {t["name"]: t for t in listed}
+    async with connect(launch.argv, env=launch.env, cwd=launch.cwd) as server:
+        tools = await tools_for(server, agent="everything", approver=AutoApprove())
+        with ScriptedModel([text("Nothing to do.")]) as model:
+            async with agent_of(model, "everything", tools) as agent:
+                await agent.run("Look around.")
+    offered = model.tools_sent(0)
+    assert set(offered) == {t.name for t in tools} and tools
+    # Every tool the server listed, but the one that runs only as an MCP task (withheld, with the reason).
+    assert {t.mcp_name for t in tools} == set(offered_tools(wire)) and len(tools) == len(wire) - 1
+    for t in tools:
+        assert canonical(offered[t.name]) == canonical(wire[t.mcp_name]["inputSchema"]), t.mcp_name
 
 
 # -- a run -----------------------------------------------------------------------------------------
