@@ -9,13 +9,23 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "setup: upgrading pip in $(VENV)"
-	@$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v -i warning || true
+	@$(PY) -m pip install -q --upgrade pip > $(VENV)/pip.log 2>&1 || (tail -30 $(VENV)/pip.log >&2; exit 1)
 	@echo "setup: installing the project with every framework extra and the test tools (a few minutes the first time)"
-	@$(PY) -m pip install -q -e ".[dev]" 2>&1 | grep -v -i warning || true
+	@# Build back-end chatter (setuptools' editable-install banner) goes to the log, shown only on failure.
+	@$(PY) -m pip install -q -e ".[dev]" >> $(VENV)/pip.log 2>&1 || (tail -30 $(VENV)/pip.log >&2; exit 1)
 	@$(PY) -c "import bridge, mcp, autogen_agentchat" || (echo "install failed" >&2; exit 1)
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# What the demo needs and no more (the core and AutoGen's OpenAI client), so a first `make demo`
+# is quick; `make test` adds the rest.
+DEMO_STAMP := $(VENV)/.installed-demo
+$(DEMO_STAMP): pyproject.toml
+	@test -x $(PY) || (echo "setup: creating $(VENV)"; $(PYTHON) -m venv $(VENV))
+	@echo "setup: installing the project and AutoGen's OpenAI client (the demo's model client)"
+	@$(PY) -m pip install -q -e ".[openai]" > $(VENV)/pip-demo.log 2>&1 || (tail -30 $(VENV)/pip-demo.log >&2; exit 1)
+	@touch $(DEMO_STAMP)
 
 # Pinned third-party MCP servers (npm, Node 22, PyPI venvs) into the git-ignored .third_party/.
 third-party:
@@ -33,7 +43,7 @@ test: $(STAMP) third-party metagpt
 	$(PY) -m pytest -q
 
 # The main job, offline: an AutoGen team on the MultiMail stand-in, then the CLI (examples/demo.py).
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	@$(PY) examples/demo.py
 
 # The official MCP client conformance suite against tests/conformance/bridge_client.py, every
