@@ -112,3 +112,31 @@ def test_a_reloaded_audit_trail_keeps_its_redaction_and_worker(tmp_path: Path) -
     loaded = again.chain[0]
     assert isinstance(loaded, AuditTrail)
     assert (loaded.redact_keys, loaded.worker) == ("^customer_ref$", "w7")
+
+
+async def test_calls_before_and_after_a_reconnect_do_not_make_the_sdk_relist_or_warn(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import os
+    import signal
+
+    import anyio
+
+    from tests.conftest import children_of
+
+    # 250 tools in pages of 100: the last one is on page three, which the SDK's own lookup never reads.
+    async with connect(module_cmd("fixtures.bench_server", "--tools", "250", "--page-size", "100"),
+                       env=fixture_env()) as zoo:
+        last = list(await zoo.catalogue())[-1].name
+        with caplog.at_level(logging.DEBUG):
+            await zoo.call_checked(last, {"query": "first"})
+        first = set(children_of(os.getpid()))
+        for pid in first:
+            os.kill(pid, signal.SIGKILL)
+        with anyio.fail_after(30):  # until the session saw the death (not a measurement)
+            while zoo.session._gen is not None and zoo.session._gen.alive:
+                await anyio.sleep(0.05)
+        with caplog.at_level(logging.DEBUG):
+            for _ in range(3):
+                assert not (await zoo.call(last, {"query": "again"})).is_error
+        assert set(children_of(os.getpid())).isdisjoint(first)  # a new server process answered
+    assert "cannot validate" not in caplog.text and "not listed by server" not in caplog.text
