@@ -119,6 +119,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     except PostgresUnavailable as e:
         pytest.fail(f"PostgreSQL for the distributed tests: {e}", pytrace=False)
     procs: list[dt.Proc] = []
+    workers: dict[str, dt.Proc] = {}
     model = ScriptedModel(dt.scripts(email["id"], email["thread_id"])).start()
     link: SlowLink | None = None
     try:
@@ -134,15 +135,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         dump = workdir / "agents.json"
         dump.write_text(json.dumps(components))
         urls = {"w1": mail_url, "w2": mail_url.replace(f":{mail_port}/", f":{link.port}/")}
-        workers = {name: dt.worker_proc(host, name, agents, dump,
-                                        dt.worker_env(agents, keys, urls[name], model_key="offline"), team=team)
-                   for name, (agents, team) in LAYOUT.items()}
+        workers.update({name: dt.worker_proc(host, name, agents, dump,
+                                             dt.worker_env(agents, keys, urls[name], model_key="offline"), team=team)
+                        for name, (agents, team) in LAYOUT.items()})
         procs += workers.values()
         for proc in workers.values():
             dt.ready(proc)
         yield Cluster(host, postgres.url(), db, mail_url, keys, email, model, workers, link, components)
     finally:
-        dt.stop_all([p for p in procs if p.name.startswith("worker")])
+        # Workers a test restarted are in `workers` only.
+        dt.stop_all(list({id(p): p for p in [*procs, *workers.values()] if p.name.startswith("worker")}.values()))
         dt.stop_all([p for p in procs if not p.name.startswith("worker")])
         if link is not None:
             link.close()
@@ -296,6 +298,21 @@ async def test_a_killed_worker_leaves_the_other_working_and_the_audit_consistent
     assert sorted((r.call_id, r.worker) for r in new) == sorted((o.job, o.worker) for o in finished)
     assert not [r for r in new if r.worker == "w2"]
     assert all(r.outcome == "ok" for r in new)
+
+    # A restarted w2 rejoins through the host and serves calls again, audited under its name.
+    cluster.link.delay = 0.0
+    dump = cluster.db.parent / "agents-rejoin.json"
+    dump.write_text(json.dumps(cluster.components))
+    agents, team_agents = LAYOUT["w2"]
+    url = cluster.mail_url.replace(f":{cluster.mail_url.split(':')[2].split('/')[0]}/", f":{cluster.link.port}/")
+    cluster.workers["w2"] = dt.ready(dt.worker_proc(cluster.host, "w2", agents, dump,
+                                                    dt.worker_env(agents, cluster.keys, url, model_key="offline"),
+                                                    team=team_agents))
+    await team.wait_for(["w2"], timeout=60)
+    back = await team.call("contacts", "search_contacts", {"query": f"back-{tag}"}, worker="w2")
+    assert (back.worker, back.lost, back.is_error) == ("w2", False, False)
+    assert [(r.worker, r.agent, r.tool) for r in trail(cluster, "w2") if r.call_id == back.job] == [
+        ("w2", "contacts", "search_contacts")]
 
 
 def test_the_example_runs_everything_and_stops_it_all(tmp_path: Path) -> None:
