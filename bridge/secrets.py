@@ -23,9 +23,9 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 __all__ = [
     "MASK",
@@ -97,19 +97,20 @@ def env_secrets(value: str) -> list[str]:
 
 
 def url_secrets(url: str) -> list[str]:
-    """A URL's password and the values of secret-named query parameters (``api_key=``…)."""
+    """A URL's password and the values of secret-named query parameters (``api_key=``, ``password=``…),
+    as written and percent-decoded."""
     parts = urlsplit(url)
     found = [parts.password] if parts.password else []
     found += [v for k, v in parse_qsl(parts.query) if is_secret_name(k) and len(v) >= _MIN_HEADER_SECRET]
-    return [s for s in found if s]
+    return sorted({s for v in found if v for s in (v, unquote(v))}, key=len, reverse=True)
 
 
-def mask_url(url: str, password: str = MASK, secret: str | None = None) -> str:
+def mask_url(url: str, password: str = MASK, secret: str | Callable[[str], str] | None = None) -> str:
     """``url`` with its userinfo password and secret query values replaced.
 
-    ``secret`` is the replacement for query values (default ``MASK``); ``"{name}"`` in it is
-    replaced by an environment-variable name made from the parameter's, which is how a config
-    dump writes ``${MCP_API_KEY}`` in place of the value.
+    ``secret`` is the replacement for query values (default ``MASK``): a string, where ``"{name}"``
+    becomes an environment-variable name made from the parameter's (how a config dump writes
+    ``${MCP_API_KEY}`` in place of the value), or a function of the parameter's name.
     """
     parts = urlsplit(url)
     netloc = parts.netloc
@@ -121,6 +122,8 @@ def mask_url(url: str, password: str = MASK, secret: str | None = None) -> str:
         key, eq, _ = pair.partition("=")
         if not (eq and is_secret_name(key)):
             return pair
+        if callable(secret):
+            return f"{key}={secret(key)}"
         return f"{key}={(secret or MASK).replace('{name}', env_name(key))}"
 
     query = "&".join(masked(pair) for pair in parts.query.split("&")) if parts.query else ""

@@ -25,11 +25,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import anyio
 
 from ..errors import AuthError, BridgeError, ConfigError, ServerUnreachable
+from ..secrets import mask_url, url_secrets
 from ..targets import expand_vars
 from .records import AuditRecord, matches
 from .sqlite import COLUMNS
@@ -45,7 +46,6 @@ DEFAULT_PASSWORD_VAR = "MCP_BRIDGE_AUDIT_PASSWORD"
 """The variable ``to_config`` names for a password that was given literally in the URL."""
 
 _SCHEMES = ("postgresql", "postgres")
-_SECRET_PARAMS = ("password", "sslpassword")
 _REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 # Any constant works, as long as every creator of the table uses the same one.
 _SCHEMA_LOCK = 0x6D63_7062_6175_6474
@@ -82,27 +82,13 @@ def is_postgres_url(value: object) -> bool:
 
 def _mask(url: str, replacement: Callable[[str], str]) -> str:
     """``url`` with the userinfo password and password parameters replaced by ``replacement(name)``."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, _, host = netloc.rpartition("@")
-        netloc = f"{userinfo.split(':', 1)[0]}:{replacement('password')}@{host}"
-
-    def masked(pair: str) -> str:
-        key, eq, _ = pair.partition("=")
-        return f"{key}={replacement(key.lower())}" if eq and key.lower() in _SECRET_PARAMS else pair
-
-    query = "&".join(masked(pair) for pair in parts.query.split("&")) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return mask_url(url, replacement("password"), lambda key: replacement(key.lower()))
 
 
 def password_values(url: str) -> list[str]:
     """The passwords a URL carries (userinfo and ``password=`` parameters, raw and decoded): what
     output showing the URL must mask. Empty for anything that is not a URL."""
-    parts = urlsplit(url)
-    found = [parts.password or ""]
-    found += [v for pair in parts.query.split("&") for k, _, v in [pair.partition("=")] if k.lower() in _SECRET_PARAMS]
-    return sorted({s for v in found if v for s in (v, unquote(v))}, key=len, reverse=True)
+    return url_secrets(url)
 
 
 class _Pool:
