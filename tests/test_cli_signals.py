@@ -29,6 +29,12 @@ def dead(process: psutil.Process) -> bool:
         return True
 
 
+def interruptible() -> None:
+    """A terminal's foreground job takes SIGINT by default; a job started in the background by a
+    non-interactive shell (as CI runners and ``cmd &`` do) inherits it ignored, and Python keeps that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for_sleep(journal: Path, cli: subprocess.Popen[str], limit: float = 60.0) -> dict[str, object]:
     """The chaos server's journal entry for the sleep, once the call has reached it."""
     deadline = time.monotonic() + limit
@@ -48,7 +54,8 @@ def test_ctrl_c_mid_call_exits_130_and_leaves_no_process(tmp_path: Path, deliver
         [PY, "-m", "bridge.cli", "call", "sleep", "--arg", "seconds=600", "--env", f"PYTHONPATH={ROOT}",
          "--", PY, "-m", "fixtures.chaos", "--stubborn", "--journal", str(journal)],
         cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)  # its own process group, so a group-wide SIGINT cannot reach pytest
+        start_new_session=True,  # its own process group, so a group-wide SIGINT cannot reach pytest
+        preexec_fn=interruptible)
     try:
         sleep = wait_for_sleep(journal, cli)
         tree = psutil.Process(cli.pid).children(recursive=True)
