@@ -39,6 +39,7 @@ from referencing.exceptions import NoSuchResource, Unresolvable
 from typing_extensions import NotRequired, Required, TypedDict
 
 from .errors import InvalidArguments
+from .fast_validator import FastCheck, fast_validator
 
 __all__ = ["OMIT", "CompiledSchema", "Parameter", "compile_schema", "format_checker_for", "python_identifier"]
 
@@ -136,6 +137,7 @@ class CompiledSchema:
         self._shape: _Shape | None = None
         self._validator: Validator | None = None
         self._validator_error: str | None = None
+        self._fast: FastCheck | None = None
         self._compiled = False
 
     def __repr__(self) -> str:
@@ -181,7 +183,9 @@ class CompiledSchema:
             try:
                 cls = js_validators.validator_for(self.schema, default=js_validators.Draft202012Validator)
                 cls.check_schema(dict(self.schema))
-                self._validator = cls(self.schema, registry=_LOCAL_ONLY, format_checker=format_checker_for(cls))
+                checker = format_checker_for(cls)
+                self._validator = cls(self.schema, registry=_LOCAL_ONLY, format_checker=checker)
+                self._fast = fast_validator(self.schema, checker, resolve_local_ref)
             except js_exceptions.SchemaError as e:
                 self._validator_error = f"the tool's inputSchema is itself invalid ({e.message})"
                 logger.warning("argument validation disabled: %s", self._validator_error)
@@ -196,6 +200,13 @@ class CompiledSchema:
         validator = self._ensure_validator()
         if validator is None:
             return
+        fast = self._fast
+        if fast is not None:
+            try:
+                if fast(arguments):
+                    return
+            except Exception:  # a value jsonschema-rs cannot take (not JSON): jsonschema decides
+                pass
         try:
             error = js_exceptions.best_match(validator.iter_errors(dict(arguments)))
         except Unresolvable as e:

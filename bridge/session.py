@@ -381,7 +381,9 @@ class Session:
             CallTimeout, ProtocolError: translated from what the SDK or transport raised.
         """
         for attempt in (0, 1):
-            gen = await self._live()
+            gen = self._gen
+            if gen is None or not gen.alive:
+                gen = await self._live()
             assert gen.client is not None
             malformed = gen.wire.malformed
             with gen.wire.track() as sent:

@@ -29,8 +29,7 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -101,15 +100,9 @@ class Wire:
         if len(self._rejected) > _MAX_TRACKED:
             self._rejected.pop(next(iter(self._rejected)))
 
-    @contextmanager
-    def track(self) -> Iterator[list[RequestId]]:
+    def track(self) -> _Tracking:
         """Collect the ids of the requests sent by the caller's task inside the block."""
-        ids: list[RequestId] = []
-        token = _sent.set(ids)
-        try:
-            yield ids
-        finally:
-            _sent.reset(token)
+        return _Tracking()
 
     def refuse(self, request_id: RequestId, status: int) -> None:
         """The server refused our credentials for this request (called by transports)."""
@@ -190,6 +183,22 @@ class Wire:
         if replaced:
             logger.warning("server %s returned %d content block(s) of an unknown type; shown as placeholders",
                            self.server, replaced)
+
+
+class _Tracking:
+    """``with wire.track() as ids``: a class, not a generator, as it wraps every request."""
+
+    __slots__ = ("_token", "ids")
+
+    def __init__(self) -> None:
+        self.ids: list[RequestId] = []
+
+    def __enter__(self) -> list[RequestId]:
+        self._token = _sent.set(self.ids)
+        return self.ids
+
+    def __exit__(self, *exc: object) -> None:
+        _sent.reset(self._token)
 
 
 class _ReadSide:

@@ -324,8 +324,13 @@ async def test_timeout_and_cancellation_leave_the_session_usable() -> None:
         with pytest.raises(CallTimeout, match=r"^server 'schema-zoo', tool 'sleep': no answer within 0\.3s$"):
             await server.call("sleep", {"seconds": 60}, timeout=0.3)
 
-        tool = {t.mcp_name: t for t in await server.tools()}["sleep"]
+        tools = {t.mcp_name: t for t in await server.tools()}
+        tool = tools["sleep"]
         token = CancellationToken()
+        # One token serves a whole run of calls; it must not collect a callback per call.
+        for _ in range(5):
+            await tools["text_blocks"].run_json({"count": 1}, token)
+        assert len(token._callbacks) == 1
         outcome: list[BaseException] = []
 
         async def run() -> None:
@@ -336,20 +341,21 @@ async def test_timeout_and_cancellation_leave_the_session_usable() -> None:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(run)
+            tg.start_soon(run)
 
-            # Cancel once the server is running the call, so there is something to cancel there.
-            async def second_started() -> bool:
-                return (await counters(server, "sleep"))["started"] == 2
+            # Cancel once the server is running both calls, so there is something to cancel there.
+            async def both_started() -> bool:
+                return (await counters(server, "sleep"))["started"] == 3
 
-            await until(second_started, "the server started the second sleep")
+            await until(both_started, "the server started both sleeps")
             token.cancel()
-        assert len(outcome) == 1 and "cancel" in type(outcome[0]).__name__.lower(), outcome
+        assert len(outcome) == 2 and all("cancel" in type(o).__name__.lower() for o in outcome), outcome
 
-        # The server saw notifications/cancelled for both: the timeout and the token.
-        async def both_cancelled() -> bool:
-            return (await counters(server, "sleep")) == {"started": 2, "completed": 0, "cancelled": 2}
+        # The server saw notifications/cancelled for all three: the timeout and both under the token.
+        async def all_cancelled() -> bool:
+            return (await counters(server, "sleep")) == {"started": 3, "completed": 0, "cancelled": 3}
 
-        await until(both_cancelled, "the server cancelled both sleeps")
+        await until(all_cancelled, "the server cancelled every sleep")
         assert json.loads((await server.call("sleep", {"seconds": 0.01})).text) == {"slept": 0.01}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import sys
@@ -9,6 +10,7 @@ import typing
 from pathlib import Path
 
 import pytest
+from autogen_core import CancellationToken
 from autogen_core.tools import FunctionTool
 from mcp.shared.exceptions import MCPError
 
@@ -18,6 +20,7 @@ from bridge.catalogue import safe_names
 from bridge.errors import translate
 from bridge.schema import OMIT, compile_schema
 from bridge.targets import HttpTarget, StdioTarget, load_config, parse_config, resolve_target
+from bridge.tasks import linked_to
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup
@@ -179,6 +182,39 @@ def test_validation_messages_name_argument_and_rule() -> None:
     compiled.validate({"to": ["a@b.co"], "filter": {"limit": 3}, "when": "2026-01-01T00:00:00Z"})
 
 
+@pytest.mark.parametrize(("schema", "arguments", "rule"), [
+    # jsonschema's float arithmetic refuses 0.3 as a multiple of 0.1; jsonschema-rs accepts it.
+    ({"properties": {"x": {"multipleOf": 0.1}}}, {"x": 0.3}, "multipleOf"),
+    # ECMA-262's \s matches U+FEFF, Python's does not.
+    ({"properties": {"x": {"type": "string", "pattern": "^\\s+$"}}}, {"x": "\ufeff"}, "pattern"),
+    ({"patternProperties": {"^\\s+$": {"type": "integer"}}}, {"\ufeff": 1}, "additionalProperties"),
+    # A reference cycle that consumes no input: jsonschema-rs accepts, jsonschema reports it.
+    ({"$defs": {"A": {"anyOf": [{"$ref": "#/$defs/B"}]}, "B": {"allOf": [{"$ref": "#/$defs/A"}]}},
+      "properties": {"x": {"$ref": "#/$defs/A"}}}, {"x": 1}, "$ref"),
+    # Formats are jsonschema's own checks (and the bridge's stricter e-mail rule), on both paths.
+    ({"properties": {"x": {"type": "string", "format": "email"}}}, {"x": "maria@localhost"}, "format"),
+])
+def test_jsonschema_decides_where_the_fast_validator_would_disagree(schema: dict[str, typing.Any],
+                                                                     arguments: dict[str, typing.Any],
+                                                                     rule: str) -> None:
+    compiled = compile_schema({"type": "object", **schema, "additionalProperties": rule != "additionalProperties"})
+    with pytest.raises(InvalidArguments) as err:
+        compiled.validate(arguments)
+    assert err.value.rule == rule
+
+
+def test_plain_schemas_get_the_fast_validator_and_it_agrees() -> None:
+    compiled = compile_schema({"type": "object", "required": ["to"], "properties": {
+        "to": {"type": "array", "items": {"type": "string", "format": "email"}, "minItems": 1},
+        "tree": {"$ref": "#/$defs/Node"}}, "$defs": {"Node": {"type": "object", "properties": {
+            "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}}}}}})
+    compiled.validate({"to": ["a@b.co"], "tree": {"children": [{"children": []}]}})
+    assert compiled._fast is not None  # a recursive tree consumes input: jsonschema-rs may answer
+    for bad in ({"to": []}, {"to": ["nope"]}, {"to": ["a@b.co"], "tree": {"children": [1]}}):
+        with pytest.raises(InvalidArguments):
+            compiled.validate(bad)
+
+
 def test_generated_function_is_a_working_functiontool() -> None:
     schema = {"type": "object", "required": ["from"], "properties": {
         "from": {"type": "string", "description": "sender"},
@@ -286,3 +322,41 @@ def test_the_args_model_is_built_on_first_use() -> None:
     assert tool.schema["parameters"] == tool_def.input_schema
     assert set(tool.args_type().model_fields) == {"from_"}
     assert tool.args_type() is tool.args_type()
+
+
+# -- cancellation tokens -----------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_token_cancels_the_block_it_runs_and_subscribes_once() -> None:
+    token = CancellationToken()
+    for _ in range(3):
+        async with linked_to(token, "call"):
+            await asyncio.sleep(0)
+    assert len(token._callbacks) == 1  # one relay, however many calls the token serves
+
+    async def cancel_soon() -> None:
+        await asyncio.sleep(0.01)
+        token.cancel()
+
+    canceller = asyncio.ensure_future(cancel_soon())
+    with pytest.raises(asyncio.CancelledError, match="call cancelled by its cancellation token"):
+        async with linked_to(token, "call"):
+            await asyncio.sleep(30)
+    await canceller
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0  # the caller is not left half-cancelled
+    await asyncio.sleep(0)  # and nothing is pending for its next await
+    with pytest.raises(asyncio.CancelledError):  # a cancelled token sends nothing more
+        linked_to(token, "call")
+
+
+@pytest.mark.anyio
+async def test_a_token_cancelled_as_the_block_ends_still_cancels_it_and_nothing_leaks() -> None:
+    token = CancellationToken()
+    with pytest.raises(asyncio.CancelledError):
+        async with linked_to(token, "call"):
+            token.cancel()  # no await after it: the cancellation has not landed when the block ends
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0)  # would raise if the cancellation were still pending

@@ -213,7 +213,7 @@ class MCPTool(FunctionTool):
     async def run_json(self, args: Mapping[str, Any], cancellation_token: CancellationToken,
                        call_id: str | None = None) -> Any:
         """Run with the model's JSON arguments as-is (no pydantic round trip, nothing added)."""
-        with linked_to(cancellation_token.add_callback, cancellation_token.is_cancelled(), f"tool {self.name!r}"):
+        async with linked_to(cancellation_token, f"tool {self.name!r}"):
             return await self._invoke(dict(args), call_id)
 
     async def run(self, args: BaseModel, cancellation_token: CancellationToken) -> Any:
@@ -223,7 +223,7 @@ class MCPTool(FunctionTool):
             wire = self._entry.compiled.to_wire({k: v for k, v in dumped.items() if v is not OMIT})
         else:  # the untyped signature is (**arguments), which pydantic models as one field
             wire = dict(dumped.get("arguments") or {})
-        with linked_to(cancellation_token.add_callback, cancellation_token.is_cancelled(), f"tool {self.name!r}"):
+        async with linked_to(cancellation_token, f"tool {self.name!r}"):
             return await self._invoke(wire, None)
 
     def return_value_as_string(self, value: Any) -> str:

@@ -127,7 +127,7 @@ class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
         """
         token = cancellation_token or CancellationToken()
         try:
-            with linked_to(token.add_callback, token.is_cancelled(), f"tool {name!r}"):
+            async with linked_to(token, f"tool {name!r}"):
                 result = await self._toolset.call(name, dict(arguments or {}), call_id=call_id)
         except BridgeError as e:
             return ToolResult(name=name, result=[TextResultContent(content=str(e))], is_error=True)
