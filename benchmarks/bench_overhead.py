@@ -1,9 +1,12 @@
 """Per-call overhead: sequential calls of server-everything's ``echo`` over stdio.
 
-Variants, each on its own server process, measured in rotating rounds in one run:
+Variants, each on a server process of its own (a new one every round), measured in rotating
+rounds in one run:
 
 - raw: mcp 2.x ``ClientSession.call_tool`` on one initialized session, with the per-request
   timeout the bridge also sets (the same work: the baseline), and without one (the floor);
+- raw again: the baseline's code as one more variant, so the table shows how far apart two
+  identical variants land on this machine (the noise floor of every ratio);
 - bridge: ``MCPTool.run_json`` (lookup, jsonschema validation, interceptor chain, result
   rendering) on the bridge's persistent session; goal: within 5% of raw;
 - autogen-ext ``McpWorkbench`` (one session, kept open across rounds);
@@ -41,7 +44,7 @@ from autogen_core import CancellationToken
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from bridge import connect
+from bridge import Options, connect
 
 ARGS = {"message": "hello from the benchmark"}
 
@@ -64,40 +67,58 @@ async def main(argv: list[str] | None = None) -> Path:
     warmup = 10
     results: dict[str, list[Any]] = {}
     raw_params = StdioServerParameters(command=argv_[0], args=argv_[1:])
-    with open(os.devnull, "w") as devnull:  # the SDK wants a real file for the child's stderr
-        async with stdio_client(raw_params, errlog=devnull) as (read, write), ClientSession(read, write) as raw, \
-                connect(argv_, name="everything") as server, \
-                optional_driver(report.notes) as driver:
-            init = await raw.initialize()
+    protocols: dict[str, str] = {}
+    call_timeout = Options().call_timeout
+    devnull = open(os.devnull, "w")  # noqa: SIM115 (the SDK wants a real file for the child's stderr)
+
+    def timed(call: Any) -> Any:
+        async def batch() -> dict[str, float]:
+            for _ in range(warmup):
+                await call()
+            with CpuClock() as clock:
+                for _ in range(opts.calls):
+                    await call()
+            return {"wall": clock.wall / opts.calls, "cpu": clock.cpu / opts.calls}
+
+        return batch
+
+    # Every variant gets a server process of its own, new each round: one server-everything
+    # process can run 10% slower than another for its whole life (where the VM placed it), which
+    # would otherwise bias the variant that happened to get it. Start-up is not timed.
+    def raw_variant(timeout: float | None) -> Any:
+        async def run(_: int) -> dict[str, float]:
+            async with stdio_client(raw_params, errlog=devnull) as (read, write), \
+                    ClientSession(read, write) as raw:
+                protocols["raw"] = (await raw.initialize()).protocol_version
+
+                async def call() -> None:
+                    result = await raw.call_tool("echo", ARGS, read_timeout_seconds=timeout)
+                    if result.is_error:
+                        raise RuntimeError(f"raw echo failed: {result}")
+
+                out: dict[str, float] = await timed(call)()
+                return out
+
+        return run
+
+    async def run_bridge(_: int) -> dict[str, float]:
+        async with connect(argv_, name="everything") as server:
+            protocols["bridge"] = server.info.protocol_version
             tool = next(t for t in await server.tools() if t.mcp_name == "echo")
             token = CancellationToken()
-            protocols = {"raw": init.protocol_version, "bridge": server.info.protocol_version}
 
-            def raw_variant(timeout: float | None) -> Any:
-                async def run(_: int) -> dict[str, float]:
-                    for _ in range(warmup):
-                        await raw.call_tool("echo", ARGS, read_timeout_seconds=timeout)
-                    with CpuClock() as clock:
-                        for _ in range(opts.calls):
-                            result = await raw.call_tool("echo", ARGS, read_timeout_seconds=timeout)
-                            if result.is_error:
-                                raise RuntimeError(f"raw echo failed: {result}")
-                    return {"wall": clock.wall / opts.calls, "cpu": clock.cpu / opts.calls}
+            async def call() -> None:
+                await tool.run_json(ARGS, token)  # raises ToolError on an error result
 
-                return run
+            out: dict[str, float] = await timed(call)()
+            return out
 
-            run_raw = raw_variant(server.options.call_timeout)
-            run_raw_bare = raw_variant(None)
-
-            async def run_bridge(_: int) -> dict[str, float]:
-                for _ in range(warmup):
-                    await tool.run_json(ARGS, token)
-                with CpuClock() as clock:
-                    for _ in range(opts.calls):
-                        await tool.run_json(ARGS, token)  # raises ToolError on an error result
-                return {"wall": clock.wall / opts.calls, "cpu": clock.cpu / opts.calls}
-
-            variants = {"raw": run_raw, "raw_bare": run_raw_bare, "bridge": run_bridge}
+    run_raw = raw_variant(call_timeout)
+    run_raw_again = raw_variant(call_timeout)
+    run_raw_bare = raw_variant(None)
+    with devnull:
+        async with optional_driver(report.notes) as driver:
+            variants = {"raw": run_raw, "raw_again": run_raw_again, "raw_bare": run_raw_bare, "bridge": run_bridge}
             if driver is not None:
                 variants |= ext_variants(driver, argv_, opts.calls, opts.percall_calls, warmup)
             percall_rounds = {round(i * opts.rounds / opts.percall_rounds) for i in range(opts.percall_rounds)}
@@ -108,7 +129,12 @@ async def main(argv: list[str] | None = None) -> Path:
     raw_walls = [x["wall"] for x in results["raw"]]
     raw_row = report.add("raw mcp ClientSession.call_tool (same timeout)", [w * us for w in raw_walls], "µs/call",
                          note=f"CPU {_cpu(results['raw'])} µs/call; protocol {protocols['raw']}; "
-                              f"read_timeout_seconds={server.options.call_timeout:g}", is_baseline=True)
+                              f"read_timeout_seconds={call_timeout:g}", is_baseline=True)
+    again_walls = [x["wall"] for x in results["raw_again"]]
+    report.add("raw mcp ClientSession.call_tool again (the noise floor)", [w * us for w in again_walls], "µs/call",
+               baseline=raw_row, paired=paired(again_walls, raw_walls),
+               note=f"CPU {_cpu(results['raw_again'])} µs/call; the baseline's very code, run as one more variant: "
+                    "how far apart two identical variants land on this machine")
     bare_walls = [x["wall"] for x in results["raw_bare"]]
     report.add("raw mcp ClientSession.call_tool (no timeout)", [w * us for w in bare_walls], "µs/call",
                baseline=raw_row, paired=paired(bare_walls, raw_walls), note=f"CPU {_cpu(results['raw_bare'])} µs/call")
@@ -134,7 +160,8 @@ async def main(argv: list[str] | None = None) -> Path:
                     f"{len(results['percall'])} rounds, median over the {len(samples)} calls")
     report.notes.append(
         f"Rounds rotate the order of the variants; {len(results['raw'])} rounds of {opts.calls} calls each, "
-        f"{warmup} untimed warm-up calls per round; each variant has its own server-everything process.")
+        f"{warmup} untimed warm-up calls per round; each variant starts a server-everything process of its own "
+        "every round (start-up not timed), so no variant keeps a process that happens to run slow.")
     report.notes.append("Ratios are against raw ClientSession: the median of per-round ratios (each round's two "
                         "batches ran back to back under the same load). CPU is the client process's own CPU time "
                         "per call (the server's is not included).")
