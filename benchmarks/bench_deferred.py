@@ -268,12 +268,28 @@ HELD_OUT: dict[str, list[tuple[str, str | tuple[str, ...]]]] = {
         ("make a fresh API key for the CI job", "create_api_key"),
         ("change the subject of the email scheduled for Friday", "edit_scheduled_email"),
         ("turn on forwarding of inbound mail to my personal address", "update_mailbox"),
+        # Written after the first tuning and before the second, and never looked at while tuning.
+        ("show me the emails I haven't read yet", "check_inbox"),
+        ("remove the webhook that points at my old server", "delete_webhook"),
+        ("add the tag invoices to this message", "tag_email"),
+        ("look up Sam's email address", "search_contacts"),
+        ("what's still waiting for my approval", "list_pending"),
+        ("let the held email go out", "decide_email"),
+        ("read the body of the latest email from Maria", "read_email"),
+        ("how many messages can I still send on my plan", ("get_usage", "get_account")),
+        ("change the display name of my mailbox", "update_mailbox"),
+        ("mark this message as spam", "report_spam"),
+        ("set a reminder email to go out next Monday", "schedule_email"),
     ],
     "memory": [
         ("store a new person called Alex in the graph", "create_entities"),
         ("what do you know about Globex", ("search_nodes", "open_nodes")),
         ("dump the whole knowledge base", "read_graph"),
         ("note that Alex prefers email over phone", "add_observations"),
+        # Written after the first tuning and before the second, and never looked at while tuning.
+        ("link Sam to the Acme project", "create_relations"),
+        ("remove an observation from Alex", "delete_observations"),
+        ("find memories that mention the budget", "search_nodes"),
     ],
     "filesystem": [
         ("overwrite settings.json with this content", "write_file"),
@@ -282,6 +298,10 @@ HELD_OUT: dict[str, list[tuple[str, str | tuple[str, ...]]]] = {
         ("look for any file named README anywhere", "search_files"),
         ("view logo.jpg", "read_media_file"),
         ("show the folder layout recursively", "directory_tree"),
+        # Written after the first tuning and before the second, and never looked at while tuning.
+        ("create the folder logs/2026", "create_directory"),
+        ("what's the size and owner of backup.tar", "get_file_info"),
+        ("change the word foo to bar in main.py", "edit_file"),
     ],
 }
 # Only when the third-party servers are missing: the schema zoo stands in for them.
