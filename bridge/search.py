@@ -5,14 +5,18 @@ it. Each tool is one document with weighted columns: its name split into words (
 ``sendEmail``, ``get-sum`` and ``mail.send`` all become words), its title, its description, and
 its arguments' names and descriptions. Queries are the model's own words, tokenised the same
 way and scored term by term (BM25 is a sum over terms), so each term carries a weight: filler
-words ("who is in my ...") are dropped, generic verbs and the words of a file name or e-mail
-address count for less than what the request is about, and a small thesaurus of tool-catalogue
-vocabulary (``junk`` -> ``spam``, ``folder`` -> ``directory``) brings in synonyms at a lower
-weight, except for words most tools carry. The Porter stemmer makes ``replying`` find ``reply``.
+words ("who is in my ...") are dropped, generic verbs and the words of a name (a file name, an
+e-mail address, what follows "called") count for less than what the request is about, and a
+small thesaurus of tool-catalogue vocabulary (``junk`` -> ``spam``, ``folder`` -> ``directory``)
+brings in synonyms at a lower weight, except for words most tools carry. A word counts only as
+much as its meaning is rare: BM25 weighs each term by its own rarity, which overrates a rare
+synonym of a common word ("message" where every tool says "email"). The Porter stemmer makes
+``replying`` find ``reply``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,7 +38,7 @@ does doing done each every everything for from had has have having he her here h
 is it its just let like me mine more most much my need needs now of off on once one only onto or other our
 ours out over own please same she should so some something such than that the their theirs them then there
 these they this those through to too up us very want was we were what when where whether which while who
-whom whose why will with would you your yours
+whom whose why will with would you your yours called named titled
 """.split())  # noqa: SIM905 (as a list literal, 150 words would fill a page)
 
 # Words people use for what tool catalogues call otherwise. Each group is one meaning; a query
@@ -53,6 +57,7 @@ _SYNONYMS = [
     "junk spam",
     "label tag",
     "message email mail",
+    "send write compose deliver dispatch",
     "conversation thread",
     "remember memory knowledge forget",
     "fact observation note",
@@ -76,6 +81,9 @@ _SYNONYMS = [
 def _stem(word: str) -> str:
     # Enough to look words up in _SYNONYMS ("folders", "replying", "bounced"); FTS5 stems properly.
     for suffix in ("ies", "ing", "ed", "es", "s"):
+        # "-es" only after a sibilant (boxes, matches); "writes" is "write" + "s".
+        if suffix == "es" and not word.endswith(("ses", "xes", "zes", "ches", "shes")):
+            continue
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
     return word
@@ -86,6 +94,9 @@ _VERB_WEIGHT = 0.5
 _NAME_WEIGHT = 0.3
 _FILE_NAME = re.compile(r"\b[\w-]+\.[A-Za-z][A-Za-z0-9]{0,4}\b(?!@)")
 _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+# "a folder called archive": the word after "called" is a name, "called" itself a filler word
+# (which Porter would stem to "call", a word tool descriptions are full of).
+_CALLED = re.compile(r"\b(?:called|named|titled)\s+[\"']?([\w.@-]+)", re.IGNORECASE)
 _NAMED = re.compile(rf"{_ADDRESS.pattern}|{_FILE_NAME.pattern}")
 
 # What a request does (its verb) says less about the tool than what it does it to.
@@ -141,6 +152,7 @@ class ToolIndex:
         # A file name or an e-mail address says what kind of thing the request is about; its own
         # words ("notes" in notes.txt, "globex" in jo@globex.example) say little about the tool.
         named = {w for m in _NAMED.finditer(query) for w in words(m.group(0))}
+        named.update(w for m in _CALLED.finditer(query) for w in words(m.group(1)))
         found = words(query)
         terms = sorted(set(found), key=found.index)
         if not terms:
@@ -153,13 +165,18 @@ class ToolIndex:
 
         for term in terms:
             own = _NAME_WEIGHT if term in named else _VERB_WEIGHT if _stem(term) in _VERBS else 1.0
-            want(term, own)
+            group = _GROUPS.get(_stem(term), [])
+            # A word is as telling as its meaning is rare: "message" is rare in a catalogue that
+            # says "email" everywhere, but asks for no particular tool. BM25 weighs a term by its
+            # own rarity, so scale it back to the rarity of the whole group.
+            concept = self._idf(self._count(term, *group))
+            want(term, own * min(1.0, concept / self._idf(self._count(term))))
             # Synonyms bridge a gap in vocabulary ("junk" for a catalogue that says "spam"). A word
             # most tools carry says nothing about which one is meant, and neither do its synonyms:
             # they would only let a rarer synonym outvote the rest of the request.
             if self._count(term) * 2 <= self.size:
-                for other in _GROUPS.get(_stem(term), []):
-                    want(other, own * _SYNONYM_WEIGHT)
+                for other in group:
+                    want(other, own * _SYNONYM_WEIGHT * min(1.0, concept / self._idf(self._count(other))))
         if _ADDRESS.search(query):
             want("email", 1.0)
         if _FILE_NAME.search(_ADDRESS.sub(" ", query)):
@@ -175,9 +192,14 @@ class ToolIndex:
         ranked = sorted(scores, key=lambda k: (scores[k], k))  # bm25 is negative: lower is better
         return ranked[: max(1, limit)]
 
-    def _count(self, term: str) -> int:
-        """How many tools carry ``term``."""
-        return int(self._db.execute("SELECT count(*) FROM tools WHERE tools MATCH ?", (f'"{term}"',)).fetchone()[0])
+    def _count(self, *terms: str) -> int:
+        """How many tools carry any of ``terms``."""
+        query = " OR ".join(f'"{t}"' for t in terms)
+        return int(self._db.execute("SELECT count(*) FROM tools WHERE tools MATCH ?", (query,)).fetchone()[0])
+
+    def _idf(self, count: int) -> float:
+        """BM25's inverse document frequency (as FTS5 computes it) of a term ``count`` tools carry."""
+        return math.log(1 + (self.size - count + 0.5) / (count + 0.5))
 
     def close(self) -> None:
         self._db.close()

@@ -19,6 +19,7 @@ from bridge import CallTimeout, ConfigError, ConnectionLost, InvalidArguments, P
 from bridge.catalogue import safe_names
 from bridge.errors import translate
 from bridge.schema import OMIT, compile_schema
+from bridge.search import ToolIndex
 from bridge.targets import HttpTarget, StdioTarget, load_config, parse_config, resolve_target
 from bridge.tasks import linked_to
 
@@ -360,3 +361,23 @@ async def test_a_token_cancelled_as_the_block_ends_still_cancels_it_and_nothing_
     task = asyncio.current_task()
     assert task is not None and task.cancelling() == 0
     await asyncio.sleep(0)  # would raise if the cancellation were still pending
+
+
+# -- tool search -------------------------------------------------------------------------------
+
+
+def test_search_reads_a_name_after_called_as_a_name_and_weighs_words_by_their_meaning() -> None:
+    def tool(name: str, description: str) -> tuple[str, str, None, str, dict[str, typing.Any]]:
+        return (name, name, None, description, {"type": "object"})
+
+    index = ToolIndex([
+        tool("create_directory", "Create a new directory."),
+        tool("create_mailbox", "Open a new mailbox: the first call issues a code, the second call creates it."),
+        tool("decide_email", "Approve or reject a held email."),
+        tool("cancel_message", "Cancel a scheduled message before it is sent."),
+        *(tool(f"{verb}_email", f"{verb.capitalize()} an email.") for verb in ("send", "read", "tag", "forward")),
+    ])
+    # "called" is filler (Porter would make it "call", which create_mailbox says twice).
+    assert index.search("make a new folder called archive", 1) == ["create_directory"]
+    # "message" is literally rare here, but means "email", which every other tool says.
+    assert index.search("approve the held outgoing message", 1) == ["decide_email"]
