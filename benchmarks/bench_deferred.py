@@ -445,9 +445,12 @@ async def main(argv: list[str] | None = None) -> Path:
         "outcome ok, and the model received the same result text.")
     report.notes.append(
         f"Recall: toolset.find(intent, {LIMIT}) over one deferred toolset of every server (no prefixes); intents "
-        "are phrased as a user would ask, not copied from descriptions. The held-out intents were written with the "
-        "others, before bridge/search.py's stop words, synonyms and per-term weights were tuned; while tuning only "
-        "their hit count was seen, never which ones missed. Before that tuning (plain OR-ed BM25): 44/69 and 13/21.")
+        "are phrased as a user would ask, not copied from descriptions. The first 21 held-out intents were written "
+        "with the others, before bridge/search.py's stop words, synonyms and per-term weights were tuned; while "
+        "tuning only their hit count was seen. Their misses were printed (as now) before the second round of "
+        "tuning (meaning-rarity weights, names after 'called'), so the 17 held-out intents written just before "
+        "that round, whose misses were never looked at, are the clean check. Plain OR-ed BM25: 44/69 and 13/21; "
+        "after the first round: 62/69, 17/21 and 13/17.")
     if failures:
         report.notes.append("FAILED: " + "; ".join(failures))
     path = finish(report, started, opts.json)
