@@ -229,12 +229,17 @@ class Connection:
 
     async def _send(self, call: ToolCall, progress: ProgressFnT | None = None) -> CallResult:
         """The end of every interceptor chain: the MCP request itself."""
-        started = time.perf_counter()
         if progress is None and self.options.on_progress is not None:
             progress = _bind_progress(self.options.on_progress, call)
-        raw = await self.session.call_tool(call.mcp_name, call.arguments, timeout=call.timeout, progress=progress,
-                                           idempotent=call.annotations.effective_idempotent)
-        return CallResult.from_mcp(raw, server=self.name, tool=call.mcp_name, duration=time.perf_counter() - started,
+        return await self._request(call.mcp_name, call.arguments, call.timeout, progress,
+                                   call.annotations.effective_idempotent)
+
+    async def _request(self, mcp_name: str, arguments: Mapping[str, Any], timeout: float | None,
+                       progress: ProgressFnT | None, idempotent: bool) -> CallResult:
+        started = time.perf_counter()
+        raw = await self.session.call_tool(mcp_name, arguments, timeout=timeout, progress=progress,
+                                           idempotent=idempotent)
+        return CallResult.from_mcp(raw, server=self.name, tool=mcp_name, duration=time.perf_counter() - started,
                                    max_chars=self.options.max_result_chars)
 
     def prepare(self, entry: ToolEntry, arguments: Mapping[str, Any] | None = None, *, validate: bool = True,
@@ -244,6 +249,11 @@ class Connection:
         Raises:
             InvalidArguments: names the argument and the rule it breaks.
         """
+        return ToolCall(server=self.name, tool=entry.name, mcp_name=entry.mcp_name,
+                        arguments=self._checked(entry, arguments, validate), annotations=entry.annotations,
+                        agent=agent, call_id=call_id, timeout=timeout)
+
+    def _checked(self, entry: ToolEntry, arguments: Mapping[str, Any] | None, validate: bool) -> dict[str, Any]:
         args = dict(arguments or {})
         if validate:
             try:
@@ -251,8 +261,7 @@ class Connection:
             except InvalidArguments as e:
                 e.server, e.tool = self.name, entry.mcp_name
                 raise
-        return ToolCall(server=self.name, tool=entry.name, mcp_name=entry.mcp_name, arguments=args,
-                        annotations=entry.annotations, agent=agent, call_id=call_id, timeout=timeout)
+        return args
 
     async def call(self, name: str | ToolEntry, arguments: Mapping[str, Any] | None = None, *,
                    agent: str | None = None, call_id: str | None = None, timeout: float | None = None,
@@ -278,6 +287,10 @@ class Connection:
             ConnectionLost, CallTimeout, ProtocolError, ConnectError: the call could not complete.
         """
         entry = name if isinstance(name, ToolEntry) else await self.entry(name)
+        if not interceptors and (progress is not None or self.options.on_progress is None):
+            # Nothing would look at a ToolCall: send without building one.
+            return await self._request(entry.mcp_name, self._checked(entry, arguments, validate), timeout, progress,
+                                       entry.annotations.effective_idempotent)
         call = self.prepare(entry, arguments, validate=validate, agent=agent, call_id=call_id, timeout=timeout)
         if not interceptors:
             return await self._send(call, progress)

@@ -41,7 +41,8 @@ from typing_extensions import NotRequired, Required, TypedDict
 from .errors import InvalidArguments
 from .fast_validator import FastCheck, fast_validator
 
-__all__ = ["OMIT", "CompiledSchema", "Parameter", "compile_schema", "format_checker_for", "python_identifier"]
+__all__ = ["OMIT", "CompiledSchema", "Parameter", "compile_schema", "endless_recursion", "format_checker_for",
+           "python_identifier"]
 
 logger = logging.getLogger("bridge.schema")
 
@@ -211,7 +212,9 @@ class CompiledSchema:
             error = js_exceptions.best_match(validator.iter_errors(dict(arguments)))
         except Unresolvable as e:
             raise InvalidArguments(f"cannot check arguments: unresolvable $ref ({e})", rule="$ref") from None
-        except RecursionError:
+        except BaseException as e:
+            if not endless_recursion(e):
+                raise
             # A $ref cycle that consumes no input ({"$ref": "#/$defs/A"} inside A) never ends.
             raise InvalidArguments("cannot check arguments: the tool's schema has a $ref cycle that never ends",
                                    rule="$ref") from None
@@ -241,6 +244,17 @@ class CompiledSchema:
 # the server (MultiMail validates with zod). One local-part, one dotted domain, no spaces.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _CHECKERS: dict[type[Any], Any] = {}
+
+
+def endless_recursion(error: BaseException) -> bool:
+    """Whether ``error`` is Python running out of stack, as jsonschema does on a ``$ref`` cycle.
+
+    Deep enough, the RecursionError is raised inside ``rpds`` (the Rust maps under
+    ``referencing``), which turns it into a pyo3 ``PanicException`` (a BaseException) that only
+    its text identifies.
+    """
+    return isinstance(error, RecursionError) or (type(error).__name__ == "PanicException"
+                                                 and "RecursionError" in str(error))
 
 
 def format_checker_for(cls: type[Any]) -> Any:

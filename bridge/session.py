@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -463,9 +463,11 @@ class Session:
         """Send ``tools/call`` and return the SDK result (``is_error`` results are returned, not raised)."""
         seconds = timeout if timeout is not None else self.call_timeout
 
-        async def op(client: Client) -> types.CallToolResult:
-            return await client.call_tool(name, dict(arguments or {}), read_timeout_seconds=seconds,
-                                          progress_callback=progress)
+        def op(client: Client) -> Awaitable[types.CallToolResult]:
+            # A plain function handing back the SDK's coroutine: one coroutine frame fewer for every
+            # resumption of the call.
+            return client.call_tool(name, dict(arguments or {}), read_timeout_seconds=seconds,
+                                    progress_callback=progress)
 
         result: types.CallToolResult = await self.request(op, tool=name, timeout=seconds, retry=idempotent)
         return result

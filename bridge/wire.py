@@ -81,7 +81,8 @@ class Wire:
 
     def __init__(self, server: str, version: Callable[[], str | None]) -> None:
         self.server = server
-        self._version = version
+        self._negotiated = version
+        self._known_version: str | None = None
         self.eof = anyio.Event()
         self._methods: OrderedDict[RequestId, str] = OrderedDict()
         self._rejected: dict[RequestId, str] = {}
@@ -170,6 +171,12 @@ class Wire:
             elif method == "tools/call":
                 self._repair_call(message.result)
         return item
+
+    def _version(self) -> str | None:
+        # A generation negotiates once and keeps its version; asked on every answer, so remembered.
+        if self._known_version is None:
+            self._known_version = self._negotiated()
+        return self._known_version
 
     def _repair_listing(self, result: dict[str, Any]) -> None:
         skipped = repair_listing(result, self._version() or _DEFAULT_VERSION)

@@ -11,9 +11,9 @@ PACKAGE = Path(bridge.__file__).parent
 
 # Lowest first. Subpackages count as one layer each.
 ORDER = [
-    "secrets", "errors", "options", "targets", "transports", "repair", "wire", "tasks", "session", "schema",
-    "catalogue", "results", "callbacks", "inspection", "search", "profiles", "lock", "connection", "selection",
-    "approval", "audit", "guards", "registry", "toolset", "multimail", "server", "group",
+    "secrets", "errors", "options", "targets", "transports", "repair", "wire", "tasks", "session", "fast_validator",
+    "schema", "catalogue", "results", "callbacks", "inspection", "search", "profiles", "lock", "connection",
+    "selection", "approval", "audit", "guards", "registry", "toolset", "multimail", "server", "group",
     "autogen", "ag2", "metagpt", "agent_framework", "cli",
 ]
 FRAMEWORKS = ("autogen", "ag2", "metagpt", "agent_framework")
@@ -90,6 +90,6 @@ def test_importing_the_root_loads_nothing_heavy() -> None:
     import sys
 
     probe = ("import sys, bridge; print(sorted({m.split('.')[0] for m in sys.modules} & "
-             "{'mcp', 'mcp_types', 'jsonschema', 'anyio', 'rich', 'pydantic'}))")
+             "{'mcp', 'mcp_types', 'jsonschema', 'jsonschema_rs', 'anyio', 'rich', 'pydantic'}))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -187,7 +187,8 @@ class MCPTool(FunctionTool):
         tool = self
 
         async def call_mcp_tool(**kwargs: Any) -> CallResult:
-            return await tool._invoke(compiled.to_wire(kwargs) if typed else dict(kwargs), None)
+            arguments = compiled.to_wire(kwargs) if typed else dict(kwargs)
+            return tool._checked(await tool._toolset.call(tool._entry.name, arguments))
 
         if typed:
             call_mcp_tool.__signature__ = compiled.signature.replace(return_annotation=CallResult)  # type: ignore[attr-defined]
@@ -202,9 +203,8 @@ class MCPTool(FunctionTool):
         call_mcp_tool.__doc__ = self._entry.description
         return call_mcp_tool
 
-    async def _invoke(self, arguments: Mapping[str, Any], call_id: str | None) -> CallResult:
-        """Send through the toolset, and raise ``ToolError`` on an error result."""
-        result = await self._toolset.call(self._entry.name, arguments, call_id=call_id)
+    def _checked(self, result: CallResult) -> CallResult:
+        """The result, or ``ToolError`` for an error result (AutoGen reports it to the model as one)."""
         if result.is_error:
             raise ToolError(result.text or "the tool reported an error", result=result, server=result.server,
                             tool=self._entry.mcp_name)
@@ -214,7 +214,7 @@ class MCPTool(FunctionTool):
                        call_id: str | None = None) -> Any:
         """Run with the model's JSON arguments as-is (no pydantic round trip, nothing added)."""
         async with linked_to(cancellation_token, f"tool {self.name!r}"):
-            return await self._invoke(dict(args), call_id)
+            return self._checked(await self._toolset.call(self._entry.name, dict(args), call_id=call_id))
 
     async def run(self, args: BaseModel, cancellation_token: CancellationToken) -> Any:
         """Run from the args model AutoGen built from the signature (only fields actually set are sent)."""
@@ -224,7 +224,7 @@ class MCPTool(FunctionTool):
         else:  # the untyped signature is (**arguments), which pydantic models as one field
             wire = dict(dumped.get("arguments") or {})
         async with linked_to(cancellation_token, f"tool {self.name!r}"):
-            return await self._invoke(wire, None)
+            return self._checked(await self._toolset.call(self._entry.name, wire))
 
     def return_value_as_string(self, value: Any) -> str:
         """What the model sees: the rendered result text, never a Python repr."""
