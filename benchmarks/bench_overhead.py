@@ -47,6 +47,31 @@ from mcp.client.stdio import stdio_client
 from bridge import Options, connect
 
 ARGS = {"message": "hello from the benchmark"}
+COUNT_ROUND = -1  # the round number that counts bytecodes instead of timing
+
+
+async def bytecodes(call: Any, n: int) -> float:
+    """Python bytecodes executed per ``await call()``, in every task of this process."""
+    count = 0
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        frame.f_trace_opcodes = True
+
+        def local(frame: Any, event: str, arg: Any) -> Any:
+            nonlocal count
+            if event == "opcode":
+                count += 1
+            return local
+
+        return local
+
+    sys.settrace(trace)
+    try:
+        for _ in range(n):
+            await call()
+    finally:
+        sys.settrace(None)
+    return count / n
 
 
 async def main(argv: list[str] | None = None) -> Path:
@@ -71,10 +96,12 @@ async def main(argv: list[str] | None = None) -> Path:
     call_timeout = Options().call_timeout
     devnull = open(os.devnull, "w")  # noqa: SIM115 (the SDK wants a real file for the child's stderr)
 
-    def timed(call: Any) -> Any:
+    def timed(call: Any, r: int) -> Any:
         async def batch() -> dict[str, float]:
             for _ in range(warmup):
                 await call()
+            if r == COUNT_ROUND:
+                return {"bytecodes": await bytecodes(call, 50)}
             with CpuClock() as clock:
                 for _ in range(opts.calls):
                     await call()
@@ -86,7 +113,7 @@ async def main(argv: list[str] | None = None) -> Path:
     # process can run 10% slower than another for its whole life (where the VM placed it), which
     # would otherwise bias the variant that happened to get it. Start-up is not timed.
     def raw_variant(timeout: float | None) -> Any:
-        async def run(_: int) -> dict[str, float]:
+        async def run(r: int) -> dict[str, float]:
             async with stdio_client(raw_params, errlog=devnull) as (read, write), \
                     ClientSession(read, write) as raw:
                 protocols["raw"] = (await raw.initialize()).protocol_version
@@ -96,12 +123,12 @@ async def main(argv: list[str] | None = None) -> Path:
                     if result.is_error:
                         raise RuntimeError(f"raw echo failed: {result}")
 
-                out: dict[str, float] = await timed(call)()
+                out: dict[str, float] = await timed(call, r)()
                 return out
 
         return run
 
-    async def run_bridge(_: int) -> dict[str, float]:
+    async def run_bridge(r: int) -> dict[str, float]:
         async with connect(argv_, name="everything") as server:
             protocols["bridge"] = server.info.protocol_version
             tool = next(t for t in await server.tools() if t.mcp_name == "echo")
@@ -110,7 +137,7 @@ async def main(argv: list[str] | None = None) -> Path:
             async def call() -> None:
                 await tool.run_json(ARGS, token)  # raises ToolError on an error result
 
-            out: dict[str, float] = await timed(call)()
+            out: dict[str, float] = await timed(call, r)()
             return out
 
     run_raw = raw_variant(call_timeout)
@@ -124,6 +151,8 @@ async def main(argv: list[str] | None = None) -> Path:
             percall_rounds = {round(i * opts.rounds / opts.percall_rounds) for i in range(opts.percall_rounds)}
             results = await rounds(variants, opts.rounds, budget=240,
                                    skip=lambda name, r: name == "percall" and r not in percall_rounds)
+            counted = {"raw": (await run_raw(COUNT_ROUND))["bytecodes"],
+                       "bridge": (await run_bridge(COUNT_ROUND))["bytecodes"]}
 
     us = 1e6
     raw_walls = [x["wall"] for x in results["raw"]]
@@ -146,6 +175,12 @@ async def main(argv: list[str] | None = None) -> Path:
     bridge_row.note = (f"CPU {_cpu(results['bridge'])} µs/call; {wall_extra:+.0f} µs wall and {cpu_extra:+.0f} µs CPU "
                        f"per call vs raw; protocol {protocols['bridge']}; goal ≤ 1.05×")
     bridge_row.extra |= {"overhead_wall_us": wall_extra, "overhead_cpu_us": cpu_extra}
+    # Noise-free: the Python bytecodes this process executes per call (the SDK's and ours, every
+    # task), counted by a trace function over 50 calls. C work (pydantic, json) is not counted.
+    code_base = report.add("raw mcp ClientSession.call_tool: Python bytecodes per call", [counted["raw"]], "ops",
+                           is_baseline=True, note="sys.settrace opcode events, all tasks of this process")
+    report.add("bridge MCPTool.run_json: Python bytecodes per call", [counted["bridge"]], "ops", baseline=code_base,
+               note=f"{counted['bridge'] - counted['raw']:+.0f} per call")
     if driver is None:
         return finish(report, started, opts.json)
     ext = f"autogen-ext {driver.versions['autogen_ext']}, mcp {driver.versions['mcp']}"
