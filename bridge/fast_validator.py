@@ -50,6 +50,7 @@ _MAPS = frozenset({"properties", "$defs", "definitions", "dependentSchemas", "de
 # never reaches a smaller part of the input, so it never ends.
 _IN_PLACE_ONE = frozenset({"not", "if", "then", "else"})
 _IN_PLACE_LISTS = frozenset({"allOf", "anyOf", "oneOf"})
+_IN_PLACE_MAPS = frozenset({"dependentSchemas", "dependencies"})
 
 
 Resolver = Callable[[Mapping[str, Any], str], "tuple[Mapping[str, Any], tuple[str, ...]] | None"]
@@ -132,4 +133,7 @@ def _cycles(root: Mapping[str, Any], start: str, resolve: Resolver) -> bool:
             for k in _IN_PLACE_LISTS:
                 if isinstance(node.get(k), list):
                     stack.extend(node[k])
+            for k in _IN_PLACE_MAPS:
+                if isinstance(node.get(k), Mapping):
+                    stack.extend(node[k].values())  # (draft-07 lists of names are skipped above)
     return False

@@ -166,15 +166,16 @@ class ToolIndex:
         for term in terms:
             own = _NAME_WEIGHT if term in named else _VERB_WEIGHT if _stem(term) in _VERBS else 1.0
             group = _GROUPS.get(_stem(term), [])
+            count = self._count(term)
             # A word is as telling as its meaning is rare: "message" is rare in a catalogue that
             # says "email" everywhere, but asks for no particular tool. BM25 weighs a term by its
             # own rarity, so scale it back to the rarity of the whole group.
-            concept = self._idf(self._count(term, *group))
-            want(term, own * min(1.0, concept / self._idf(self._count(term))))
+            concept = self._idf(self._count(term, *group)) if group else self._idf(count)
+            want(term, own * min(1.0, concept / self._idf(count)))
             # Synonyms bridge a gap in vocabulary ("junk" for a catalogue that says "spam"). A word
             # most tools carry says nothing about which one is meant, and neither do its synonyms:
             # they would only let a rarer synonym outvote the rest of the request.
-            if self._count(term) * 2 <= self.size:
+            if count * 2 <= self.size:
                 for other in group:
                     want(other, own * _SYNONYM_WEIGHT * min(1.0, concept / self._idf(self._count(other))))
         if _ADDRESS.search(query):

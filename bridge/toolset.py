@@ -183,8 +183,6 @@ class Toolset:
             else:
                 return self._routes
         catalogues = tuple([c.current or await c.catalogue() for c in connections])
-        if len(catalogues) == len(self._key) and all(a is b for a, b in zip(catalogues, self._key, strict=True)):
-            return self._routes
         selection = self.guards.selection
         routes: dict[str, Route] = {}
         for connection, catalogue in zip(connections, catalogues, strict=True):

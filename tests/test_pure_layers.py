@@ -192,6 +192,7 @@ def test_validation_messages_name_argument_and_rule() -> None:
     # A reference cycle that consumes no input: jsonschema-rs accepts, jsonschema reports it.
     ({"$defs": {"A": {"anyOf": [{"$ref": "#/$defs/B"}]}, "B": {"allOf": [{"$ref": "#/$defs/A"}]}},
       "properties": {"x": {"$ref": "#/$defs/A"}}}, {"x": 1}, "$ref"),
+    ({"$defs": {"A": {"dependentSchemas": {"x": {"$ref": "#/$defs/A"}}}}, "$ref": "#/$defs/A"}, {"x": 1}, "$ref"),
     # Formats are jsonschema's own checks (and the bridge's stricter e-mail rule), on both paths.
     ({"properties": {"x": {"type": "string", "format": "email"}}}, {"x": "maria@localhost"}, "format"),
 ])
