@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import mcp_types as types
@@ -89,8 +90,9 @@ class Annotations:
     def effective_destructive(self) -> bool:
         return not self.effective_read_only and self.destructive is not False
 
-    @property
+    @cached_property
     def effective_idempotent(self) -> bool:
+        # Cached (in the instance dict, which a frozen dataclass still has): asked on every call.
         return bool(self.idempotent) or self.effective_read_only
 
     def to_wire(self) -> dict[str, Any]:

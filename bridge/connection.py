@@ -25,7 +25,7 @@ from .errors import CatalogueDrift, InvalidArguments, ToolError
 from .lock import LockGuard
 from .options import ProgressListener
 from .results import CallResult
-from .session import ServerInfo, Session
+from .session import ServerInfo, Session, tool_changes
 
 __all__ = ["Connection", "Handler", "Interceptor", "ListingCheck", "ToolCall", "run_chain"]
 
@@ -187,7 +187,13 @@ class Connection:
                 logger.warning("server %s lists duplicate tool names %s; the first of each is used",
                                self.name, sorted(set(catalogue.duplicates)))
             self._catalogue, self._catalogue_version = catalogue, version
+            tool_changes.bump()
             return catalogue
+
+    def invalidate(self) -> None:
+        """Forget the catalogue: the next look re-lists (a tool may have been added without notice)."""
+        self._catalogue_version = -1
+        tool_changes.bump()
 
     def _accept(self, tools: list[types.Tool]) -> list[types.Tool]:
         """Vet a fresh listing before it becomes the catalogue: runs the checks in order.
@@ -213,7 +219,7 @@ class Connection:
         found = catalogue.get(name)
         if found is None:
             # The server may have added it without telling us; one fresh listing settles it.
-            self._catalogue_version = -1
+            self.invalidate()
             catalogue = await self.catalogue()
             if catalogue.get(name) is None:
                 self.refuse_withheld(name)
@@ -239,8 +245,8 @@ class Connection:
         started = time.perf_counter()
         raw = await self.session.call_tool(mcp_name, arguments, timeout=timeout, progress=progress,
                                            idempotent=idempotent)
-        return CallResult.from_mcp(raw, server=self.name, tool=mcp_name, duration=time.perf_counter() - started,
-                                   max_chars=self.options.max_result_chars)
+        return CallResult.from_mcp(raw, server=self.session.name, tool=mcp_name,
+                                   duration=time.perf_counter() - started, max_chars=self.options.max_result_chars)
 
     def prepare(self, entry: ToolEntry, arguments: Mapping[str, Any] | None = None, *, validate: bool = True,
                 agent: str | None = None, call_id: str | None = None, timeout: float | None = None) -> ToolCall:
@@ -287,18 +293,16 @@ class Connection:
             ConnectionLost, CallTimeout, ProtocolError, ConnectError: the call could not complete.
         """
         entry = name if isinstance(name, ToolEntry) else await self.entry(name)
-        if not interceptors and (progress is not None or self.options.on_progress is None):
-            # Nothing would look at a ToolCall: send without building one.
-            return await self._request(entry.mcp_name, self._checked(entry, arguments, validate), timeout, progress,
-                                       entry.annotations.effective_idempotent)
-        call = self.prepare(entry, arguments, validate=validate, agent=agent, call_id=call_id, timeout=timeout)
-        if not interceptors:
-            return await self._send(call, progress)
+        if interceptors or (progress is None and self.options.on_progress is not None):
+            call = self.prepare(entry, arguments, validate=validate, agent=agent, call_id=call_id, timeout=timeout)
 
-        async def terminal(c: ToolCall) -> CallResult:
-            return await self._send(c, progress)
+            async def terminal(c: ToolCall) -> CallResult:
+                return await self._send(c, progress)
 
-        return await run_chain(interceptors, terminal)(call)
+            return await run_chain(interceptors, terminal)(call)
+        # Nothing would look at a ToolCall: send without building one.
+        return await self._request(entry.mcp_name, self._checked(entry, arguments, validate), timeout, progress,
+                                   entry.annotations.effective_idempotent)
 
     async def call_checked(self, name: str | ToolEntry, arguments: Mapping[str, Any] | None = None,
                            **kwargs: Any) -> CallResult:

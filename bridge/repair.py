@@ -17,7 +17,7 @@ from typing import Any
 from mcp_types import methods as mcp_methods
 from pydantic import ValidationError
 
-__all__ = ["ORIGINAL_BLOCK_KEY", "SkippedTool", "repair_call_result", "repair_listing"]
+__all__ = ["ORIGINAL_BLOCK_KEY", "SkippedTool", "ordinary_call_result", "repair_call_result", "repair_listing"]
 
 # Where a placeholder block keeps the content block the SDK could not parse.
 ORIGINAL_BLOCK_KEY = "bridge/original"
@@ -77,14 +77,29 @@ _BLOCK_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _plainly_fine(content: list[Any]) -> bool:
+def ordinary_call_result(result: Mapping[str, Any]) -> bool:
+    """True when every content block plainly has its type's fields, so no repair pass is needed.
+
+    Written for speed (it runs on every ``tools/call`` answer): exact JSON types, one loop.
+    """
+    content = result.get("content")
+    if not isinstance(content, list):
+        return False
     for block in content:
-        if not isinstance(block, Mapping):
+        if not isinstance(block, dict):
             return False
-        fields = _BLOCK_FIELDS.get(block.get("type"))  # type: ignore[arg-type]
-        if fields is None or not all(isinstance(block.get(f), str) for f in fields):
+        kind = block.get("type")
+        if kind == "text":
+            if not isinstance(block.get("text"), str):
+                return False
+            continue
+        fields = _BLOCK_FIELDS.get(kind)  # type: ignore[arg-type]
+        if fields is None:
             return False
-        if block["type"] == "resource" and not isinstance(block.get("resource"), Mapping):
+        for name in fields:
+            if not isinstance(block.get(name), str):
+                return False
+        if kind == "resource" and not isinstance(block.get("resource"), dict):
             return False
     return True
 
@@ -96,7 +111,7 @@ def repair_call_result(result: dict[str, Any], version: str) -> int:
     ``_meta["bridge/original"]``, so nothing the server sent is lost.
     """
     content = result.get("content")
-    if not isinstance(content, list) or _plainly_fine(content) or _valid("tools/call", version, result) is None:
+    if not isinstance(content, list) or ordinary_call_result(result) or _valid("tools/call", version, result) is None:
         return 0
     if _valid("tools/call", version, {**result, "content": []}) is not None:
         return 0

@@ -68,6 +68,18 @@ def _compact(value: Any) -> str:
 
 def render(content: Sequence[Any], structured: Any = None, *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """The text a model sees for a result; truncated past ``max_chars`` with a note saying so."""
+    if structured is None and len(content) == 1 and type(content[0]) is types.TextContent:
+        text = content[0].text  # most results are one text block: what follows would only join it
+    else:
+        text = _joined(content, structured)
+    if len(text) > max_chars:
+        total = len(text)
+        text = (text[:max_chars] + f"\n[truncated: showing {max_chars:,} of {total:,} characters;"
+                " the full result is kept on the CallResult]")
+    return text
+
+
+def _joined(content: Sequence[Any], structured: Any) -> str:
     parts: list[str] = []
     wrapped = False
     for block in content:
@@ -84,12 +96,7 @@ def render(content: Sequence[Any], structured: Any = None, *, max_chars: int = D
         parts.append(text)
     if structured is not None and not wrapped:
         parts.append(_compact(structured))
-    text = "\n".join(parts)
-    if len(text) > max_chars:
-        total = len(text)
-        text = (text[:max_chars] + f"\n[truncated: showing {max_chars:,} of {total:,} characters;"
-                " the full result is kept on the CallResult]")
-    return text
+    return "\n".join(parts)
 
 
 @dataclass(frozen=True)
@@ -116,9 +123,14 @@ class CallResult:
     def from_mcp(cls, result: types.CallToolResult, *, server: str, tool: str, duration: float = 0.0,
                  max_chars: int = DEFAULT_MAX_CHARS) -> CallResult:
         content = tuple(result.content)
-        return cls(server=server, tool=tool, content=content, structured=result.structured_content,
-                   is_error=bool(result.is_error), meta=result.meta, duration=duration,
-                   text=render(content, result.structured_content, max_chars=max_chars))
+        structured = result.structured_content
+        # Every call makes one: filled in one step rather than through the frozen __init__, which
+        # sets each field separately (the same fields, no __post_init__ to skip).
+        made = object.__new__(cls)
+        made.__dict__.update(server=server, tool=tool, content=content, structured=structured,
+                             is_error=bool(result.is_error), meta=result.meta, duration=duration,
+                             text=render(content, structured, max_chars=max_chars))
+        return made
 
     @classmethod
     def error(cls, text: str, *, server: str, tool: str) -> CallResult:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,9 +48,9 @@ from .secrets import log_mask
 from .targets import StdioTarget, Target
 from .tasks import Held
 from .transports import StderrCapture, open_streams
-from .wire import Wire
+from .wire import Wire, requests_sent
 
-__all__ = ["ServerInfo", "Session"]
+__all__ = ["ServerInfo", "Session", "ToolChanges", "tool_changes"]
 
 logger = logging.getLogger("bridge.session")
 
@@ -58,6 +58,23 @@ logger = logging.getLogger("bridge.session")
 _MAX_PAGES = 10_000
 # Teardown of a generation (close stdin, TERM, KILL) gets this long before we move on.
 _CLOSE_TIMEOUT = 10.0
+
+
+class ToolChanges:
+    """A process-wide count of everything that can make a cached tool list stale: a
+    tools/list_changed, a reconnect, a re-list, a forced re-list. A cache over many connections
+    (an agent's routes) tells in one comparison that none of them changed, on every call."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def bump(self) -> None:
+        self.count += 1
+
+
+tool_changes = ToolChanges()
 
 
 @dataclass(frozen=True)
@@ -107,7 +124,13 @@ class _Generation:
 
     @property
     def alive(self) -> bool:
-        return self.client is not None and not (self.broken or self.eof.is_set() or self.held.closing)
+        # Plain flags, not events: asked before every request.
+        return not self.broken and not self.wire.ended and self.client is not None
+
+    def close(self) -> None:
+        """Stop taking requests and ask the owning task to leave the client (returns at once)."""
+        self.broken = True
+        self.held.close()
 
     def stderr_tail(self, lines: int = 5) -> str:
         return self.stderr.tail(lines=lines) if self.stderr is not None else ""
@@ -223,7 +246,7 @@ class Session:
         if tg is None:
             return
         if self._gen is not None:
-            self._gen.held.close()
+            self._gen.close()
         # Give the generation task a bounded, cancellation-proof window to close the
         # process or HTTP session politely; then cancel whatever is left.
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
@@ -248,7 +271,7 @@ class Session:
             with anyio.fail_after(self.timeout):
                 await self._tg.start(gen.held.run)
         except BaseException as exc:
-            gen.held.close()
+            gen.close()
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 gen.dispose()
                 raise
@@ -256,6 +279,7 @@ class Session:
             gen.dispose()
             raise error from exc
         self.tools_version += 1
+        tool_changes.bump()
         return gen
 
     def _start_error(self, exc: BaseException, gen: _Generation) -> BridgeError:
@@ -302,6 +326,7 @@ class Session:
 
     def _mark_tools_changed(self) -> None:
         self.tools_version += 1
+        tool_changes.bump()
         self._tools_changed.set()
         self._tools_changed = anyio.Event()
 
@@ -344,7 +369,7 @@ class Session:
             if self._closing or self._tg is None:
                 raise ConnectionLost("the session is closed", server=self.name)
             if gen is not None:
-                gen.held.close()
+                gen.close()
             attempts = self.options.reconnect_attempts
             if attempts <= 0:
                 raise ConnectionLost("the server connection ended and reconnection is disabled", server=self.name)
@@ -366,9 +391,9 @@ class Session:
             raise ConnectError(f"gave up after {attempts} reconnect attempts: {last.detail}",
                                server=self.name)
 
-    async def request(self, op: Callable[[Client], Any], *, tool: str | None = None, timeout: float | None = None,
-                      retry: bool = False) -> Any:
-        """Run ``op(client)`` on the live session, reconnecting first if it died.
+    async def request(self, op: Callable[..., Awaitable[Any]], *args: Any, tool: str | None = None,
+                      timeout: float | None = None, retry: bool = False) -> Any:
+        """Run ``op(client, *args)`` on the live session, reconnecting first if it died.
 
         A request is sent a second time, on a fresh connection, only when that cannot run
         it twice: the transport proved it never reached the server (HTTP 404 for a
@@ -384,13 +409,16 @@ class Session:
             gen = self._gen
             if gen is None or not gen.alive:
                 gen = await self._live()
-            assert gen.client is not None
-            malformed = gen.wire.malformed
-            with gen.wire.track() as sent:
-                try:
-                    return await op(gen.client)
-                except Exception as exc:
-                    failure = exc
+            wire = gen.wire
+            malformed = wire.malformed
+            sent: list[Any] = []
+            tracking = requests_sent.set(sent)
+            try:
+                return await op(gen.client, *args)
+            except Exception as exc:
+                failure = exc
+            finally:
+                requests_sent.reset(tracking)
             err = translate(failure, server=self.name, tool=tool, timeout=timeout, secrets=self._secrets)
             refused = gen.wire.refused(sent)
             if refused is not None:
@@ -458,19 +486,18 @@ class Session:
             logger.debug("catalogue of %s changed while listing", self.name)
         return tools
 
-    async def call_tool(self, name: str, arguments: Mapping[str, Any] | None, *, timeout: float | None = None,
-                        progress: ProgressFnT | None = None, idempotent: bool = False) -> types.CallToolResult:
-        """Send ``tools/call`` and return the SDK result (``is_error`` results are returned, not raised)."""
-        seconds = timeout if timeout is not None else self.call_timeout
+    def call_tool(self, name: str, arguments: Mapping[str, Any] | None, *, timeout: float | None = None,
+                  progress: ProgressFnT | None = None, idempotent: bool = False
+                  ) -> Coroutine[Any, Any, types.CallToolResult]:
+        """Send ``tools/call``; await it for the SDK result (``is_error`` results are returned, not raised).
 
-        def op(client: Client) -> Awaitable[types.CallToolResult]:
-            # A plain function handing back the SDK's coroutine: one coroutine frame fewer for every
-            # resumption of the call.
-            return client.call_tool(name, dict(arguments or {}), read_timeout_seconds=seconds,
-                                    progress_callback=progress)
-
-        result: types.CallToolResult = await self.request(op, tool=name, timeout=seconds, retry=idempotent)
-        return result
+        A plain method handing back ``request``'s coroutine: one coroutine frame fewer on every
+        resumption of every call.
+        """
+        seconds = timeout if timeout is not None else self.options.call_timeout
+        args = arguments if isinstance(arguments, dict) else dict(arguments or {})
+        return self.request(Client.call_tool, name, args, seconds, progress,  # type: ignore[return-value]
+                            tool=name, timeout=seconds, retry=idempotent)
 
 
 def _absorb(client: Client, tools: Sequence[types.Tool]) -> None:

@@ -27,7 +27,7 @@ import difflib
 import json
 import logging
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
@@ -44,6 +44,7 @@ from .profiles import apply_profile, restore
 from .registry import ServerSpec, shared_connections
 from .results import CallResult
 from .search import ToolIndex
+from .session import tool_changes
 
 __all__ = ["CALL_TOOL", "FIND_TOOLS", "Route", "Toolset", "UnguardedToolsWarning"]
 
@@ -120,6 +121,9 @@ class Toolset:
         # Rebuilt only when some connection's catalogue object changes (i.e. after a re-list).
         # The catalogues themselves are kept, not their ids: a freed object's id can be reused.
         self._key: tuple[Catalogue, ...] = ()
+        # ``tool_changes.count`` when the routes were last known current: while it stands, no
+        # connection anywhere has a changed catalogue, and the check below is skipped.
+        self._seen = -1
         self._routes: dict[str, Route] = {}
         self._index: ToolIndex | None = None
         self._deferred = False
@@ -156,12 +160,12 @@ class Toolset:
             for spec in self.specs[: len(self._own)]:
                 await registry.release(spec)
             self._own = []
-            self._key = ()
+            self._key, self._seen = (), -1
 
     def reset(self) -> None:
         """Forget what a deferred search found and the cached routes."""
         self._found.clear()
-        self._key = ()
+        self._key, self._seen = (), -1
 
     # -- tools -----------------------------------------------------------------------------
 
@@ -172,15 +176,18 @@ class Toolset:
             ConfigError: two servers offer the same name; an approval rule names an alias.
             ConnectError: a spec could not be opened.
         """
+        seen = tool_changes.count
+        if seen == self._seen:
+            return self._routes
         if len(self._own) < len(self.specs):
             await self.start()
         connections = self.connections
         if len(connections) == len(self._key):
-            # Every call passes here: a plain loop, as the catalogues are almost always unchanged.
-            for connection, seen in zip(connections, self._key):  # noqa: B905 (lengths just compared)
-                if connection.current is not seen:
+            for connection, known in zip(connections, self._key):  # noqa: B905 (lengths just compared)
+                if connection.current is not known:
                     break
             else:
+                self._seen = seen
                 return self._routes
         catalogues = tuple([c.current or await c.catalogue() for c in connections])
         selection = self.guards.selection
@@ -198,6 +205,7 @@ class Toolset:
                 routes[entry.name] = Route(connection, entry)
         self._routes, self._key = routes, catalogues
         self._rebuild_presentation()
+        self._seen = seen
         return routes
 
     def _rebuild_presentation(self) -> None:
@@ -289,7 +297,7 @@ class Toolset:
         if found is None:
             # A tool may have been added without notice; one fresh listing settles it.
             for connection in self.connections:
-                connection._catalogue_version = -1
+                connection.invalidate()
             routes = await self.routes()
             found = routes.get(name) or next((r for r in routes.values() if r.entry.mcp_name == name), None)
         if found is None:
@@ -300,9 +308,9 @@ class Toolset:
 
     # -- calls -----------------------------------------------------------------------------
 
-    async def call(self, name: str, arguments: Mapping[str, Any] | None = None, *, call_id: str | None = None,
-                   progress: ProgressFnT | None = None, timeout: float | None = None) -> CallResult:
-        """Call an allowed tool through the guards; an ``isError`` result is returned, not raised.
+    def call(self, name: str, arguments: Mapping[str, Any] | None = None, *, call_id: str | None = None,
+             progress: ProgressFnT | None = None, timeout: float | None = None) -> Awaitable[CallResult]:
+        """Call an allowed tool through the guards (await it); an ``isError`` result is returned, not raised.
 
         ``find_tools`` and ``call_tool`` of a deferred catalogue are answered here.
 
@@ -310,13 +318,26 @@ class Toolset:
             ToolNotFound, InvalidArguments: before anything is sent.
             ConnectionLost, CallTimeout, ProtocolError, ConnectError: the call could not complete.
         """
+        # A plain method handing back the connection's coroutine when the route is known and
+        # current (almost every call): one coroutine frame fewer on every resumption.
+        route = self._routes.get(name) if self._seen == tool_changes.count and not self._deferred else None
+        if route is None or self.guards.schema_profile is not None:
+            return self._looked_up(name, arguments, call_id=call_id, progress=progress, timeout=timeout)
+        return self._through(route, arguments, call_id, progress, timeout)
+
+    async def _looked_up(self, name: str, arguments: Mapping[str, Any] | None, *, call_id: str | None,
+                         progress: ProgressFnT | None, timeout: float | None) -> CallResult:
         if self._deferred and name in (FIND_TOOLS, CALL_TOOL):
             return await self._meta(name, dict(arguments or {}), call_id=call_id, progress=progress, timeout=timeout)
         route = await self.route(name)
         if self.guards.schema_profile is not None:
             arguments = restore(arguments or {}, route.entry.input_schema, self.guards.schema_profile)
-        return await route.connection.call(route.entry, arguments, agent=self.agent, call_id=call_id,
-                                           timeout=timeout, progress=progress, interceptors=self.guards.chain)
+        return await self._through(route, arguments, call_id, progress, timeout)
+
+    def _through(self, route: Route, arguments: Mapping[str, Any] | None, call_id: str | None,
+                 progress: ProgressFnT | None, timeout: float | None) -> Coroutine[Any, Any, CallResult]:
+        return route.connection.call(route.entry, arguments, agent=self.agent, call_id=call_id, timeout=timeout,
+                                     progress=progress, interceptors=self.guards.chain)
 
     async def _meta(self, name: str, arguments: dict[str, Any], *, call_id: str | None,
                     progress: ProgressFnT | None, timeout: float | None) -> CallResult:

@@ -10,7 +10,7 @@ SDK cannot do for us:
 * **Requests that never arrived.** The transport reports requests it knows the server
   never processed (``reject``: HTTP 404 for a forgotten session, a refused connection,
   a write to a closed stream) and requests refused for bad credentials (``refuse``: 401,
-  403). ``track()`` collects the ids one operation sent, so the session can tell "never
+  403). ``requests_sent`` collects the ids one operation sent, so the session can tell "never
   ran, safe to re-send" from "may have run", and an auth failure from a protocol error.
 * **Lenient parsing.** Responses to ``tools/list`` and ``tools/call`` pass through the
   repairs of ``bridge.repair`` (a bad tool or content block no longer fails the whole
@@ -38,9 +38,9 @@ from mcp_types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCRequest, J
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
-from .repair import SkippedTool, repair_call_result, repair_listing
+from .repair import SkippedTool, ordinary_call_result, repair_call_result, repair_listing
 
-__all__ = ["Wire"]
+__all__ = ["Wire", "requests_sent"]
 
 logger = logging.getLogger("bridge.wire")
 
@@ -50,7 +50,10 @@ _DEFAULT_VERSION = "2025-11-25"
 # (timed out) must not grow this forever.
 _MAX_TRACKED = 4096
 
-_sent: contextvars.ContextVar[list[RequestId] | None] = contextvars.ContextVar("bridge_wire_sent", default=None)
+requests_sent: contextvars.ContextVar[list[RequestId] | None] = contextvars.ContextVar("bridge_requests_sent",
+                                                                                      default=None)
+"""Set it to a list and every request the task sends through any wire appends its id there, so the
+caller can later ask ``never_arrived`` / ``refused`` about exactly the requests it sent."""
 
 
 def _describe_malformed(exc: Exception) -> str:
@@ -83,7 +86,10 @@ class Wire:
         self.server = server
         self._negotiated = version
         self._known_version: str | None = None
+        self._is_modern: bool | None = None
         self.eof = anyio.Event()
+        self.ended = False
+        """The read side has ended (``eof`` is set); a plain flag for hot paths."""
         self._methods: OrderedDict[RequestId, str] = OrderedDict()
         self._rejected: dict[RequestId, str] = {}
         self._refused: dict[RequestId, int] = {}
@@ -100,10 +106,6 @@ class Wire:
         self._rejected[request_id] = reason
         if len(self._rejected) > _MAX_TRACKED:
             self._rejected.pop(next(iter(self._rejected)))
-
-    def track(self) -> _Tracking:
-        """Collect the ids of the requests sent by the caller's task inside the block."""
-        return _Tracking()
 
     def refuse(self, request_id: RequestId, status: int) -> None:
         """The server refused our credentials for this request (called by transports)."""
@@ -123,6 +125,11 @@ class Wire:
             return None
         return self._rejected[ids[-1]]
 
+    def end(self) -> None:
+        """The read side ended: no answer will come on this wire any more."""
+        self.ended = True
+        self.eof.set()
+
     # -- streams ---------------------------------------------------------------------
 
     def streams(self, read: Any, write: Any) -> tuple[_ReadSide, _WriteSide]:
@@ -133,44 +140,60 @@ class Wire:
             self._methods[message.id] = message.method
             if len(self._methods) > _MAX_TRACKED:
                 self._methods.popitem(last=False)
-            ids = _sent.get()
+            ids = requests_sent.get()
             if ids is not None:
                 ids.append(message.id)
 
     def _received(self, item: Any) -> Any:
         """Bookkeeping for one inbound item; returns the item the SDK should see."""
-        if isinstance(item, Exception) and not isinstance(item, ValueError):
+        if isinstance(item, Exception):
+            return self._failed(item)
+        message = item.message
+        if isinstance(message, JSONRPCResponse):
+            method = self._methods.pop(message.id, None)
+            if method is not None:
+                result = message.result
+                if "resultType" not in result and self._modern():
+                    result["resultType"] = "complete"
+                if method == "tools/call":
+                    if not ordinary_call_result(result):
+                        self._repair_call(result)
+                elif method == "tools/list":
+                    self._repair_listing(result)
+        elif isinstance(message, JSONRPCError) and message.id is not None:
+            self._methods.pop(message.id, None)
+        return item
+
+    def _failed(self, item: Exception) -> Any:
+        if not isinstance(item, ValueError):
             # A transport failure (e.g. a stream cut mid-body), not something the server said.
             logger.info("transport error from %s: %s", self.server, str(item).splitlines()[0] if str(item) else item)
             return item
-        if isinstance(item, Exception):
-            description = _describe_malformed(item)
-            request_id = _claimed_id(item)
-            if request_id is not None and request_id in self._methods:
-                method = self._methods.pop(request_id)
-                logger.warning("server %s answered %s with a message that is not valid JSON-RPC: %s", self.server,
-                               method, description)
-                error = ErrorData(code=INTERNAL_ERROR, message=f"the answer is not valid JSON-RPC: {description}")
-                return SessionMessage(JSONRPCError(jsonrpc="2.0", id=request_id, error=error))
-            self.malformed += 1
-            self.last_malformed = description
-            # Once loudly, then quietly: a server spewing garbage must not flood the log.
-            log = logger.warning if self.malformed == 1 else logger.debug
-            log("server %s sent a message that is not valid JSON-RPC (%d so far): %s", self.server,
-                self.malformed, description)
-            return item
-        message = getattr(item, "message", None)
-        if isinstance(message, JSONRPCError) and message.id is not None:
-            self._methods.pop(message.id, "")
-        elif isinstance(message, JSONRPCResponse):
-            method = self._methods.pop(message.id, "")
-            if method and "resultType" not in message.result and self._version() in MODERN_PROTOCOL_VERSIONS:
-                message.result["resultType"] = "complete"
-            if method == "tools/list":
-                self._repair_listing(message.result)
-            elif method == "tools/call":
-                self._repair_call(message.result)
+        description = _describe_malformed(item)
+        request_id = _claimed_id(item)
+        if request_id is not None and request_id in self._methods:
+            method = self._methods.pop(request_id)
+            logger.warning("server %s answered %s with a message that is not valid JSON-RPC: %s", self.server,
+                           method, description)
+            error = ErrorData(code=INTERNAL_ERROR, message=f"the answer is not valid JSON-RPC: {description}")
+            return SessionMessage(JSONRPCError(jsonrpc="2.0", id=request_id, error=error))
+        self.malformed += 1
+        self.last_malformed = description
+        # Once loudly, then quietly: a server spewing garbage must not flood the log.
+        log = logger.warning if self.malformed == 1 else logger.debug
+        log("server %s sent a message that is not valid JSON-RPC (%d so far): %s", self.server,
+            self.malformed, description)
         return item
+
+    def _modern(self) -> bool:
+        # A generation negotiates once and keeps its version; asked on every answer, so remembered.
+        modern = self._is_modern
+        if modern is None:
+            version = self._version()
+            if version is None:
+                return False
+            modern = self._is_modern = version in MODERN_PROTOCOL_VERSIONS
+        return modern
 
     def _version(self) -> str | None:
         # A generation negotiates once and keeps its version; asked on every answer, so remembered.
@@ -192,22 +215,6 @@ class Wire:
                            self.server, replaced)
 
 
-class _Tracking:
-    """``with wire.track() as ids``: a class, not a generator, as it wraps every request."""
-
-    __slots__ = ("_token", "ids")
-
-    def __init__(self) -> None:
-        self.ids: list[RequestId] = []
-
-    def __enter__(self) -> list[RequestId]:
-        self._token = _sent.set(self.ids)
-        return self.ids
-
-    def __exit__(self, *exc: object) -> None:
-        _sent.reset(self._token)
-
-
 class _ReadSide:
     """The transport's read stream, seen through the wire."""
 
@@ -219,7 +226,7 @@ class _ReadSide:
         try:
             item: SessionMessage | Exception = await self._inner.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self._wire.eof.set()
+            self._wire.end()
             raise
         received: SessionMessage | Exception = self._wire._received(item)
         return received
@@ -231,10 +238,22 @@ class _ReadSide:
         return self
 
     async def __anext__(self) -> SessionMessage | Exception:
+        # The SDK's read loop iterates: this is the per-message path, so it does not go through receive().
         try:
-            return await self.receive()
+            item: SessionMessage | Exception = await self._inner.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self._wire.end()
             raise StopAsyncIteration from None
+        except anyio.BrokenResourceError:
+            self._wire.end()
+            raise
+        received: SessionMessage | Exception = self._wire._received(item)
+        return received
+
+    @property
+    def last_context(self) -> Any:
+        """The inner stream's per-message context, which the SDK's dispatcher asks for every message."""
+        return getattr(self._inner, "last_context", None)
 
     async def __aenter__(self) -> _ReadSide:
         return self

@@ -74,6 +74,7 @@ class MCPTool(FunctionTool):
         BaseTool.__init__(self, BaseModel, CallResult, entry.name, entry.description,  # type: ignore[type-var]
                           strict=False)
         self._args_model: type[BaseModel] | None = None
+        self._what = f"tool {entry.name!r}"
 
     def args_type(self) -> type[BaseModel]:
         """The pydantic model of the arguments, derived from the signature (built on first use)."""
@@ -213,8 +214,8 @@ class MCPTool(FunctionTool):
     async def run_json(self, args: Mapping[str, Any], cancellation_token: CancellationToken,
                        call_id: str | None = None) -> Any:
         """Run with the model's JSON arguments as-is (no pydantic round trip, nothing added)."""
-        async with linked_to(cancellation_token, f"tool {self.name!r}"):
-            return self._checked(await self._toolset.call(self._entry.name, dict(args), call_id=call_id))
+        async with linked_to(cancellation_token, self._what):
+            return self._checked(await self._toolset.call(self._entry.name, args, call_id=call_id))
 
     async def run(self, args: BaseModel, cancellation_token: CancellationToken) -> Any:
         """Run from the args model AutoGen built from the signature (only fields actually set are sent)."""
@@ -223,7 +224,7 @@ class MCPTool(FunctionTool):
             wire = self._entry.compiled.to_wire({k: v for k, v in dumped.items() if v is not OMIT})
         else:  # the untyped signature is (**arguments), which pydantic models as one field
             wire = dict(dumped.get("arguments") or {})
-        async with linked_to(cancellation_token, f"tool {self.name!r}"):
+        async with linked_to(cancellation_token, self._what):
             return self._checked(await self._toolset.call(self._entry.name, wire))
 
     def return_value_as_string(self, value: Any) -> str:
