@@ -98,13 +98,17 @@ class CancellationSource(Protocol):
 class _Relay:
     """The one callback a token gets: it cancels the tasks running a block under the token now."""
 
-    __slots__ = ("__weakref__", "fired", "tasks")
+    __slots__ = ("__weakref__", "cancelled", "fired", "tasks")
 
     def __init__(self) -> None:
         self.tasks: dict[asyncio.Task[Any], int] = {}
         self.fired: set[asyncio.Task[Any]] = set()
+        self.cancelled = False
+        """The token fired (a token never un-fires): asked on every call instead of the token's
+        own ``is_cancelled()``, which takes a lock."""
 
     def __call__(self) -> None:
+        self.cancelled = True
         for task in list(self.tasks):
             if task not in self.fired:
                 self.fired.add(task)
@@ -134,14 +138,15 @@ class linked_to:
     __slots__ = ("_relay", "_task", "_what")
 
     def __init__(self, token: CancellationSource, what: str) -> None:
-        if token.is_cancelled():
-            raise asyncio.CancelledError(f"{what} cancelled by its cancellation token")
         relay = _relays.get(token)
         if relay is None:
             relay = _relays[token] = _Relay()
             token.add_callback(relay)
+            if token.is_cancelled():
+                relay.cancelled = True
+        if relay.cancelled:
+            raise asyncio.CancelledError(f"{what} cancelled by its cancellation token")
         self._relay, self._what = relay, what
-        self._task: asyncio.Task[Any] | None = None
 
     async def __aenter__(self) -> None:
         task = asyncio.current_task()
@@ -153,7 +158,6 @@ class linked_to:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         relay, task = self._relay, self._task
-        assert task is not None
         depth = relay.tasks.pop(task) - 1
         if depth:
             relay.tasks[task] = depth
