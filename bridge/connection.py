@@ -245,9 +245,6 @@ class Connection:
         started = time.perf_counter()
         raw = await self.session.call_tool(mcp_name, arguments, timeout=timeout, progress=progress,
                                            idempotent=idempotent)
-        return self._result(raw, mcp_name, started)
-
-    def _result(self, raw: types.CallToolResult, mcp_name: str, started: float) -> CallResult:
         return CallResult.from_mcp(raw, server=self.session.name, tool=mcp_name,
                                    duration=time.perf_counter() - started, max_chars=self.options.max_result_chars)
 
@@ -303,13 +300,9 @@ class Connection:
                 return await self._send(c, progress)
 
             return await run_chain(interceptors, terminal)(call)
-        # Nothing would look at a ToolCall: send without building one, and without the frame of
-        # ``_request`` (every unguarded call passes here; each frame is paid on every resumption).
-        args = self._checked(entry, arguments, validate)
-        started = time.perf_counter()
-        raw = await self.session.call_tool(entry.mcp_name, args, timeout=timeout, progress=progress,
-                                           idempotent=entry.annotations.effective_idempotent)
-        return self._result(raw, entry.mcp_name, started)
+        # Nothing would look at a ToolCall: send without building one.
+        return await self._request(entry.mcp_name, self._checked(entry, arguments, validate), timeout, progress,
+                                   entry.annotations.effective_idempotent)
 
     async def call_checked(self, name: str | ToolEntry, arguments: Mapping[str, Any] | None = None,
                            **kwargs: Any) -> CallResult:

@@ -119,10 +119,6 @@ class _Generation:
         self.broken = False
 
     @property
-    def eof(self) -> anyio.Event:
-        return self.wire.eof
-
-    @property
     def alive(self) -> bool:
         # Plain flags, not events: asked before every request.
         return not self.broken and not self.wire.ended and self.client is not None
@@ -172,7 +168,7 @@ class _Generation:
             self.stderr.close()
 
     async def _watch_eof(self) -> None:
-        await self.eof.wait()
+        await self.wire.eof.wait()
         logger.info("server %s closed its connection", self.session.name)
         self.broken = True
         # Leave the client open until a reconnect or exit stops it: in-flight calls get
@@ -420,11 +416,11 @@ class Session:
             finally:
                 requests_sent.reset(tracking)
             err = translate(failure, server=self.name, tool=tool, timeout=timeout, secrets=self._secrets)
-            refused = gen.wire.refused(sent)
+            refused = wire.refused(sent)
             if refused is not None:
                 raise _auth_error(refused, self.name) from failure
-            never_arrived = gen.wire.never_arrived(sent)
-            if never_arrived or isinstance(err, ConnectionLost) or gen.eof.is_set():
+            never_arrived = wire.never_arrived(sent)
+            if never_arrived or isinstance(err, ConnectionLost) or wire.ended:
                 gen.broken = True
                 if never_arrived:
                     err = ConnectionLost(f"the request did not reach the server: {never_arrived}",
@@ -432,7 +428,7 @@ class Session:
                 elif not isinstance(err, ConnectionLost):
                     err = ConnectionLost(f"the server went away during the request ({err.detail})",
                                          server=self.name, tool=tool)
-                if gen.eof.is_set() and gen.stderr is not None:
+                if wire.ended and gen.stderr is not None:
                     # A dying process often says why on its way out.
                     last = gen.stderr_tail(lines=1)
                     if last:
@@ -441,11 +437,11 @@ class Session:
                 if attempt == 0 and (never_arrived or retry):
                     logger.info("%s; re-sending on a new connection", err)
                     continue
-            elif isinstance(err, CallTimeout) and gen.wire.malformed > malformed:
+            elif isinstance(err, CallTimeout) and wire.malformed > malformed:
                 # The answer may have been among them: say so rather than just "no answer".
-                count = gen.wire.malformed - malformed
+                count = wire.malformed - malformed
                 err.detail += (f"; meanwhile the server sent {count} message(s) that are not valid JSON-RPC"
-                               f" (last: {gen.wire.last_malformed})")
+                               f" (last: {wire.last_malformed})")
                 err.redact(self._secrets)
             raise err from failure
         raise AssertionError("unreachable")
