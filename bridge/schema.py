@@ -28,18 +28,23 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from jsonschema import exceptions as js_exceptions
-from jsonschema import validators as js_validators
-from jsonschema.protocols import Validator
 from pydantic import BaseModel
-from referencing import Registry
-from referencing.exceptions import NoSuchResource, Unresolvable
 from typing_extensions import NotRequired, Required, TypedDict
 
 from .errors import InvalidArguments
-from .fast_validator import FastCheck, fast_validator
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
+    from referencing import Registry
+
+    from .fast_validator import FastCheck
+
+# jsonschema (with referencing and its format checkers, ~0.1 s to import) and jsonschema-rs load
+# at the first validation: listing a catalogue, which is all ``mcp-bridge tools`` does, never needs it.
 
 __all__ = ["OMIT", "CompiledSchema", "Parameter", "compile_schema", "endless_recursion", "format_checker_for",
            "python_identifier"]
@@ -181,13 +186,17 @@ class CompiledSchema:
         # never called, so compile on first use.
         if not self._compiled:
             self._compiled = True
+            from jsonschema import SchemaError, validators
+
+            from .fast_validator import fast_validator
+
             try:
-                cls = js_validators.validator_for(self.schema, default=js_validators.Draft202012Validator)
+                cls = validators.validator_for(self.schema, default=validators.Draft202012Validator)
                 cls.check_schema(dict(self.schema))
                 checker = format_checker_for(cls)
-                self._validator = cls(self.schema, registry=_LOCAL_ONLY, format_checker=checker)
+                self._validator = cls(self.schema, registry=_local_only(), format_checker=checker)
                 self._fast = fast_validator(self.schema, checker, resolve_local_ref)
-            except js_exceptions.SchemaError as e:
+            except SchemaError as e:
                 self._validator_error = f"the tool's inputSchema is itself invalid ({e.message})"
                 logger.warning("argument validation disabled: %s", self._validator_error)
         return self._validator
@@ -208,8 +217,11 @@ class CompiledSchema:
                     return
             except Exception:  # a value jsonschema-rs cannot take (not JSON): jsonschema decides
                 pass
+        from jsonschema.exceptions import best_match
+        from referencing.exceptions import Unresolvable
+
         try:
-            error = js_exceptions.best_match(validator.iter_errors(dict(arguments)))
+            error = best_match(validator.iter_errors(dict(arguments)))
         except Unresolvable as e:
             raise InvalidArguments(f"cannot check arguments: unresolvable $ref ({e})", rule="$ref") from None
         except BaseException as e:
@@ -274,13 +286,19 @@ def format_checker_for(cls: type[Any]) -> Any:
 
 def _no_fetch(uri: str) -> Any:
     # A tool schema must never make us fetch a URL; an external $ref simply does not resolve.
+    from referencing.exceptions import NoSuchResource
+
     raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
 
-_LOCAL_ONLY: Registry[Any] = Registry(retrieve=_no_fetch)  # type: ignore[call-arg]
+@cache
+def _local_only() -> Registry[Any]:
+    from referencing import Registry
+
+    return Registry(retrieve=_no_fetch)  # type: ignore[call-arg]
 
 
-def _error_path(error: js_exceptions.ValidationError) -> str:
+def _error_path(error: ValidationError) -> str:
     parts: list[str] = []
     for item in error.absolute_path:
         if isinstance(item, int):

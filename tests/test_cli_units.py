@@ -507,3 +507,13 @@ def test_help_imports_no_framework() -> None:
     heavy = {"mcp", "mcp_types", "jsonschema", "autogen_core", "autogen_agentchat", "sse_starlette", "rich",
              "anyio", "httpx2", "pydantic"}
     assert not {m.split(".")[0] for m in loaded} & heavy, sorted(loaded)
+
+
+def test_listing_loads_no_validator() -> None:
+    """``mcp-bridge tools`` only lists, so it never pays for jsonschema or jsonschema-rs: they load
+    at a tool's first validation."""
+    probe = ("import sys; from bridge.cli import main; "
+             "status = main(['tools', '--', sys.executable, '-m', 'fixtures.schema_zoo']); "
+             "print(status, sorted({m.split('.')[0] for m in sys.modules} & {'jsonschema', 'jsonschema_rs'}))")
+    run = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.stdout.splitlines()[-1] == "0 []", (run.stdout[-500:], run.stderr[-500:])

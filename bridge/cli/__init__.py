@@ -13,7 +13,7 @@ Layout (each module has one job):
 - ``fidelity``: server inputSchema vs. what AutoGen sees; ``pytypes``: signatures as source.
 """
 
-from .app import main
+from .app import main, run
 from .status import ExitCode
 
-__all__ = ["ExitCode", "main"]
+__all__ = ["ExitCode", "main", "run"]

@@ -1,7 +1,5 @@
 """``python -m bridge.cli``: the same as the ``mcp-bridge`` console script."""
 
-import sys
+from . import run
 
-from . import main
-
-sys.exit(main())
+run()

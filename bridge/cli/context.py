@@ -36,9 +36,11 @@ DEFAULT_TIMEOUT = 30.0
 """Seconds to start a server, handshake and list its tools, unless ``--timeout`` says otherwise."""
 
 _STDIO_GRACE = 0.25
-"""Seconds a stdio server gets to exit by itself once its stdin closes, before it is sent SIGTERM.
-The SDK waits 2 s, which a long-running service can afford and a command line cannot: every run
-against a server that ignores end of input (a Node server with timers) would end 2 s late."""
+"""Seconds a stdio server that ran a tool gets to exit by itself once its stdin closes, before it
+is sent SIGTERM. The SDK waits 2 s, which a long-running service can afford and a command line
+cannot: every run against a server that ignores end of input (a Node server with timers) would
+end 2 s late. A server that was only asked for its catalogue has nothing to finish: it gets
+SIGTERM as soon as its stdin is closed."""
 
 _HTTP_FAILURE = re.compile(r"\bHTTP (\d{3})\b")
 
@@ -48,11 +50,11 @@ def _ignore(exc: BaseException) -> None:
 
 
 @contextmanager
-def _short_stdio_grace() -> Iterator[None]:
+def _short_stdio_grace(grace: float) -> Iterator[None]:
     import mcp.client.stdio as sdk_stdio
 
     saved = sdk_stdio.PROCESS_TERMINATION_TIMEOUT
-    sdk_stdio.PROCESS_TERMINATION_TIMEOUT = min(saved, _STDIO_GRACE)
+    sdk_stdio.PROCESS_TERMINATION_TIMEOUT = min(saved, grace)
     try:
         yield
     finally:
@@ -109,10 +111,12 @@ class Context:
         return timeout if timeout is not None else DEFAULT_CALL_TIMEOUT
 
     @asynccontextmanager
-    async def server(self, *, guarded: bool = True) -> AsyncIterator[Server]:
+    async def server(self, *, guarded: bool = True, calls: bool = False) -> AsyncIterator[Server]:
         """Connect to the target (with a spinner on a terminal) and list its tools.
 
         ``guarded``: apply ``--lock`` (``lock`` and ``verify`` compare the file themselves).
+        ``calls``: the command runs a tool, so a stdio server gets a grace period to exit
+        by itself at the end (see ``_STDIO_GRACE``).
         An error raised in the block is reported at once, while the server is still being
         shut down; commands print their results inside the block for the same reason.
 
@@ -130,7 +134,7 @@ class Context:
         verb = "Starting" if isinstance(target, StdioTarget) else "Connecting to"
         if getattr(self.args, "debug", False):
             self.out.note(f"{target.transport}: {target.describe()}")
-        with _short_stdio_grace():
+        with _short_stdio_grace(_STDIO_GRACE if calls else 0.0):
             async with AsyncExitStack() as stack:
                 with self.out.status(f"{verb} {target.label}…"):
                     lock = getattr(self.args, "lock", None) if guarded else None

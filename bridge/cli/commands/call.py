@@ -146,7 +146,7 @@ async def run(ctx: Context) -> ExitCode:
     # Bad --arg/--args are reported before a server is started for nothing.
     pairs = parse_pairs(args.arg)
     base = load_args_object(args.args) if args.args is not None else {}
-    async with ctx.server() as server:
+    async with ctx.server(calls=True) as server:
         entry = await server.entry(ctx.operands["tool"])
         arguments = parse_arguments(pairs, base, entry.input_schema)
         if not args.no_validate and (problems := argument_problems(entry.input_schema, arguments)):
