@@ -492,8 +492,23 @@ class Session:
         """
         seconds = timeout if timeout is not None else self.options.call_timeout
         args = arguments if isinstance(arguments, dict) else dict(arguments or {})
-        return self.request(Client.call_tool, name, args, seconds, progress,  # type: ignore[return-value]
+        return self.request(_call_tool, name, args, seconds, progress,  # type: ignore[return-value]
                             tool=name, timeout=seconds, retry=idempotent)
+
+
+def _call_tool(client: Client, name: str, arguments: dict[str, Any], seconds: float,
+               progress: ProgressFnT | None) -> Awaitable[types.CallToolResult]:
+    """``tools/call`` on ``client``: the same request whichever era it speaks.
+
+    What ``Client.call_tool`` adds to its session's (input-required rounds, the resend after a
+    header mismatch) exists only from 2026-07-28 on, and the bridge claims no result extensions;
+    a handshake-era call goes straight to the session, three coroutine frames fewer on each of
+    its resumptions.
+    """
+    session = client.session
+    if session.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return client.call_tool(name, arguments, seconds, progress)
+    return session.call_tool(name, arguments, seconds, progress)
 
 
 def _absorb(client: Client, tools: Sequence[types.Tool]) -> None:
