@@ -1,7 +1,7 @@
 """Per-call overhead: sequential calls of server-everything's ``echo`` over stdio.
 
-Variants, each on a server process of its own (a new one every round), measured in rotating
-rounds in one run:
+Variants, each on a server process of its own (a new one every round), measured in rounds in
+one run; within a round the in-process variants' calls are interleaved in short slices:
 
 - raw: mcp 2.x ``ClientSession.call_tool`` on one initialized session, with the per-request
   timeout the bridge also sets (the same work: the baseline), and without one (the floor);
@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,8 @@ from mcp.client.stdio import stdio_client
 from bridge import Options, connect
 
 ARGS = {"message": "hello from the benchmark"}
-COUNT_ROUND = -1  # the round number that counts bytecodes instead of timing
+SLICES = 10  # interleaved slices per round: each variant runs calls/SLICES calls per slice
+Call = Callable[[], Awaitable[None]]
 
 
 async def bytecodes(call: Any, n: int) -> float:
@@ -96,63 +99,79 @@ async def main(argv: list[str] | None = None) -> Path:
     call_timeout = Options().call_timeout
     devnull = open(os.devnull, "w")  # noqa: SIM115 (the SDK wants a real file for the child's stderr)
 
-    def timed(call: Any, r: int) -> Any:
-        async def batch() -> dict[str, float]:
+    # Every in-process variant gets a server process of its own, new each round: one
+    # server-everything process can run 10% slower than another for its whole life (where the VM
+    # placed it), which would otherwise bias the variant that happened to get it. Within a round
+    # the variants' calls are interleaved in short slices, so a noisy neighbour's burst lands on
+    # all of them alike instead of on whichever batch ran then. Start-up is not timed.
+    async def open_raw(stack: AsyncExitStack, timeout: float | None) -> Call:
+        read, write = await stack.enter_async_context(stdio_client(raw_params, errlog=devnull))
+        raw = await stack.enter_async_context(ClientSession(read, write))
+        protocols["raw"] = (await raw.initialize()).protocol_version
+
+        async def call() -> None:
+            result = await raw.call_tool("echo", ARGS, read_timeout_seconds=timeout)
+            if result.is_error:
+                raise RuntimeError(f"raw echo failed: {result}")
+
+        return call
+
+    async def open_bridge(stack: AsyncExitStack) -> Call:
+        server = await stack.enter_async_context(connect(argv_, name="everything"))
+        protocols["bridge"] = server.info.protocol_version
+        tool = next(t for t in await server.tools() if t.mcp_name == "echo")
+        token = CancellationToken()
+
+        async def call() -> None:
+            await tool.run_json(ARGS, token)  # raises ToolError on an error result
+
+        return call
+
+    openers: dict[str, Callable[[AsyncExitStack], Awaitable[Call]]] = {
+        "raw": lambda stack: open_raw(stack, call_timeout),
+        "raw_again": lambda stack: open_raw(stack, call_timeout),
+        "raw_bare": lambda stack: open_raw(stack, None),
+        "bridge": open_bridge,
+    }
+
+    async def run_in_process(r: int) -> dict[str, dict[str, float]]:
+        async with AsyncExitStack() as stack:
+            calls = {name: await open_(stack) for name, open_ in openers.items()}
+            for call in calls.values():
+                for _ in range(warmup):
+                    await call()
+            names = list(calls)
+            totals = {name: [0.0, 0.0] for name in names}
+            for piece in range(SLICES):
+                shift = (r + piece) % len(names)
+                for name in names[shift:] + names[:shift]:
+                    call = calls[name]
+                    with CpuClock() as clock:
+                        for _ in range(opts.calls // SLICES):
+                            await call()
+                    totals[name][0] += clock.wall
+                    totals[name][1] += clock.cpu
+        n = SLICES * (opts.calls // SLICES)
+        return {name: {"wall": wall / n, "cpu": cpu / n} for name, (wall, cpu) in totals.items()}
+
+    async def count(opener: Callable[[AsyncExitStack], Awaitable[Call]]) -> float:
+        async with AsyncExitStack() as stack:
+            call = await opener(stack)
             for _ in range(warmup):
                 await call()
-            if r == COUNT_ROUND:
-                return {"bytecodes": await bytecodes(call, 50)}
-            with CpuClock() as clock:
-                for _ in range(opts.calls):
-                    await call()
-            return {"wall": clock.wall / opts.calls, "cpu": clock.cpu / opts.calls}
+            return await bytecodes(call, 50)
 
-        return batch
-
-    # Every variant gets a server process of its own, new each round: one server-everything
-    # process can run 10% slower than another for its whole life (where the VM placed it), which
-    # would otherwise bias the variant that happened to get it. Start-up is not timed.
-    def raw_variant(timeout: float | None) -> Any:
-        async def run(r: int) -> dict[str, float]:
-            async with stdio_client(raw_params, errlog=devnull) as (read, write), \
-                    ClientSession(read, write) as raw:
-                protocols["raw"] = (await raw.initialize()).protocol_version
-
-                async def call() -> None:
-                    result = await raw.call_tool("echo", ARGS, read_timeout_seconds=timeout)
-                    if result.is_error:
-                        raise RuntimeError(f"raw echo failed: {result}")
-
-                out: dict[str, float] = await timed(call, r)()
-                return out
-
-        return run
-
-    async def run_bridge(r: int) -> dict[str, float]:
-        async with connect(argv_, name="everything") as server:
-            protocols["bridge"] = server.info.protocol_version
-            tool = next(t for t in await server.tools() if t.mcp_name == "echo")
-            token = CancellationToken()
-
-            async def call() -> None:
-                await tool.run_json(ARGS, token)  # raises ToolError on an error result
-
-            out: dict[str, float] = await timed(call, r)()
-            return out
-
-    run_raw = raw_variant(call_timeout)
-    run_raw_again = raw_variant(call_timeout)
-    run_raw_bare = raw_variant(None)
     with devnull:
         async with optional_driver(report.notes) as driver:
-            variants = {"raw": run_raw, "raw_again": run_raw_again, "raw_bare": run_raw_bare, "bridge": run_bridge}
+            variants: dict[str, Any] = {"in_process": run_in_process}
             if driver is not None:
                 variants |= ext_variants(driver, argv_, opts.calls, opts.percall_calls, warmup)
             percall_rounds = {round(i * opts.rounds / opts.percall_rounds) for i in range(opts.percall_rounds)}
             results = await rounds(variants, opts.rounds, budget=240,
                                    skip=lambda name, r: name == "percall" and r not in percall_rounds)
-            counted = {"raw": (await run_raw(COUNT_ROUND))["bytecodes"],
-                       "bridge": (await run_bridge(COUNT_ROUND))["bytecodes"]}
+            counted = {"raw": await count(openers["raw"]), "bridge": await count(openers["bridge"])}
+    for name in openers:
+        results[name] = [round_[name] for round_ in results["in_process"]]
 
     us = 1e6
     raw_walls = [x["wall"] for x in results["raw"]]
@@ -194,12 +213,13 @@ async def main(argv: list[str] | None = None) -> Path:
                note=f"a server process per call: {opts.percall_calls} calls (not {opts.calls}) × "
                     f"{len(results['percall'])} rounds, median over the {len(samples)} calls")
     report.notes.append(
-        f"Rounds rotate the order of the variants; {len(results['raw'])} rounds of {opts.calls} calls each, "
-        f"{warmup} untimed warm-up calls per round; each variant starts a server-everything process of its own "
-        "every round (start-up not timed), so no variant keeps a process that happens to run slow.")
-    report.notes.append("Ratios are against raw ClientSession: the median of per-round ratios (each round's two "
-                        "batches ran back to back under the same load). CPU is the client process's own CPU time "
-                        "per call (the server's is not included).")
+        f"{len(results['raw'])} rounds of {opts.calls} calls per variant, {warmup} untimed warm-up calls each; in "
+        f"every round each in-process variant has a server-everything process of its own (start-up not timed) "
+        f"and their calls are interleaved in {SLICES} slices of {opts.calls // SLICES}, in rotating order, so a "
+        "burst of load lands on all of them alike. The autogen-ext rows run in their own process, in rotation "
+        "with the round.")
+    report.notes.append("Ratios are against raw ClientSession: the median of per-round ratios. CPU is the client "
+                        "process's own CPU time per call (the server's is not included).")
     return finish(report, started, opts.json)
 
 
