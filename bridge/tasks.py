@@ -130,6 +130,9 @@ class linked_to:
     a small machine, a sixth of the bridge's own work); the token is subscribed once, however
     many calls it serves.
 
+    Only ever written ``async with linked_to(token, what):``: making the value already links the
+    current task, and leaving the block unlinks it.
+
     Raises:
         asyncio.CancelledError: the token was cancelled before or during the block (nothing is
             sent when it was cancelled before).
@@ -146,15 +149,17 @@ class linked_to:
                 relay.cancelled = True
         if relay.cancelled:
             raise asyncio.CancelledError(f"{what} cancelled by its cancellation token")
-        self._relay, self._what = relay, what
-
-    async def __aenter__(self) -> None:
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("linked_to needs a running asyncio task")
-        self._task = task
-        tasks = self._relay.tasks
+        # Subscribed here rather than in __aenter__, which then has nothing to do: the value is
+        # made by the ``async with`` that enters it, in the same task, with no await between.
+        tasks = relay.tasks
         tasks[task] = tasks.get(task, 0) + 1
+        self._relay, self._what, self._task = relay, what, task
+
+    async def __aenter__(self) -> None:
+        pass
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         relay, task = self._relay, self._task
