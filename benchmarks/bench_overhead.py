@@ -79,12 +79,15 @@ async def bytecodes(call: Any, n: int) -> float:
 
 async def main(argv: list[str] | None = None) -> Path:
     parser = bench_parser(__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=200, help="sequential calls per round (default 200)")
+    parser.add_argument("--calls", type=int, default=200,
+                        help=f"sequential calls per round, at least {SLICES} (default 200)")
     parser.add_argument("--rounds", type=int, default=15, help="rounds (default 15)")
     parser.add_argument("--percall-calls", type=int, default=20,
                         help="calls per round for autogen-ext's per-call mode (default 20)")
     parser.add_argument("--percall-rounds", type=int, default=2, help="rounds that include it (default 2)")
     opts = parser.parse_args(argv)
+    if opts.calls < SLICES:
+        parser.error(f"--calls must be at least {SLICES} (the calls of a round are run in {SLICES} slices)")
     if opts.quick:
         opts.calls, opts.rounds, opts.percall_calls, opts.percall_rounds = 50, 3, 3, 1
     require(NODE, EVERYTHING)
