@@ -7,6 +7,9 @@ one run; within a round the in-process variants' calls are interleaved in short 
   timeout the bridge also sets (the same work: the baseline), and without one (the floor);
 - raw again: the baseline's code as one more variant, so the table shows how far apart two
   identical variants land on this machine (the noise floor of every ratio);
+- raw on the bridge's stdio transport: the baseline's session over ``bridge.stdio`` instead of
+  the SDK's ``stdio_client``, which splits the bridge's number into what its transport saves
+  and what its layers cost;
 - bridge: ``MCPTool.run_json`` (lookup, jsonschema validation, interceptor chain, result
   rendering) on the bridge's persistent session; goal: within 5% of raw;
 - autogen-ext ``McpWorkbench`` (one session, kept open across rounds);
@@ -47,6 +50,9 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from bridge import Options, connect
+from bridge.stdio import stdio_streams
+from bridge.targets import StdioTarget
+from bridge.wire import Wire
 
 ARGS = {"message": "hello from the benchmark"}
 SLICES = 10  # interleaved slices per round: each variant runs calls/SLICES calls per slice
@@ -107,8 +113,13 @@ async def main(argv: list[str] | None = None) -> Path:
     # placed it), which would otherwise bias the variant that happened to get it. Within a round
     # the variants' calls are interleaved in short slices, so a noisy neighbour's burst lands on
     # all of them alike instead of on whichever batch ran then. Start-up is not timed.
-    async def open_raw(stack: AsyncExitStack, timeout: float | None) -> Call:
-        read, write = await stack.enter_async_context(stdio_client(raw_params, errlog=devnull))
+    async def open_raw(stack: AsyncExitStack, timeout: float | None, ours: bool = False) -> Call:
+        if ours:
+            streams = stdio_streams(StdioTarget(argv_[0], tuple(argv_[1:])), stderr=devnull,
+                                    observer=Wire("everything", lambda: None), grace=Options().exit_grace)
+        else:
+            streams = stdio_client(raw_params, errlog=devnull)
+        read, write = await stack.enter_async_context(streams)
         raw = await stack.enter_async_context(ClientSession(read, write))
         protocols["raw"] = (await raw.initialize()).protocol_version
 
@@ -134,6 +145,7 @@ async def main(argv: list[str] | None = None) -> Path:
         "raw": lambda stack: open_raw(stack, call_timeout),
         "raw_again": lambda stack: open_raw(stack, call_timeout),
         "raw_bare": lambda stack: open_raw(stack, None),
+        "raw_ours": lambda stack: open_raw(stack, call_timeout, ours=True),
         "bridge": open_bridge,
     }
 
@@ -189,6 +201,11 @@ async def main(argv: list[str] | None = None) -> Path:
     bare_walls = [x["wall"] for x in results["raw_bare"]]
     report.add("raw mcp ClientSession.call_tool (no timeout)", [w * us for w in bare_walls], "µs/call",
                baseline=raw_row, paired=paired(bare_walls, raw_walls), note=f"CPU {_cpu(results['raw_bare'])} µs/call")
+    ours_walls = [x["wall"] for x in results["raw_ours"]]
+    report.add("raw mcp ClientSession.call_tool on the bridge's stdio transport", [w * us for w in ours_walls],
+               "µs/call", baseline=raw_row, paired=paired(ours_walls, raw_walls),
+               note=f"CPU {_cpu(results['raw_ours'])} µs/call; the same timeout; the sending task writes to the pipe "
+                    "itself (no writer task): what the bridge's transport saves, before its layers")
     bridge_walls = [x["wall"] for x in results["bridge"]]
     bridge_row = report.add("bridge MCPTool.run_json", [w * us for w in bridge_walls], "µs/call",
                             baseline=raw_row, paired=paired(bridge_walls, raw_walls))

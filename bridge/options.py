@@ -58,7 +58,7 @@ class ClientCallbacks:
         return any(getattr(self, f.name) is not None for f in fields(self))
 
 
-_CARRIED = ("timeout", "call_timeout", "mode", "reconnect_attempts", "reconnect_backoff", "prefix",
+_CARRIED = ("timeout", "call_timeout", "mode", "reconnect_attempts", "reconnect_backoff", "exit_grace", "prefix",
             "max_result_chars", "lock", "lock_policy")
 
 
@@ -74,6 +74,8 @@ class Options:
         reconnect_attempts: re-establish a dead connection up to this many times per request
             (0 disables reconnection).
         reconnect_backoff: seconds before the second attempt, doubling after each.
+        exit_grace: seconds a stdio server gets to exit by itself once its stdin is closed, before
+            its process group is sent SIGTERM (then SIGKILL 2 s later).
         prefix: prepended (with ``_``) to every agent-facing tool name.
         max_result_chars: model-facing result text is truncated past this.
         lock: a lock file (``mcp-bridge lock``), as a path or a ``bridge.lock.LockFile``; every
@@ -89,6 +91,7 @@ class Options:
     mode: str = "auto"
     reconnect_attempts: int = 3
     reconnect_backoff: float = 0.25
+    exit_grace: float = 2.0
     prefix: str = ""
     max_result_chars: int = DEFAULT_MAX_CHARS
     lock: str | os.PathLike[str] | Any | None = None
@@ -101,6 +104,8 @@ class Options:
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"option {name} must be a positive number of seconds, not {value!r}")
+        if not isinstance(self.exit_grace, int | float) or isinstance(self.exit_grace, bool) or self.exit_grace < 0:
+            raise ConfigError(f"option exit_grace must be 0 or more seconds, not {self.exit_grace!r}")
         if not isinstance(self.reconnect_attempts, int) or self.reconnect_attempts < 0:
             raise ConfigError(f"option reconnect_attempts must be 0 or more, not {self.reconnect_attempts!r}")
         if not isinstance(self.max_result_chars, int) or self.max_result_chars < 1:

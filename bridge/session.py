@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,12 +90,6 @@ class ServerInfo:
     capabilities: Mapping[str, Any] = field(default_factory=dict)
 
 
-@asynccontextmanager
-async def _through(wire: Wire, streams: AbstractAsyncContextManager[Any]) -> AsyncIterator[Any]:
-    async with streams as (read, write):
-        yield wire.streams(read, write)
-
-
 def _auth_error(status: int, server: str) -> AuthError:
     # Same wording as translate's, which sees the status only when the SDK lets it through (SSE).
     return AuthError(f"authentication refused (HTTP {status}); check the Authorization/API-key header",
@@ -136,9 +130,10 @@ class _Generation:
         session = self.session
         options = session.options
         callbacks = options.callbacks
-        streams = open_streams(session.target, timeout=options.timeout, stderr=self.stderr, observer=self.wire)
+        streams = open_streams(session.target, timeout=options.timeout, observer=self.wire, stderr=self.stderr,
+                               grace=options.exit_grace)
         client = Client(
-            _through(self.wire, streams),  # type: ignore[arg-type]
+            streams,  # type: ignore[arg-type]
             mode=options.mode,
             read_timeout_seconds=options.timeout,
             cache=None,  # the catalogue is our cache; the SDK's would serve stale pages

@@ -1,42 +1,41 @@
-"""Open the byte streams for a target: stdio subprocess, Streamable HTTP or SSE.
+"""Open the message streams for a target: stdio subprocess, Streamable HTTP or SSE.
 
-Each function returns an async context manager yielding the SDK's ``(read, write)``
-stream pair; it owns whatever it opened (process, HTTP client) and releases it on exit.
-Nothing here knows about MCP sessions; what a transport tells its caller besides the
-streams goes to a ``TransportObserver``: which requests it *knows* never reached the server
-(a 404 for a forgotten session, a refused connection) and which the server refused for
-bad credentials (401/403). Only the HTTP layer sees those statuses: the SDK turns them
-into generic JSON-RPC errors before anything above it can tell them apart.
+``open_streams`` returns an async context manager yielding the ``(read, write)`` stream pair
+an SDK session consumes; it owns whatever it opened (process, HTTP client) and releases it on
+exit. Nothing here knows about MCP sessions. Every transport reports to a
+``TransportObserver``: each message both ways, the end of the stream, which requests it
+*knows* never reached the server (a 404 for a forgotten session, a refused connection, a
+write to a closed pipe) and which the server refused for bad credentials (401/403). Only the
+HTTP layer sees those statuses: the SDK turns them into generic JSON-RPC errors before
+anything above it can tell them apart.
+
+stdio is the bridge's own transport (``bridge.stdio``), which tells the observer itself; the
+SDK's HTTP and SSE transports (and its stdio transport on Windows) are seen through a pair of
+stream wrappers that do the telling.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
+import anyio
 import httpx2
 from mcp.client._transport import TransportStreams
 from mcp.client.sse import sse_client
-from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.message import SessionMessage
+from mcp_types import JSONRPCRequest
 
+from .stdio import TransportObserver, stdio_streams
 from .targets import HttpTarget, StdioTarget, Target
 
 __all__ = ["StderrCapture", "TransportObserver", "open_streams"]
-
-
-class TransportObserver(Protocol):
-    """Hears what only the HTTP layer knows about individual JSON-RPC requests."""
-
-    def reject(self, request_id: Any, reason: str) -> None:
-        """The request provably never reached the server: re-sending it cannot run it twice."""
-
-    def refuse(self, request_id: Any, status: int) -> None:
-        """The server answered the request with 401/403: our credentials were refused."""
 
 # Long enough for a server to hold a response stream open while a slow tool runs.
 _SSE_READ_TIMEOUT = 600.0
@@ -163,20 +162,19 @@ def _request_id(request: httpx2.Request) -> Any:
     return body.get("id") if isinstance(body, dict) and "method" in body else None
 
 
-def _http_client_factory(observer: TransportObserver | None) -> Callable[..., httpx2.AsyncClient]:
+def _http_client_factory(observer: TransportObserver) -> Callable[..., httpx2.AsyncClient]:
     """Builds clients like the SDK's ``create_mcp_http_client``, observed."""
 
     def factory(headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None,
                 auth: httpx2.Auth | None = None) -> httpx2.AsyncClient:
         inner = httpx2.AsyncHTTPTransport()
-        transport = _Observed(inner, observer) if observer is not None else inner
-        return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, transport=transport)
+        return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, transport=_Observed(inner, observer))
 
     return factory
 
 
 @asynccontextmanager
-async def _http_streams(target: HttpTarget, timeout: float, observer: TransportObserver | None
+async def _http_streams(target: HttpTarget, timeout: float, observer: TransportObserver
                         ) -> AsyncIterator[TransportStreams]:
     headers = dict(target.headers)
     factory = _http_client_factory(observer)
@@ -190,17 +188,99 @@ async def _http_streams(target: HttpTarget, timeout: float, observer: TransportO
         yield streams
 
 
-def open_streams(target: Target, *, timeout: float, stderr: StderrCapture | None = None,
-                 observer: TransportObserver | None = None) -> AbstractAsyncContextManager[TransportStreams]:
-    """An async context manager yielding ``(read, write)`` for ``target``.
+@asynccontextmanager
+async def _observed(streams: AbstractAsyncContextManager[Any], observer: TransportObserver) -> AsyncIterator[Any]:
+    async with streams as (read, write):
+        yield _ObservedRead(read, observer), _ObservedWrite(write, observer)
+
+
+def open_streams(target: Target, *, timeout: float, observer: TransportObserver, stderr: StderrCapture | None = None,
+                 grace: float = 2.0) -> AbstractAsyncContextManager[Any]:
+    """An async context manager yielding ``(read, write)`` for ``target``, reporting to ``observer``.
 
     ``timeout`` bounds HTTP connects and writes; ``stderr`` receives a stdio child's stderr;
-    ``observer`` hears about HTTP requests rejected before the server processed them.
+    ``grace`` is how long a stdio server gets to exit by itself once its stdin is closed.
     """
     if isinstance(target, StdioTarget):
-        params = StdioServerParameters(command=target.command, args=list(target.args),
-                                       env=dict(target.env) or None, cwd=target.cwd)
-        if stderr is None:
-            return stdio_client(params)
-        return stdio_client(params, errlog=stderr.file)
-    return _http_streams(target, timeout, observer)
+        errlog = stderr.file if stderr is not None else sys.stderr
+        if sys.platform == "win32":
+            return _observed(_sdk_stdio(target, errlog), observer)
+        return stdio_streams(target, stderr=errlog, observer=observer, grace=grace)
+    return _observed(_http_streams(target, timeout, observer), observer)
+
+
+def _sdk_stdio(target: StdioTarget, errlog: TextIO) -> AbstractAsyncContextManager[Any]:
+    # Windows: the SDK's transport, whose Job Objects stop a server's whole process tree there.
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    params = StdioServerParameters(command=target.command, args=list(target.args), env=dict(target.env) or None,
+                                   cwd=target.cwd)
+    return stdio_client(params, errlog=errlog)
+
+
+class _ObservedRead:
+    """An SDK transport's read stream, reporting each message to the observer."""
+
+    def __init__(self, inner: Any, observer: TransportObserver) -> None:
+        self._inner = inner
+        self._observer = observer
+
+    async def receive(self) -> SessionMessage | Exception:
+        try:
+            item: SessionMessage | Exception = await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._observer.end()
+            raise
+        return self._observer.received(item)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> _ObservedRead:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> _ObservedRead:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._inner.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        # ``last_context`` (the per-message context the SDK's dispatcher asks an HTTP stream
+        # for) and anything else it duck-types on.
+        return getattr(self._inner, name)
+
+
+class _ObservedWrite:
+    """An SDK transport's write stream, reporting each message to the observer."""
+
+    def __init__(self, inner: Any, observer: TransportObserver) -> None:
+        self._inner = inner
+        self._observer = observer
+
+    async def send(self, item: SessionMessage) -> None:
+        self._observer.sending(item.message)
+        try:
+            await self._inner.send(item)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            if isinstance(item.message, JSONRPCRequest):
+                self._observer.reject(item.message.id, "the connection was already closed")
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _ObservedWrite:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._inner.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)

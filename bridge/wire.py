@@ -1,8 +1,8 @@
 """The message layer between a transport and the SDK session: bookkeeping and leniency.
 
-A ``Wire`` sits on the ``(read, write)`` stream pair a transport yields, for one
-connection generation, and sees every JSON-RPC message both ways. It does what the
-SDK cannot do for us:
+A ``Wire`` is the ``TransportObserver`` of one connection generation: its transport tells it
+every JSON-RPC message both ways (``bridge.transports``). It does what the SDK cannot do for
+us:
 
 * **End of stream.** It records when the read side ends (a stdio server exited, an
   HTTP transport gave up), so the session knows the generation is dead without waiting
@@ -130,12 +130,10 @@ class Wire:
         self.ended = True
         self.eof.set()
 
-    # -- streams ---------------------------------------------------------------------
+    # -- messages (a ``bridge.transports.TransportObserver``) -----------------------------
 
-    def streams(self, read: Any, write: Any) -> tuple[_ReadSide, _WriteSide]:
-        return _ReadSide(read, self), _WriteSide(write, self)
-
-    def _sending(self, message: Any) -> None:
+    def sending(self, message: Any) -> None:
+        """A message is about to be written, in the sending task."""
         if isinstance(message, JSONRPCRequest):
             self._methods[message.id] = message.method
             if len(self._methods) > _MAX_TRACKED:
@@ -144,7 +142,7 @@ class Wire:
             if ids is not None:
                 ids.append(message.id)
 
-    def _received(self, item: Any) -> Any:
+    def received(self, item: Any) -> Any:
         """Bookkeeping for one inbound item; returns the item the SDK should see."""
         if isinstance(item, Exception):
             return self._failed(item)
@@ -213,83 +211,3 @@ class Wire:
         if replaced:
             logger.warning("server %s returned %d content block(s) of an unknown type; shown as placeholders",
                            self.server, replaced)
-
-
-class _ReadSide:
-    """The transport's read stream, seen through the wire."""
-
-    def __init__(self, inner: Any, wire: Wire) -> None:
-        self._inner = inner
-        self._wire = wire
-
-    async def receive(self) -> SessionMessage | Exception:
-        try:
-            item: SessionMessage | Exception = await self._inner.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self._wire.end()
-            raise
-        received: SessionMessage | Exception = self._wire._received(item)
-        return received
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def __aiter__(self) -> _ReadSide:
-        return self
-
-    async def __anext__(self) -> SessionMessage | Exception:
-        # The SDK's read loop iterates: this is the per-message path, so it does not go through receive().
-        try:
-            item: SessionMessage | Exception = await self._inner.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            self._wire.end()
-            raise StopAsyncIteration from None
-        except anyio.BrokenResourceError:
-            self._wire.end()
-            raise
-        received: SessionMessage | Exception = self._wire._received(item)
-        return received
-
-    @property
-    def last_context(self) -> Any:
-        """The inner stream's per-message context, which the SDK's dispatcher asks for every message."""
-        return getattr(self._inner, "last_context", None)
-
-    async def __aenter__(self) -> _ReadSide:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._inner.aclose()
-
-    def __getattr__(self, name: str) -> Any:
-        # `last_context` and anything else the dispatcher duck-types on.
-        return getattr(self._inner, name)
-
-
-class _WriteSide:
-    """The transport's write stream, seen through the wire."""
-
-    def __init__(self, inner: Any, wire: Wire) -> None:
-        self._inner = inner
-        self._wire = wire
-
-    async def send(self, item: SessionMessage) -> None:
-        self._wire._sending(item.message)
-        try:
-            await self._inner.send(item)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            if isinstance(item.message, JSONRPCRequest):
-                self._wire.reject(item.message.id, "the connection was already closed")
-            raise
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def __aenter__(self) -> _WriteSide:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._inner.aclose()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)

@@ -29,6 +29,10 @@ def test_options_defaults_live_in_one_place() -> None:
         Options(lock_policy="loose")  # type: ignore[arg-type]
     assert Options.from_config(Options(prefix="m", lock="x.lock", lock_policy="strict").to_config()) == Options(
         prefix="m", lock="x.lock", lock_policy="strict")
+    assert opts.exit_grace == 2.0
+    assert Options.from_config(Options(exit_grace=0.5).to_config()) == Options(exit_grace=0.5)
+    with pytest.raises(ConfigError, match="exit_grace must be 0 or more seconds, not -1"):
+        Options(exit_grace=-1)
 
 
 def test_live_options_refuse_to_be_written_down() -> None:

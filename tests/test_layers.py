@@ -11,9 +11,9 @@ PACKAGE = Path(bridge.__file__).parent
 
 # Lowest first. Subpackages count as one layer each.
 ORDER = [
-    "secrets", "errors", "options", "targets", "transports", "repair", "wire", "tasks", "session", "fast_validator",
-    "schema", "catalogue", "results", "callbacks", "inspection", "search", "profiles", "lock", "connection",
-    "selection", "approval", "audit", "guards", "registry", "toolset", "multimail", "server", "group",
+    "secrets", "errors", "options", "targets", "stdio", "transports", "repair", "wire", "tasks", "session",
+    "fast_validator", "schema", "catalogue", "results", "callbacks", "inspection", "search", "profiles", "lock",
+    "connection", "selection", "approval", "audit", "guards", "registry", "toolset", "multimail", "server", "group",
     "autogen", "ag2", "metagpt", "agent_framework", "cli",
 ]
 FRAMEWORKS = ("autogen", "ag2", "metagpt", "agent_framework")

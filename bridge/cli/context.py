@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING
@@ -37,28 +37,16 @@ DEFAULT_TIMEOUT = 30.0
 
 _STDIO_GRACE = 0.25
 """Seconds a stdio server that ran a tool gets to exit by itself once its stdin closes, before it
-is sent SIGTERM. The SDK waits 2 s, which a long-running service can afford and a command line
-cannot: every run against a server that ignores end of input (a Node server with timers) would
-end 2 s late. A server that was only asked for its catalogue has nothing to finish: it gets
-SIGTERM as soon as its stdin is closed."""
+is sent SIGTERM. A connection's default (``Options.exit_grace``) is 2 s, which a long-running
+service can afford and a command line cannot: every run against a server that ignores end of
+input (a Node server with timers) would end 2 s late. A server that was only asked for its
+catalogue has nothing to finish: it gets SIGTERM as soon as its stdin is closed."""
 
 _HTTP_FAILURE = re.compile(r"\bHTTP (\d{3})\b")
 
 
 def _ignore(exc: BaseException) -> None:
     pass
-
-
-@contextmanager
-def _short_stdio_grace(grace: float) -> Iterator[None]:
-    import mcp.client.stdio as sdk_stdio
-
-    saved = sdk_stdio.PROCESS_TERMINATION_TIMEOUT
-    sdk_stdio.PROCESS_TERMINATION_TIMEOUT = min(saved, grace)
-    try:
-        yield
-    finally:
-        sdk_stdio.PROCESS_TERMINATION_TIMEOUT = saved
 
 
 def _http_failure(exc: BridgeError, target: HttpTarget) -> BridgeError:
@@ -134,25 +122,27 @@ class Context:
         verb = "Starting" if isinstance(target, StdioTarget) else "Connecting to"
         if getattr(self.args, "debug", False):
             self.out.note(f"{target.transport}: {target.describe()}")
-        with _short_stdio_grace(_STDIO_GRACE if calls else 0.0):
-            async with AsyncExitStack() as stack:
-                with self.out.status(f"{verb} {target.label}…"):
-                    lock = getattr(self.args, "lock", None) if guarded else None
-                    try:
-                        server = await stack.enter_async_context(
-                            connect(target, timeout=timeout or DEFAULT_TIMEOUT, call_timeout=self.call_timeout,
-                                    lock=lock, lock_policy=getattr(self.args, "lock_policy", "pinned-only")))
-                    except BridgeError as exc:
-                        reworded = _http_failure(exc, target) if isinstance(target, HttpTarget) else exc
-                        if reworded is exc:
-                            raise
-                        raise reworded from exc
-                self.connected = True
+        async with AsyncExitStack() as stack:
+            with self.out.status(f"{verb} {target.label}…"):
+                lock = getattr(self.args, "lock", None) if guarded else None
                 try:
-                    yield server
-                except Exception as exc:
-                    self.report(exc)
-                    raise
+                    server = await stack.enter_async_context(
+                        connect(target, timeout=timeout or DEFAULT_TIMEOUT, call_timeout=self.call_timeout,
+                                lock=lock, lock_policy=getattr(self.args, "lock_policy", "pinned-only"),
+                                exit_grace=_STDIO_GRACE if calls else 0.0))
+                except BridgeError as exc:
+                    reworded = _http_failure(exc, target) if isinstance(target, HttpTarget) else exc
+                    if reworded is exc:
+                        raise
+                    raise reworded from exc
+            self.connected = True
+            try:
+                yield server
+            except Exception as exc:
+                self.report(exc)
+                raise
+
+
 @dataclass(frozen=True)
 class Command:
     """One subcommand of ``mcp-bridge``.
