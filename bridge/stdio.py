@@ -129,7 +129,13 @@ async def _read_lines(stdout: asyncio.StreamReader, sink: Any, observer: Transpo
                     item = SessionMessage(jsonrpc_message_adapter.validate_json(line, by_name=False))
                 except ValueError as exc:
                     item = exc
-                await sink.send(observer.received(item))
+                item = observer.received(item)
+                # The session's reader is almost always waiting: hand over without send()'s
+                # checkpoint, an event-loop pass per message (the next read yields anyway).
+                try:
+                    sink.send_nowait(item)
+                except anyio.WouldBlock:
+                    await sink.send(item)
         observer.end()
     except (anyio.ClosedResourceError, anyio.BrokenResourceError):
         with suppress(ConnectionError, OSError):
@@ -188,8 +194,8 @@ async def _stop(process: asyncio.subprocess.Process, grace: float) -> None:
     if process.returncode is None:
         # Only ``pid`` and ``returncode`` are read, which asyncio's process has too.
         await terminate_posix_process_tree(cast(Any, process), _KILL_AFTER)
-    # Reaped, so no zombie outlives the connection; bounded in case a member ignores SIGKILL's group.
-    with anyio.move_on_after(_KILL_AFTER), suppress(ProcessLookupError):
+    # Reaped before returning, so no zombie outlives the connection (bounded all the same).
+    with anyio.move_on_after(_KILL_AFTER):
         while process.returncode is None:
             await anyio.sleep(_EXIT_POLL)
     # A descendant that left the group may still hold a pipe, which keeps asyncio's process
