@@ -130,8 +130,8 @@ class _Generation:
         session = self.session
         options = session.options
         callbacks = options.callbacks
-        streams = open_streams(session.target, timeout=options.timeout, observer=self.wire, stderr=self.stderr,
-                               grace=options.exit_grace)
+        streams = open_streams(session.target, timeout=options.timeout, grace=options.exit_grace, observer=self.wire,
+                               stderr=self.stderr)
         client = Client(
             streams,  # type: ignore[arg-type]
             mode=options.mode,

@@ -122,7 +122,7 @@ async def _read_lines(stdout: asyncio.StreamReader, sink: Any, observer: Transpo
             while (end := pending.find(b"\n")) >= 0:
                 line = bytes(pending[:end])
                 del pending[:end + 1]
-                if not line.strip():
+                if not line or line.isspace():
                     continue
                 item: SessionMessage | Exception
                 try:

@@ -194,8 +194,8 @@ async def _observed(streams: AbstractAsyncContextManager[Any], observer: Transpo
         yield _ObservedRead(read, observer), _ObservedWrite(write, observer)
 
 
-def open_streams(target: Target, *, timeout: float, observer: TransportObserver, stderr: StderrCapture | None = None,
-                 grace: float = 2.0) -> AbstractAsyncContextManager[Any]:
+def open_streams(target: Target, *, timeout: float, grace: float, observer: TransportObserver,
+                 stderr: StderrCapture | None = None) -> AbstractAsyncContextManager[Any]:
     """An async context manager yielding ``(read, write)`` for ``target``, reporting to ``observer``.
 
     ``timeout`` bounds HTTP connects and writes; ``stderr`` receives a stdio child's stderr;

@@ -1,4 +1,4 @@
-"""The bridge's stdio transport: whole lines both ways under concurrency, and a bounded stop.
+"""The bridge's stdio transport: whole lines both ways under concurrency, a bounded stop, a clean child.
 
 Real processes (fixtures/chaos.py, hand-written JSON-RPC over stdio): the sending task writes
 each line into the pipe itself, so many concurrent senders with lines far larger than the
@@ -14,10 +14,14 @@ import time
 import anyio
 import psutil
 import pytest
-from conftest import ROOT, fixture_env, module_cmd
+from conftest import PY, ROOT, fixture_env, module_cmd
 from leaks import Baseline
 
 from bridge import CallResult, connect
+from bridge.stdio import stdio_streams
+from bridge.targets import StdioTarget
+from bridge.transports import StderrCapture
+from bridge.wire import Wire
 
 pytestmark = pytest.mark.anyio
 
@@ -58,3 +62,28 @@ async def test_a_server_that_exits_with_its_stdin_is_not_kept_waiting_for_the_gr
     # A generous bound: it only has to tell "exited by itself" from "waited out 120 s".
     assert time.monotonic() - started < 60
     assert not psutil.pid_exists(pid)
+
+
+async def test_the_child_gets_the_minimal_environment_and_each_line_reaches_the_wire(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRIDGE_PARENT_SECRET", "not-for-children")
+    notice = ("{'jsonrpc': '2.0', 'method': 'notifications/message', "
+              "'params': {'level': 'info', 'data': dict(os.environ)}}")
+    script = f"import json, os; print('not json'); print(); print(json.dumps({notice}), flush=True)"
+    wire = Wire("env", lambda: None)
+    stderr = StderrCapture()
+    try:
+        async with stdio_streams(StdioTarget(PY, ("-c", script), env={"SERVER_TOKEN": "t0k"}), stderr=stderr.file,
+                                 observer=wire, grace=5) as (read, _write):
+            garbage = await read.receive()
+            message = await read.receive()
+            with pytest.raises(anyio.EndOfStream):
+                await read.receive()
+    finally:
+        stderr.close()
+    assert isinstance(garbage, ValueError) and wire.malformed == 1  # the blank line is no message
+    env = message.message.params["data"]
+    assert env["SERVER_TOKEN"] == "t0k" and "BRIDGE_PARENT_SECRET" not in env
+    # The SDK's minimal set, and the locale Python itself may set (PEP 538).
+    assert set(env) - {"SERVER_TOKEN"} <= {"HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LC_CTYPE"}
+    assert wire.ended
