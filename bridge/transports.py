@@ -203,14 +203,18 @@ def open_streams(target: Target, *, timeout: float, grace: float, observer: Tran
     """
     if isinstance(target, StdioTarget):
         errlog = stderr.file if stderr is not None else sys.stderr
-        if sys.platform == "win32":
+        if not _OWN_STDIO:
             return _observed(_sdk_stdio(target, errlog), observer)
         return stdio_streams(target, stderr=errlog, observer=observer, grace=grace)
     return _observed(_http_streams(target, timeout, observer), observer)
 
 
+_OWN_STDIO = sys.platform != "win32"
+"""Whether stdio servers run on ``bridge.stdio``; on Windows the SDK's transport, whose Job
+Objects stop a server's whole process tree there, serves instead."""
+
+
 def _sdk_stdio(target: StdioTarget, errlog: TextIO) -> AbstractAsyncContextManager[Any]:
-    # Windows: the SDK's transport, whose Job Objects stop a server's whole process tree there.
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
     params = StdioServerParameters(command=target.command, args=list(target.args), env=dict(target.env) or None,

@@ -17,7 +17,7 @@ import pytest
 from conftest import PY, ROOT, fixture_env, module_cmd
 from leaks import Baseline
 
-from bridge import CallResult, connect
+from bridge import CallResult, connect, transports
 from bridge.stdio import stdio_streams
 from bridge.targets import StdioTarget
 from bridge.transports import StderrCapture
@@ -87,3 +87,14 @@ async def test_the_child_gets_the_minimal_environment_and_each_line_reaches_the_
     # The SDK's minimal set, and the locale Python itself may set (PEP 538).
     assert set(env) - {"SERVER_TOKEN"} <= {"HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LC_CTYPE"}
     assert wire.ended
+
+
+async def test_the_sdk_transport_that_serves_windows_reports_to_the_wire_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Where the bridge's own transport does not run, the SDK's is watched through stream wrappers:
+    # the calls work, and the wire still counts the garbage the server prints before each answer.
+    monkeypatch.setattr(transports, "_OWN_STDIO", False)
+    async with connect(module_cmd("fixtures.chaos", "--start", "garbage"), env=fixture_env(), cwd=ROOT) as server:
+        result = await server.call("echo", {"text": "through the SDK's stdio_client"})
+        gen = server.session._gen
+        assert gen is not None and gen.wire.malformed >= 1
+    assert json.loads(result.content[0].text) == {"text": "through the SDK's stdio_client"}
