@@ -37,6 +37,10 @@ from .targets import HttpTarget, StdioTarget, Target
 
 __all__ = ["StderrCapture", "TransportObserver", "open_streams"]
 
+_OWN_STDIO = sys.platform != "win32"
+"""Whether stdio servers run on ``bridge.stdio``; on Windows the SDK's transport, whose Job
+Objects stop a server's whole process tree there, serves instead."""
+
 # Long enough for a server to hold a response stream open while a slow tool runs.
 _SSE_READ_TIMEOUT = 600.0
 
@@ -207,11 +211,6 @@ def open_streams(target: Target, *, timeout: float, grace: float, observer: Tran
             return _observed(_sdk_stdio(target, errlog), observer)
         return stdio_streams(target, stderr=errlog, observer=observer, grace=grace)
     return _observed(_http_streams(target, timeout, observer), observer)
-
-
-_OWN_STDIO = sys.platform != "win32"
-"""Whether stdio servers run on ``bridge.stdio``; on Windows the SDK's transport, whose Job
-Objects stop a server's whole process tree there, serves instead."""
 
 
 def _sdk_stdio(target: StdioTarget, errlog: TextIO) -> AbstractAsyncContextManager[Any]:
