@@ -211,8 +211,10 @@ async def main(argv: list[str] | None = None) -> Path:
                             baseline=raw_row, paired=paired(bridge_walls, raw_walls))
     wall_extra = bridge_row.stats.median - raw_row.stats.median if bridge_row.stats and raw_row.stats else 0.0
     cpu_extra = float(_cpu(results["bridge"])) - float(_cpu(results["raw"]))
+    layers = sorted(paired(bridge_walls, ours_walls))
     bridge_row.note = (f"CPU {_cpu(results['bridge'])} µs/call; {wall_extra:+.0f} µs wall and {cpu_extra:+.0f} µs CPU "
-                       f"per call vs raw; protocol {protocols['bridge']}; goal ≤ 1.05×")
+                       f"per call vs raw; {layers[len(layers) // 2]:.2f}× the raw session on the same transport "
+                       f"(the bridge's layers alone); protocol {protocols['bridge']}; goal ≤ 1.05×")
     bridge_row.extra |= {"overhead_wall_us": wall_extra, "overhead_cpu_us": cpu_extra}
     # Noise-free: the Python bytecodes this process executes per call (the SDK's and ours, every
     # task), counted by a trace function over 50 calls. C work (pydantic, json) is not counted.
