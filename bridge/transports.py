@@ -221,34 +221,17 @@ def _sdk_stdio(target: StdioTarget, errlog: TextIO) -> AbstractAsyncContextManag
     return stdio_client(params, errlog=errlog)
 
 
-class _ObservedRead:
-    """An SDK transport's read stream, reporting each message to the observer."""
+class _ObservedStream:
+    """One of an SDK transport's streams, seen through the observer (the rest passes through)."""
 
     def __init__(self, inner: Any, observer: TransportObserver) -> None:
         self._inner = inner
         self._observer = observer
 
-    async def receive(self) -> SessionMessage | Exception:
-        try:
-            item: SessionMessage | Exception = await self._inner.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self._observer.end()
-            raise
-        return self._observer.received(item)
-
     async def aclose(self) -> None:
         await self._inner.aclose()
 
-    def __aiter__(self) -> _ObservedRead:
-        return self
-
-    async def __anext__(self) -> SessionMessage | Exception:
-        try:
-            return await self.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> _ObservedRead:
+    async def __aenter__(self) -> Any:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -260,12 +243,29 @@ class _ObservedRead:
         return getattr(self._inner, name)
 
 
-class _ObservedWrite:
-    """An SDK transport's write stream, reporting each message to the observer."""
+class _ObservedRead(_ObservedStream):
+    """An SDK transport's read stream, reporting each message and its end to the observer."""
 
-    def __init__(self, inner: Any, observer: TransportObserver) -> None:
-        self._inner = inner
-        self._observer = observer
+    async def receive(self) -> SessionMessage | Exception:
+        try:
+            item: SessionMessage | Exception = await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._observer.end()
+            raise
+        return self._observer.received(item)
+
+    def __aiter__(self) -> _ObservedRead:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+
+class _ObservedWrite(_ObservedStream):
+    """An SDK transport's write stream, reporting each message, and a request it could not send."""
 
     async def send(self, item: SessionMessage) -> None:
         self._observer.sending(item.message)
@@ -275,15 +275,3 @@ class _ObservedWrite:
             if isinstance(item.message, JSONRPCRequest):
                 self._observer.reject(item.message.id, "the connection was already closed")
             raise
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def __aenter__(self) -> _ObservedWrite:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._inner.aclose()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
