@@ -75,7 +75,8 @@ class Options:
             (0 disables reconnection).
         reconnect_backoff: seconds before the second attempt, doubling after each.
         exit_grace: seconds a stdio server gets to exit by itself once its stdin is closed, before
-            its process group is sent SIGTERM (then SIGKILL 2 s later).
+            its process group is sent SIGTERM (then SIGKILL 2 s later). On Windows, where the
+            SDK's stdio transport serves, the SDK's own 2 s applies instead.
         prefix: prepended (with ``_``) to every agent-facing tool name.
         max_result_chars: model-facing result text is truncated past this.
         lock: a lock file (``mcp-bridge lock``), as a path or a ``bridge.lock.LockFile``; every
