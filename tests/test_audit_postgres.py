@@ -423,6 +423,40 @@ async def test_an_older_sqlite_file_gains_the_new_columns(tmp_path: Path) -> Non
     assert columns[-2:] == ["worker", "record_id"]
 
 
+def write_at_once(path: Path, records: list[AuditRecord]) -> list[BaseException]:
+    """Each record appended by its own log on its own thread, all starting together; what they raised."""
+    start = threading.Barrier(len(records))
+    failures: list[BaseException] = []
+
+    def open_and_write(rec: AuditRecord) -> None:
+        log = SqliteAuditLog(path)
+        start.wait()
+        try:
+            anyio.run(log.append, rec)
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            log.close()
+
+    threads = [threading.Thread(target=open_and_write, args=(rec,)) for rec in records]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
+
+
+def test_logs_opening_one_older_file_at_once_all_write(tmp_path: Path) -> None:
+    # The switch to WAL is where SQLite refuses rather than waits; every opener must get through it.
+    for round_ in range(40):
+        path = tmp_path / f"old{round_}.db"
+        with sqlite3.connect(path) as db:
+            db.executescript(OLD_SQLITE_SCHEMA)
+        written = [record(agent=f"opener-{i}") for i in range(4)]
+        assert write_at_once(path, written) == []
+        assert sorted(r.agent or "" for r in query(path)) == ["old", *sorted(r.agent or "" for r in written)]
+
+
 async def test_records_name_their_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zoo_url: str) -> None:
     monkeypatch.delenv("MCP_BRIDGE_WORKER", raising=False)
     assert current_worker().endswith(f":{os.getpid()}")

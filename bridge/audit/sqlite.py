@@ -6,6 +6,8 @@ import json
 import os
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,8 @@ _BY_TIME = "CREATE INDEX IF NOT EXISTS tool_calls_by_time ON tool_calls(time)"
 _ADDED = ("worker", "record_id")
 # Rows written before records had ids keep a NULL id, which a UNIQUE index allows many times.
 _UNIQUE_ID = "CREATE UNIQUE INDEX IF NOT EXISTS tool_calls_by_record_id ON tool_calls(record_id)"
+# Seconds a writer waits for another process's lock before giving up.
+_BUSY_WAIT = 15.0
 
 
 class SqliteAuditLog:
@@ -69,11 +73,9 @@ class SqliteAuditLog:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Used from anyio worker threads, one at a time under self._lock.
-            conn = sqlite3.connect(self.path, timeout=15.0, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=_BUSY_WAIT, isolation_level=None, check_same_thread=False)
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA busy_timeout=15000")
-                _migrate(conn)
+                _when_free(lambda: _prepare(conn))
             except BaseException:
                 conn.close()
                 raise
@@ -140,6 +142,27 @@ class SqliteAuditLog:
 
     def __repr__(self) -> str:
         return f"SqliteAuditLog({str(self.path)!r})"
+
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
+    _migrate(conn)
+
+
+def _when_free(step: Callable[[], None]) -> None:
+    # Turning a rollback-journal file into WAL upgrades a read lock to a write lock, and SQLite
+    # answers "database is locked" at once there rather than wait (waiting could deadlock), so a
+    # second process opening a fresh or older file at the same moment retries until the first is done.
+    deadline = time.monotonic() + _BUSY_WAIT
+    pause = 0.005
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if "database is locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _current(conn: sqlite3.Connection) -> bool:
