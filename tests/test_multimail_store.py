@@ -611,6 +611,30 @@ async def test_two_server_processes_write_the_same_database_concurrently(db: Pat
     assert sorted(delivered) == sorted(held)
 
 
+def test_stores_opening_one_fresh_file_at_once_all_open(tmp_path: Path) -> None:
+    # The first opener turns the file into WAL; SQLite refuses the others rather than making them wait.
+    for round_ in range(40):
+        path = tmp_path / f"fresh{round_}.db"
+        start = threading.Barrier(3)
+        failures: list[BaseException] = []
+        threads = [threading.Thread(target=open_store_with_others, args=(path, start, failures)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        with Store(path).read() as tx:
+            assert tx.search_emails(MAILBOX_ID, direction="outbound", limit=1) == []
+
+
+def open_store_with_others(path: Path, start: threading.Barrier, failures: list[BaseException]) -> None:
+    start.wait()
+    try:
+        Store(path)
+    except BaseException as exc:
+        failures.append(exc)
+
+
 @pytest.mark.anyio
 async def test_restart_keeps_state(db: Path) -> None:
     async with stdio(db, AGENT_KEY) as before:
