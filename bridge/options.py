@@ -58,6 +58,9 @@ class ClientCallbacks:
         return any(getattr(self, f.name) is not None for f in fields(self))
 
 
+# The options measured in seconds, and whether 0 is a meaningful value for each.
+_SECONDS = {"timeout": False, "call_timeout": False, "reconnect_backoff": True, "exit_grace": True}
+
 _CARRIED = ("timeout", "call_timeout", "mode", "reconnect_attempts", "reconnect_backoff", "exit_grace", "prefix",
             "max_result_chars", "lock", "lock_policy")
 
@@ -101,12 +104,12 @@ class Options:
     on_progress: ProgressListener | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("timeout", "call_timeout"):
+        for name, may_be_zero in _SECONDS.items():
             value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"option {name} must be a positive number of seconds, not {value!r}")
-        if not isinstance(self.exit_grace, int | float) or isinstance(self.exit_grace, bool) or self.exit_grace < 0:
-            raise ConfigError(f"option exit_grace must be 0 or more seconds, not {self.exit_grace!r}")
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or value < 0 or (value == 0 and not may_be_zero):
+                rule = "0 or more seconds" if may_be_zero else "a positive number of seconds"
+                raise ConfigError(f"option {name} must be {rule}, not {value!r}")
         if not isinstance(self.reconnect_attempts, int) or self.reconnect_attempts < 0:
             raise ConfigError(f"option reconnect_attempts must be 0 or more, not {self.reconnect_attempts!r}")
         if not isinstance(self.max_result_chars, int) or self.max_result_chars < 1:

@@ -235,7 +235,7 @@ class _ObservedStream:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._inner.aclose()
+        await self.aclose()
 
     def __getattr__(self, name: str) -> Any:
         # ``last_context`` (the per-message context the SDK's dispatcher asks an HTTP stream

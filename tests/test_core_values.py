@@ -33,6 +33,10 @@ def test_options_defaults_live_in_one_place() -> None:
     assert Options.from_config(Options(exit_grace=0.5).to_config()) == Options(exit_grace=0.5)
     with pytest.raises(ConfigError, match="exit_grace must be 0 or more seconds, not -1"):
         Options(exit_grace=-1)
+    with pytest.raises(ConfigError, match="reconnect_backoff must be 0 or more seconds, not 'soon'"):
+        Options(reconnect_backoff="soon")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="call_timeout must be a positive number of seconds, not 0"):
+        Options(call_timeout=0)
 
 
 def test_live_options_refuse_to_be_written_down() -> None:
