@@ -23,7 +23,7 @@ __all__ = [
     "new_record_id",
 ]
 
-Outcome = Literal["ok", "tool_error", "exception", "denied"]
+Outcome = Literal["ok", "tool_error", "exception", "denied", "refused"]
 
 WORKER_ENV = "MCP_BRIDGE_WORKER"
 """Names the worker in every record this process writes (default ``hostname:pid``)."""
