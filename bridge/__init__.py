@@ -46,6 +46,7 @@ if _typing.TYPE_CHECKING:
     from .results import CallResult
     from .selection import ToolFilter
     from .server import Server, connect
+    from .server_requests import ServerRequestGuard
     from .toolset import Toolset
 
 # Where each public name lives. Resolved on first access (PEP 562), so `import bridge` costs next to
@@ -60,6 +61,7 @@ _EXPORTS = {
     "ServerGroup": "group", "open_servers": "group",
     "Guards": "guards", "LockFile": "lock", "Options": "options", "CallResult": "results",
     "ToolFilter": "selection", "Server": "server", "connect": "server", "Toolset": "toolset",
+    "ServerRequestGuard": "server_requests",
 }
 
 
@@ -99,6 +101,7 @@ __all__ = [
     "ProtocolError",
     "Server",
     "ServerGroup",
+    "ServerRequestGuard",
     "ServerStartError",
     "ServerUnreachable",
     "ToolError",

@@ -6,9 +6,12 @@ MCP request is sent, so a reviewer always sees arguments the server would accept
 call never leaves the process: the model gets ``denied by reviewer: <reason>`` as an error
 result and can carry on.
 
-The policy decides *whether* to ask, keyed on the server's name and the tool's MCP name: the
-catalogue resolves whatever name the agent used (safe name, prefixed name) to the canonical
-entry before interceptors run, so an alias cannot reach a tool under a laxer rule.
+The policy decides *whether* to ask, keyed on the server's name and the tool's names: the MCP
+name, the name the agent used (safe, maybe prefixed) and the MCP name as a reader takes it
+(invisible characters dropped). Each name is looked up on its own and the strictest answer
+wins, so a name can only add a reason to ask: ``send\u200b_email``, shown to the model as
+``send_email``, is asked about under a ``send_*: always`` rule, and a laxer rule written for an
+alias never exempts the tool behind it.
 
 Default policy: ask for every tool not annotated read-only. Annotations come from the server
 and are untrusted hints; a tool without them counts as destructive and is asked about.
@@ -24,7 +27,7 @@ import getpass
 import inspect
 import json
 import logging
-import re
+import shutil
 import sys
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
@@ -37,11 +40,13 @@ from anyio.lowlevel import RunVar
 from .connection import Handler, ToolCall
 from .errors import ConfigError
 from .results import CallResult
+from .sanitize import as_seen, cell_width, framed, one_line
 from .secrets import mask_data
 
 __all__ = [
     "DECISION_KEY",
     "NOTES_KEY",
+    "PROMPT",
     "ApprovalGate",
     "ApprovalPolicy",
     "Approver",
@@ -52,6 +57,7 @@ __all__ = [
     "Decision",
     "Rule",
     "approver_from_config",
+    "tool_names",
 ]
 
 logger = logging.getLogger("bridge.approval")
@@ -97,7 +103,8 @@ class Decision:
 class Rule:
     """One approval rule; ``tool``, ``server`` and ``agent`` are globs (``*`` matches anything).
 
-    ``tool`` matches the MCP name only, never an alias.
+    ``tool`` is matched against each name the call goes by (``tool_names``); the policy takes the
+    strictest of what those names lead to.
     """
 
     mode: Mode
@@ -105,10 +112,18 @@ class Rule:
     server: str = "*"
     agent: str = "*"
 
-    def matches(self, call: ToolCall) -> bool:
-        """Whether this rule applies to ``call`` (by MCP name, server and agent)."""
-        return (fnmatchcase(call.mcp_name, self.tool) and fnmatchcase(call.server, self.server)
+    def matches(self, call: ToolCall, name: str | None = None) -> bool:
+        """Whether this rule applies to ``call`` under ``name`` (default: any of its names), by
+        server and agent."""
+        names = tool_names(call) if name is None else (name,)
+        return (any(fnmatchcase(n, self.tool) for n in names) and fnmatchcase(call.server, self.server)
                 and fnmatchcase(call.agent or "", self.agent))
+
+
+def tool_names(call: ToolCall) -> tuple[str, ...]:
+    """Every name ``call``'s tool goes by: its MCP name, the name the agent used, and the MCP
+    name as a reader takes it (``sanitize.as_seen``), without repeats."""
+    return tuple(dict.fromkeys((call.mcp_name, call.tool, as_seen(call.mcp_name))))
 
 
 def _check_mode(mode: Any, where: str) -> None:
@@ -119,8 +134,12 @@ def _check_mode(mode: Any, where: str) -> None:
 class ApprovalPolicy:
     """Decides per call whether a human must approve it.
 
-    The first matching rule wins, looked up in this order: ``rules`` (in the order given),
-    then ``tools`` (an exact MCP name before a glob), then ``agents``, then ``default``.
+    For each name the tool goes by (its MCP name, the name the agent used, the MCP name with
+    invisible characters dropped) the first matching rule wins, looked up in this order:
+    ``rules`` (in the order given), then ``tools`` (an exact name before a glob), then
+    ``agents``, then ``default``. When the names lead to different modes the strictest governs
+    (``always``, then ``annotations`` and callables (asked when any of them asks), then
+    ``never``): a name can add a reason to ask, never take one away.
 
     ```python
     ApprovalPolicy(tools={"send_email": "always", "check_inbox": "never"},
@@ -152,26 +171,23 @@ class ApprovalPolicy:
             _check_mode(rule.mode, f"rule for tool {rule.tool!r}, agent {rule.agent!r}")
 
     def mode_for(self, call: ToolCall) -> Mode:
-        """The mode governing ``call``."""
+        """The mode governing ``call``: the strictest of those its names lead to (a callable
+        asking when any of theirs asks, when more than one could ask)."""
+        modes = list({id(m): m for m in (self._mode_for_name(call, n) for n in tool_names(call))}.values())
+        if "always" in modes:
+            return "always"
+        modes = [m for m in modes if m != "never"] or ["never"]
+        return modes[0] if len(modes) == 1 else _Strictest(tuple(modes))
+
+    def _mode_for_name(self, call: ToolCall, name: str) -> Mode:
         for rule in self._chain:
-            if rule.matches(call):
+            if rule.matches(call, name):
                 return rule.mode
         return self.default
 
     async def requires_approval(self, call: ToolCall) -> bool:
         """Whether ``call`` must be approved before it is sent."""
-        mode = self.mode_for(call)
-        if mode == "always":
-            return True
-        if mode == "never":
-            return False
-        if mode == "annotations":
-            return not call.annotations.effective_read_only
-        assert callable(mode)
-        answer = mode(call)
-        if inspect.isawaitable(answer):
-            answer = await answer
-        return bool(answer)
+        return await _asks(self.mode_for(call), call)
 
     def to_config(self) -> dict[str, Any]:
         """A JSON-able form for component configs.
@@ -214,6 +230,34 @@ class ApprovalPolicy:
 
 def _is_glob(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")
+
+
+async def _asks(mode: Mode, call: ToolCall) -> bool:
+    """Whether ``mode`` asks about ``call``."""
+    if mode == "always":
+        return True
+    if mode == "never":
+        return False
+    if mode == "annotations":
+        return not call.annotations.effective_read_only
+    assert callable(mode)
+    answer = mode(call)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    return bool(answer)
+
+
+@dataclass(frozen=True)
+class _Strictest:
+    """Several modes as one: asks when any of them asks (a call's names led to each)."""
+
+    modes: tuple[Mode, ...]
+
+    async def __call__(self, call: ToolCall) -> bool:
+        for mode in self.modes:
+            if await _asks(mode, call):
+                return True
+        return False
 
 
 # -- approvers ---------------------------------------------------------------------------------
@@ -287,12 +331,9 @@ class CallbackApprover:
 
 InputFn = Callable[[str], "str | Awaitable[str]"]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def _plain(text: str) -> str:
-    # Names come from the server; terminal escapes in them must not repaint the prompt.
-    return _CONTROL.sub("?", text)
+PROMPT = "Approve? [y/N, or type a reason to deny]: "
+"""The question every console approval ends with; nothing a server or model wrote can start a
+row of the request shown above it, so nothing of theirs can pose as this line."""
 
 
 class ConsoleApprover:
@@ -305,32 +346,42 @@ class ConsoleApprover:
     agents) are asked one at a time. When there is no
     one to ask (stdin closed) the call is denied.
 
+    Everything a server or the model wrote (the tool's names, the arguments) has its control,
+    bidi and invisible characters shown as escapes (``bridge.sanitize``), and the arguments stand
+    behind a ``|`` gutter cut to the terminal's width, so no row of theirs can pose as the
+    bridge's own (a forged ``Approve?`` line, an argument drawn over another).
+
     Args:
         input_fn: the line reader, sync or async (default: ``input``).
         output: where the request is printed (default: stderr, so piped stdout stays clean).
         reviewer: recorded as the reviewer (default ``console:<login name>``).
+        width: the screen's columns (default: the terminal's, asked each time).
     """
 
     def __init__(self, input_fn: InputFn | None = None, output: TextIO | None = None,
-                 reviewer: str | None = None) -> None:
+                 reviewer: str | None = None, width: int | None = None) -> None:
         self._input = input_fn
         self._output = output
         self.reviewer = reviewer or f"console:{_login()}"
+        self.width = width
 
     def describe(self, call: ToolCall) -> str:
         """The text shown to the reviewer."""
+        width = self.width or shutil.get_terminal_size().columns
         hints = []
         a = call.annotations
         if a.effective_read_only:
             hints.append("read-only")
         elif a.effective_destructive:
             hints.append("destructive" if a.destructive else "may be destructive (no annotations)")
-        alias = f" (called as {_plain(call.tool)})" if call.tool != call.mcp_name else ""
+        alias = f" (called as {one_line(call.tool)})" if call.tool != call.mcp_name else ""
+        tool = f"{one_line(call.mcp_name)}{alias}{'  [' + ', '.join(hints) + ']' if hints else ''}"
         args = json.dumps(mask_data(call.arguments), indent=2, ensure_ascii=False, sort_keys=True, default=str)
-        return (f"\n[approval needed] agent {_plain(call.agent or '?')} wants to call\n"
-                f"  server: {_plain(call.server)}\n  tool:   {_plain(call.mcp_name)}{alias}"
-                f"{'  [' + ', '.join(hints) + ']' if hints else ''}\n"
-                f"  arguments:\n{_indent(args, 4)}\n")
+        # A request with no agent behind it is the server's own (sampling): say whose words these are.
+        who, author = (f"agent {one_line(call.agent)}", "model") if call.agent else ("the server itself", "server")
+        return (f"\n[approval needed] {who} wants to call\n"
+                f"{_field('server: ', call.server, width)}\n{_field('tool:   ', tool, width)}\n"
+                f"  arguments (as the {author} wrote them):\n{framed(args, width)}\n")
 
     async def review(self, call: ToolCall) -> Decision:
         """Show the call and read the reviewer's answer (one prompt on the terminal at a time)."""
@@ -339,7 +390,7 @@ class ConsoleApprover:
             out.write(self.describe(call))
             out.flush()
             try:
-                answer = await self._read("Approve? [y/N, or type a reason to deny]: ")
+                answer = await self._read(PROMPT)
             except (EOFError, OSError):
                 return Decision(False, self.reviewer, "no reviewer at the console (stdin closed)")
         text = answer.strip()
@@ -384,8 +435,13 @@ def _login() -> str:
         return "operator"
 
 
-def _indent(text: str, n: int) -> str:
-    return "\n".join(" " * n + line for line in text.splitlines())
+def _field(label: str, value: str, width: int) -> str:
+    """``  label value`` on one row, or, when the value would not fit, the label alone and the
+    value behind the gutter (a terminal wrapping it would start a row with foreign text)."""
+    row = f"  {label}{one_line(value)}"
+    if cell_width(row) <= width:
+        return row
+    return f"  {label.rstrip()}\n{framed(one_line(value), width)}"
 
 
 def approver_from_config(data: Mapping[str, Any]) -> Approver:

@@ -2,13 +2,19 @@
 
 Each builder returns a callback in the SDK's shape, ready for ``ClientCallbacks``.
 Sampling, which needs a model, lives in ``bridge.autogen.sampling``.
+
+A callback answers whichever server asked; ``for_server(callback, label)`` (the session applies
+it) makes the user's name for that server known while the callback runs, as ``server_label()``,
+so a prompt can say whose request it shows.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+import shutil
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
@@ -16,7 +22,33 @@ import anyio
 import mcp_types as types
 from mcp.client.session import ClientRequestContext, ElicitationFnT, ListRootsFnT
 
-__all__ = ["ElicitationAnswer", "console_elicitation", "elicitation_from", "static_roots"]
+from .sanitize import one_line, quoted
+
+__all__ = ["ElicitationAnswer", "console_elicitation", "elicitation_from", "for_server", "server_label",
+           "static_roots"]
+
+_SERVER: ContextVar[str] = ContextVar("bridge_server_label", default="")
+
+
+def server_label() -> str:
+    """The user's name for the server whose request the running callback answers (``""``
+    outside ``for_server``)."""
+    return _SERVER.get()
+
+
+def for_server(callback: ElicitationFnT, label: Callable[[], str]) -> ElicitationFnT:
+    """``callback`` with ``label()`` (the connection's name, read at each request) as
+    ``server_label()`` while it runs."""
+
+    async def labelled(context: ClientRequestContext, params: types.ElicitRequestParams
+                       ) -> types.ElicitResult | types.ErrorData:
+        token = _SERVER.set(label())
+        try:
+            return await callback(context, params)
+        finally:
+            _SERVER.reset(token)
+
+    return labelled
 
 ElicitationAnswer: TypeAlias = Mapping[str, Any] | Literal["decline", "cancel"] | None
 """What an elicitation handler returns: the form's values (accept), ``"decline"``, or
@@ -66,25 +98,36 @@ def _coerce(raw: str, prop: Mapping[str, Any]) -> Any:
     return raw
 
 
-def console_elicitation(input_fn: Callable[[str], str] = input, print_fn: Callable[[str], None] = print
-                        ) -> ElicitationFnT:
+def _field_prompt(key: str, prop: Mapping[str, Any], required: bool) -> str:
+    # Title, choices and default are the server's words: one line each, controls escaped.
+    label = one_line(str(prop.get("title") or key))
+    hint = f" ({'/'.join(one_line(str(v)) for v in prop['enum'])})" if prop.get("enum") else ""
+    default = prop.get("default")
+    suffix = f" [{one_line(str(default))}]" if default is not None else ""
+    return f"  {label}{hint}{suffix}{'' if required else ' (optional)'}: "
+
+
+def console_elicitation(input_fn: Callable[[str], str] = input, print_fn: Callable[[str], None] = print,
+                        width: int | None = None) -> ElicitationFnT:
     """Ask the person at the console to fill the server's form, one field at a time.
 
     Works with ``input()`` as AutoGen's ``UserProxyAgent`` does; an empty answer to an
     optional field leaves it out, ``!decline`` declines and ``!cancel`` dismisses.
+
+    The server's message is shown as its own (``server 'mail' asks:``, every row behind a ``|``
+    gutter cut to ``width``, default the terminal's; controls, bidi and invisible characters
+    escaped), so it cannot pose as the bridge's approval prompt and take the answer meant for it.
     """
 
-    def ask(message: str, schema: Mapping[str, Any]) -> ElicitationAnswer:
-        print_fn(f"The server asks: {message}")
+    def ask(server: str, message: str, schema: Mapping[str, Any]) -> ElicitationAnswer:
+        columns = width or shutil.get_terminal_size().columns
+        print_fn(quoted(f"server '{server}'" if server else "an unnamed server", message, "asks", columns))
         required = set(schema.get("required") or [])
         values: dict[str, Any] = {}
         for key, prop in (schema.get("properties") or {}).items():
-            label = prop.get("title") or key
-            hint = f" ({'/'.join(map(str, prop['enum']))})" if prop.get("enum") else ""
             default = prop.get("default")
-            suffix = f" [{default}]" if default is not None else ""
             while True:
-                raw = input_fn(f"  {label}{hint}{suffix}{'' if key in required else ' (optional)'}: ").strip()
+                raw = input_fn(_field_prompt(str(key), prop, key in required)).strip()
                 if raw in ("!decline", "!cancel"):
                     return "decline" if raw == "!decline" else "cancel"
                 if not raw:
@@ -99,12 +142,12 @@ def console_elicitation(input_fn: Callable[[str], str] = input, print_fn: Callab
                     values[key] = _coerce(raw, prop)
                     break
                 except ValueError:
-                    print_fn(f"  expected a {prop.get('type')}")
+                    print_fn(f"  expected a {one_line(str(prop.get('type')))}")
         return values
 
     async def run(message: str, schema: Mapping[str, Any]) -> ElicitationAnswer:
         # input() blocks; keep the event loop (and the session's other calls) running.
-        return await anyio.to_thread.run_sync(ask, message, schema)
+        return await anyio.to_thread.run_sync(ask, server_label(), message, schema)
 
     return elicitation_from(run)
 

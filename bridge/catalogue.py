@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,9 +22,12 @@ from typing import Any
 import mcp_types as types
 
 from .errors import ToolNotFound
+from .sanitize import invisible_chars, one_line
 from .schema import CompiledSchema, compile_schema
 
-__all__ = ["Annotations", "Catalogue", "ToolEntry", "safe_names"]
+__all__ = ["Annotations", "Catalogue", "ToolEntry", "safe_names", "withhold_unreadable_names"]
+
+logger = logging.getLogger("bridge.catalogue")
 
 _SAFE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _MAX = 64
@@ -60,6 +64,26 @@ def safe_names(names: Iterable[str], *, prefix: str = "") -> dict[str, str]:
         out[n] = c
         used.add(c)
     return {n: out[n] for n in originals}
+
+
+def withhold_unreadable_names(server: str, tools: Sequence[types.Tool]
+                              ) -> tuple[list[types.Tool], dict[str, str]]:
+    """Withhold tools whose names hold control, bidi or invisible characters (a listing check).
+
+    Such a name reads as another to a person (``send\\u200b_email`` shows as ``send_email``), so
+    the reviewer would approve, and a rule written for the name they see would judge, a tool
+    other than the one the model calls; no honest server needs one (MCP names are ASCII letters,
+    digits, ``_``, ``-`` and ``.``). Logged once per listing, and shown by ``mcp-bridge tools``.
+    """
+    withheld: dict[str, str] = {}
+    for tool in tools:
+        hidden = invisible_chars(tool.name)
+        if hidden:
+            why = (f"its name holds invisible characters ({', '.join(hidden)}), so a reviewer would not read it "
+                   "as the model does")
+            logger.warning("server %s: withholding tool '%s': %s", one_line(server), one_line(tool.name), why)
+            withheld[tool.name] = f"by the bridge: {why}"
+    return [t for t in tools if t.name not in withheld], withheld
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ leaks into the session or the tool classes), send, and wrap the answer in a ``Ca
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -20,7 +21,7 @@ import anyio
 import mcp_types as types
 from mcp.shared.dispatcher import ProgressFnT
 
-from .catalogue import Annotations, Catalogue, ToolEntry, safe_names
+from .catalogue import Annotations, Catalogue, ToolEntry, safe_names, withhold_unreadable_names
 from .errors import CatalogueDrift, InvalidArguments, ToolError
 from .lock import LockGuard
 from .options import ProgressListener
@@ -116,9 +117,17 @@ class Connection:
         self.session = session
         options = session.options
         self.options = options
-        self.checks: list[ListingCheck] = [LockGuard(options.lock, options.lock_policy)] if options.lock else []
+        self.lock_guard: LockGuard | None = None
+        """Vets listings and instructions against ``Options.lock`` (``None`` without a lock file)."""
+        if options.lock:
+            # The handshake's instructions are vetted with every listing: a reconnect, which may
+            # bring new ones, is always followed by a fresh listing.
+            self.lock_guard = LockGuard(options.lock, options.lock_policy,
+                                        instructions=lambda: session.info.instructions)
+        self.checks: list[ListingCheck] = [self.lock_guard] if self.lock_guard is not None else []
         self.checks.extend(checks)
         self.checks.append(withhold_task_only_tools)
+        self.checks.append(withhold_unreadable_names)
         self.withheld: dict[str, str] = {}
         """Tools the checks withheld from the latest listing (MCP name -> reason)."""
         self._catalogue: Catalogue | None = None
@@ -154,13 +163,32 @@ class Connection:
 
     @property
     def info(self) -> ServerInfo:
-        """The server's self-description (name, version, protocol, ``instructions``)."""
-        return self.session.info
+        """The server's self-description (name, version, protocol, ``instructions``); its
+        ``instructions`` are the vetted ones (see ``instructions``)."""
+        info = self.session.info
+        shown = self.instructions
+        return info if shown == info.instructions else dataclasses.replace(info, instructions=shown)
 
     @property
     def instructions(self) -> str | None:
-        """What the server asks its clients to tell the model (the handshake's ``instructions``)."""
-        return self.session.info.instructions
+        """What the server asks its clients to tell the model (the handshake's ``instructions``).
+
+        Under a lock file they are vetted like tools: instructions that changed since they were
+        locked are withheld (``None``; ``instructions_withheld`` says why) unless the policy is
+        ``"warn"``. The unreviewed text is never handed out here (``session.info`` has it raw).
+        """
+        return self._vetted_instructions()[0]
+
+    @property
+    def instructions_withheld(self) -> str | None:
+        """Why the lock file withholds the server's instructions, or ``None`` when it does not."""
+        return self._vetted_instructions()[1]
+
+    def _vetted_instructions(self) -> tuple[str | None, str | None]:
+        live = self.session.info.instructions
+        if self.lock_guard is None:
+            return live, None
+        return self.lock_guard.vet_instructions(self.name, live)
 
     @property
     def current(self) -> Catalogue | None:

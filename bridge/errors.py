@@ -14,16 +14,18 @@ Hierarchy::
     ├── ToolNotFound                 no tool of that name (with the closest names)
     ├── InvalidArguments             arguments break the tool's inputSchema
     ├── ToolError                    the tool itself returned ``isError: true``
-    └── CatalogueDrift               a tool is withheld: a lock file's pins differ, or the bridge cannot run it
+    ├── CatalogueDrift               a tool is withheld: a lock file's pins differ, or the bridge cannot run it
+    └── AuditError                   the audit trail cannot write, so calls are refused until it can
 
 Three failure kinds stay apart on purpose: transport failures (``ConnectError``,
 ``ConnectionLost``), protocol errors (``ProtocolError``, ``CallTimeout``) and the
 tool's own error result (``ToolError``). Every message is one line that names the
 server and, where there is one, the tool.
 
-Secrets never reach a message: ``translate`` and ``BridgeError.redact`` replace every known
-secret value (a server's environment values, credential headers) by ``***``, because a
-server's stderr or error text quoting its own API key is common.
+Secrets never reach a message: every message is masked with the secrets of the open sessions
+(``bridge.secrets.known_secrets``) when the error is made and again when it is shown, and
+``translate`` and ``BridgeError.redact`` mask a given session's values too, because a server's
+stderr, JSON-RPC error or error result quoting its own API key is common.
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from .secrets import mask_text
+from .secrets import mask_known, mask_text
 
 if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport on 3.10
     from exceptiongroup import BaseExceptionGroup
 
 __all__ = [
+    "AuditError",
     "AuthError",
     "BridgeError",
     "CallTimeout",
@@ -66,6 +69,7 @@ class BridgeError(Exception):
     def __init__(self, message: str, *, server: str | None = None, tool: str | None = None) -> None:
         self.server = server
         self.tool = tool
+        message = mask_known(message)
         self.detail = message
         super().__init__(message)
 
@@ -76,7 +80,7 @@ class BridgeError(Exception):
         if self.tool:
             where.append(f"tool {self.tool!r}")
         prefix = f"{', '.join(where)}: " if where else ""
-        return f"{prefix}{self.detail}"
+        return mask_known(f"{prefix}{self.detail}")
 
     def redact(self, secrets: Iterable[str]) -> BridgeError:
         """Mask secret values in this error's text (in place); returns the error."""
@@ -102,7 +106,7 @@ class ServerStartError(ConnectError):
     """
 
     def __init__(self, message: str, *, server: str | None = None, stderr_tail: str = "") -> None:
-        self.stderr_tail = stderr_tail
+        self.stderr_tail = mask_known(stderr_tail)
         quoted = " | ".join(line.strip() for line in stderr_tail.splitlines() if line.strip())
         if quoted:
             message = f"{message} (stderr: {quoted})"
@@ -172,7 +176,7 @@ class ToolError(BridgeError):
         super().__init__(message, server=server, tool=tool)
 
     def __str__(self) -> str:
-        return self.detail
+        return mask_known(self.detail)
 
 
 class CatalogueDrift(BridgeError):
@@ -185,6 +189,11 @@ class CatalogueDrift(BridgeError):
     def __init__(self, message: str, *, server: str | None = None, tool: str | None = None, drift: Any = None):
         self.drift = drift
         super().__init__(message, server=server, tool=tool)
+
+
+class AuditError(BridgeError):
+    """A call refused because the audit trail could not write a record (``on_audit_failure="refuse"``);
+    the message names the trail and why it failed."""
 
 
 def _leaves(exc: BaseException) -> Iterator[BaseException]:

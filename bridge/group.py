@@ -30,7 +30,7 @@ from .connection import Interceptor
 from .errors import BridgeError, ConfigError, ConnectError, translate
 from .guards import Guards
 from .options import Options
-from .server import Server
+from .server import Server, guarded
 from .session import Session
 from .targets import Target, load_config, parse_config
 from .tasks import Held
@@ -83,7 +83,7 @@ class ServerGroup(Mapping[str, Server]):
         self.options = options or Options()
         use_prefix = len(targets) > 1 if prefix is None else prefix
         self._pending: dict[str, Server] = {
-            name: Server(Session(target, Options.of(self.options, prefix=name if use_prefix else "")))
+            name: Server(Session(target, guarded(Options.of(self.options, prefix=name if use_prefix else ""))))
             for name, target in targets.items()
         }
         self._servers: dict[str, Server] = {}

@@ -25,9 +25,11 @@ from typing import Any, Literal, get_args
 
 from .approval import ApprovalGate, ApprovalPolicy, Approver
 from .audit import AuditLog, AuditTrail, open_audit_log
+from .audit.trail import OnAuditFailure
 from .connection import Interceptor
 from .errors import ConfigError
 from .profiles import PROFILES
+from .secrets import dataclass_repr
 from .selection import ToolFilter
 
 __all__ = ["DEFAULT_DEFER_OVER", "CatalogueMode", "Guards", "register_interceptor"]
@@ -64,6 +66,9 @@ class Guards:
         approver: who answers (default ``ConsoleApprover()``).
         audit: an ``AuditTrail``, an ``AuditLog``, or a path or URL for ``open_audit_log`` (``.jsonl``,
             ``.db``, ``postgresql://``).
+        on_audit_failure: after an audit record could not be written, ``"refuse"`` further calls
+            until one can be (the default) or ``"continue"`` calling unrecorded; for a prepared
+            ``AuditTrail``, its own ``on_failure`` holds unless this is given.
         interceptors: further wrappers, run inside the approval gate (only on approved calls).
         catalogue: ``"full"``, ``"deferred"`` or ``"auto"`` (see ``CatalogueMode``).
         always: globs of tools that stay loaded in a deferred catalogue.
@@ -83,6 +88,7 @@ class Guards:
     approval: ApprovalPolicy | Literal[False] | None = None
     approver: Approver | None = None
     audit: AuditTrail | AuditLog | str | os.PathLike[str] | None = None
+    on_audit_failure: OnAuditFailure | None = None
     interceptors: tuple[Interceptor, ...] = ()
     catalogue: CatalogueMode = "full"
     always: tuple[str, ...] = ()
@@ -112,13 +118,20 @@ class Guards:
         object.__setattr__(self, "_filter", chosen)
         object.__setattr__(self, "_chain", self._build_chain())
 
+    def __repr__(self) -> str:
+        # ``audit`` may be a URL with its password in it (postgresql://user:PASSWORD@host/db).
+        return dataclass_repr(self)
+
     def _build_chain(self) -> tuple[Interceptor, ...]:
         chain: list[Interceptor] = []
         if isinstance(self.audit, AuditTrail):
+            if self.on_audit_failure is not None and self.on_audit_failure != self.audit.on_failure:
+                raise ConfigError(f"on_audit_failure={self.on_audit_failure!r} contradicts the AuditTrail's "
+                                  f"on_failure={self.audit.on_failure!r}; set it in one place")
             chain.append(self.audit)
         elif self.audit is not None:
             log = self.audit if isinstance(self.audit, AuditLog) else open_audit_log(self.audit)
-            chain.append(AuditTrail(log))
+            chain.append(AuditTrail(log, on_failure=self.on_audit_failure or "refuse"))
         if self.approval is not False:
             chain.append(ApprovalGate(self.approval, self.approver))
         chain.extend(self.interceptors)

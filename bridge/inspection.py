@@ -1,12 +1,12 @@
-"""Flag tool text that tries to instruct the model: prompt injection in descriptions. Pure.
+"""Flag server text that tries to instruct the model: prompt injection in tools and instructions. Pure.
 
-A tool's description goes straight into the model's context, so a hostile or compromised
-server can use it to steer the agent ("tool poisoning"): override its instructions, make it
-call a tool first, hide what it does from the user, reach for secrets, or smuggle text in
-invisible characters. These checks are heuristics for a human reviewer (``mcp-bridge show``
-prints them), not a security boundary: a finding means "read this carefully", and a clean
-result proves nothing. The lock file (``bridge.lock``) is what stops a reviewed description
-from changing later.
+A tool's description and titles, and the server's ``instructions`` (which users put in the
+system message), go straight into the model's context, so a hostile or compromised server can
+use them to steer the agent ("tool poisoning"): override its instructions, make it call a tool
+first, hide what it does from the user, reach for secrets, or smuggle text in invisible
+characters. These checks are heuristics for a human reviewer (``mcp-bridge tools`` and ``show``
+print them), not a security boundary: a finding means "read this carefully", and a clean result
+proves nothing. The lock file (``bridge.lock``) is what stops reviewed text from changing later.
 """
 
 from __future__ import annotations
@@ -94,14 +94,16 @@ def _descriptions(node: Any, path: str, depth: int = 0) -> Iterator[tuple[str, s
 def suspicious_tool(tool: Mapping[str, Any]) -> list[str]:
     """Findings for a tool given as wire JSON (``ToolEntry.to_wire()``), each prefixed with where.
 
-    Looks at the description, the titles, and every description inside the schemas, since
-    all of them reach the model.
+    Looks at the description, the title, ``annotations.title``, and every description and title
+    inside the schemas, since all of them reach the model. One text in several places (a title
+    that is also the model-facing description) is judged once, naming every place.
     """
-    findings: list[str] = []
     places: list[tuple[str, Any]] = [("description", tool.get("description")), ("title", tool.get("title"))]
     for key in ("inputSchema", "outputSchema", "annotations"):
         places += list(_descriptions(tool.get(key), key))
+    where_by_text: dict[str, list[str]] = {}
     for where, text in places:
         if isinstance(text, str):
-            findings += [f"{where}: {finding}" for finding in suspicious_text(text)]
-    return findings
+            where_by_text.setdefault(text, []).append(where)
+    return [f"{', '.join(wheres)}: {finding}" for text, wheres in where_by_text.items()
+            for finding in suspicious_text(text)]

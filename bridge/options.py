@@ -17,14 +17,16 @@ import dataclasses
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from mcp.client.session import ElicitationFnT, ListRootsFnT, LoggingFnT, SamplingFnT
 
 from .errors import ConfigError
+from .secrets import dataclass_repr
 
-__all__ = ["DEFAULT_CALL_TIMEOUT", "DEFAULT_MAX_CHARS", "ClientCallbacks", "LockPolicy", "Options",
-           "ProgressListener"]
+__all__ = ["DEFAULT_CALL_TIMEOUT", "DEFAULT_MAX_CHARS", "DEFAULT_MAX_LISTING_BYTES", "DEFAULT_MAX_LISTING_TOOLS",
+           "DEFAULT_MAX_MESSAGE_BYTES", "CallbackGuard", "ClientCallbacks", "LockPolicy", "Options", "ProgressListener",
+           "byte_size"]
 
 DEFAULT_CALL_TIMEOUT = 180.0
 """Long enough for MultiMail's ``wait_for_email`` (up to 120 s) plus network slack."""
@@ -32,6 +34,17 @@ DEFAULT_CALL_TIMEOUT = 180.0
 DEFAULT_MAX_CHARS = 100_000
 """Model-facing result text is truncated past this many characters (the full result is kept): large
 enough for any sane tool answer, small enough to keep a model's context usable."""
+
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""The largest single message a stdio server may send: far beyond any tool answer a model can use (results
+are cut at ``DEFAULT_MAX_CHARS`` for it) and room for inline media of tens of megabytes, while a line that
+never ends stops costing memory here instead of at the timeout."""
+
+DEFAULT_MAX_LISTING_TOOLS = 100_000
+"""The most tools one listing may hold: an order of magnitude past the largest real catalogues."""
+
+DEFAULT_MAX_LISTING_BYTES = 256 * 1024 * 1024
+"""The most bytes of tools/list answers one listing may read (100,000 tools of 2.5 KB each fit)."""
 
 LockPolicy = Literal["warn", "pinned-only", "strict"]
 """What drift from a lock file does: log it; offer only pinned, unchanged tools; refuse the server."""
@@ -58,11 +71,25 @@ class ClientCallbacks:
         return any(getattr(self, f.name) is not None for f in fields(self))
 
 
+class CallbackGuard(Protocol):
+    """Wraps the callbacks that answer one connection's server requests (budgets, approval, audit).
+
+    ``bridge.server_requests.ServerRequestGuard`` is the one the bridge provides.
+    """
+
+    def bind(self, server: str, callbacks: ClientCallbacks) -> ClientCallbacks:
+        """``callbacks`` guarded for one connection to the server labelled ``server``."""
+        ...
+
+
 # The options measured in seconds, and whether 0 is a meaningful value for each.
 _SECONDS = {"timeout": False, "call_timeout": False, "reconnect_backoff": True, "exit_grace": True}
 
 _CARRIED = ("timeout", "call_timeout", "mode", "reconnect_attempts", "reconnect_backoff", "exit_grace", "prefix",
-            "max_result_chars", "lock", "lock_policy")
+            "max_result_chars", "lock", "lock_policy", "max_message_bytes", "max_listing_tools", "max_listing_bytes")
+
+# The options that count something, and must count at least one.
+_COUNTS = ("max_result_chars", "max_message_bytes", "max_listing_tools", "max_listing_bytes")
 
 
 @dataclass(frozen=True)
@@ -85,9 +112,20 @@ class Options:
         lock: a lock file (``mcp-bridge lock``), as a path or a ``bridge.lock.LockFile``; every
             listing is compared with it, at connect time and after each tools/list_changed.
         lock_policy: what drift does (``LockPolicy``).
+        max_message_bytes: the largest message a stdio server may send (default 64 MiB). A longer one
+            closes the connection with an error naming this option: a stream cut mid-message cannot be
+            resynchronised, so in-flight requests fail at once and the next request reconnects. (Over
+            HTTP the SDK reads each body whole; on Windows the SDK's stdio transport has no cap.)
+        max_listing_tools: the most tools one listing (every page of ``tools/list``) may hold.
+        max_listing_bytes: the most bytes of ``tools/list`` answers one listing may read. Both are
+            checked as each page arrives, so a server that pages forever costs bounded memory.
         callbacks: answers to server-initiated requests (not carried by ``to_config``).
         on_progress: receives progress of every call made without its own ``progress=``,
             agents' calls included (not carried by ``to_config``).
+        server_requests: guards the server's sampling and elicitation requests per connection
+            (``bridge.ServerRequestGuard``: budget, ``maxTokens`` cap, approval, audit);
+            ``connect()`` and ``open_servers()`` use ``ServerRequestGuard()`` when it is ``None``.
+            Not carried by ``to_config``: it only acts on callbacks, which are not carried either.
     """
 
     timeout: float = 30.0
@@ -100,8 +138,16 @@ class Options:
     max_result_chars: int = DEFAULT_MAX_CHARS
     lock: str | os.PathLike[str] | Any | None = None
     lock_policy: LockPolicy = "pinned-only"
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_listing_tools: int = DEFAULT_MAX_LISTING_TOOLS
+    max_listing_bytes: int = DEFAULT_MAX_LISTING_BYTES
     callbacks: ClientCallbacks = field(default_factory=ClientCallbacks, compare=False)
     on_progress: ProgressListener | None = field(default=None, compare=False)
+    server_requests: CallbackGuard | None = field(default=None, compare=False)
+
+    def __repr__(self) -> str:
+        # A lock path or a callback's repr may quote a secret a session knows.
+        return dataclass_repr(self)
 
     def __post_init__(self) -> None:
         for name, may_be_zero in _SECONDS.items():
@@ -112,8 +158,10 @@ class Options:
                 raise ConfigError(f"option {name} must be {rule}, not {value!r}")
         if not isinstance(self.reconnect_attempts, int) or self.reconnect_attempts < 0:
             raise ConfigError(f"option reconnect_attempts must be 0 or more, not {self.reconnect_attempts!r}")
-        if not isinstance(self.max_result_chars, int) or self.max_result_chars < 1:
-            raise ConfigError(f"option max_result_chars must be a positive integer, not {self.max_result_chars!r}")
+        for name in _COUNTS:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"option {name} must be a positive integer, not {value!r}")
         if self.lock_policy not in get_args(LockPolicy):
             raise ConfigError(f"unknown lock policy {self.lock_policy!r}; expected one of "
                               f"{', '.join(get_args(LockPolicy))}")
@@ -166,3 +214,15 @@ class Options:
         if unknown:
             raise ConfigError(f"unknown connection option {', '.join(map(repr, unknown))} in the config")
         return cls.of(None, **dict(data))
+
+
+def byte_size(count: int) -> str:
+    """``count`` bytes for a message: ``"64 MiB"``, ``"1.5 KiB"``, ``"512 bytes"``."""
+    if count < 1024:
+        return f"{count:,} bytes"
+    value = float(count)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            break
+    return f"{value:,.1f}".removesuffix(".0") + f" {unit}"

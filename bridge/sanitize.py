@@ -15,6 +15,13 @@ reviewer while the model reads them. Every such character becomes a visible esca
   flagging a name a reviewer cannot read as written.
 * ``quoted(source, text)``: foreign text framed as its author's, so it cannot pass for the
   bridge's own prompt (``server 'mail' says: ...``).
+* ``framed(text, width)``: foreign text behind a gutter on every row, cut to the screen's width
+  so the terminal never wraps it onto a row of its own.
+* ``json_text(document)``: a JSON document with the same characters given as JSON ``\\u``
+  escapes: the same value, parseable, and inert on a screen.
+* ``as_seen(text)``: the text with its hidden characters dropped (and compatibility forms
+  folded): what a reader takes a name to be, for matching rules against it.
+* ``cell_width(text)``: how many terminal columns ``text`` takes.
 
 The escapes are plain ASCII: nothing the sanitiser emits can itself be a control.
 """
@@ -25,7 +32,8 @@ import html
 import re
 import unicodedata
 
-__all__ = ["html_text", "invisible_chars", "one_line", "quoted", "visible"]
+__all__ = ["as_seen", "cell_width", "framed", "html_text", "invisible_chars", "json_text", "one_line", "quoted",
+           "visible"]
 
 # Characters that change how text is drawn or hide text, beyond the Cc/Cf categories:
 # line and paragraph separators break a "one line" view, the Hangul fillers and the
@@ -87,8 +95,88 @@ def invisible_chars(text: str) -> list[str]:
     return [_escape(ch) for ch in dict.fromkeys(text) if _hidden(ch) or ch in "\t\n\r"]
 
 
-def quoted(source: str, text: str, verb: str = "says") -> str:
+GUTTER = "    | "
+"""What starts every row of foreign text in a frame: nothing the author wrote starts a row."""
+
+
+def cell_width(text: str) -> int:
+    """Terminal columns ``text`` takes: wide (East Asian) characters two, combining marks none,
+    a tab up to eight. An estimate that errs wide, which only makes rows shorter."""
+    if _PLAIN_LINE.match(text):
+        return len(text)
+    total = 0
+    for ch in text:
+        if ch == "\t":
+            total += 8
+        elif unicodedata.combining(ch):
+            continue
+        else:
+            total += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return total
+
+
+def _rows(line: str, room: int) -> list[str]:
+    """``line`` cut into pieces of at most ``room`` columns (at least one piece, maybe empty)."""
+    if cell_width(line) <= room:
+        return [line]
+    rows: list[str] = []
+    current: list[str] = []
+    used = 0
+    for ch in line:
+        size = cell_width(ch)
+        if current and used + size > room:
+            rows.append("".join(current))
+            current, used = [], 0
+        current.append(ch)
+        used += size
+    rows.append("".join(current))
+    return rows
+
+
+_MIN_ROOM = 16
+
+
+def framed(text: str, width: int | None = None, gutter: str = GUTTER) -> str:
+    """``visible(text)`` with ``gutter`` before each of its lines. With ``width`` (the screen's
+    columns), a line too long for one row is cut and continued behind the gutter: a terminal
+    that wrapped it would start a row with the author's text, which could then pose as the
+    bridge's own line (padding decides where a wrap falls)."""
+    lines = visible(text).split("\n")
+    if width is not None:
+        room = max(_MIN_ROOM, width - cell_width(gutter))
+        lines = [row for line in lines for row in _rows(line, room)]
+    return "\n".join(gutter + line for line in lines)
+
+
+def quoted(source: str, text: str, verb: str = "says", width: int | None = None) -> str:
     """Foreign ``text`` framed as written by ``source`` (``server 'mail' asks: ...``), each of its
-    lines indented, so it can never stand at the start of a line the bridge itself printed."""
-    body = visible(text).replace("\n", "\n    | ")
-    return f"{one_line(source)} {verb}:\n    | {body}"
+    lines behind a gutter (see ``framed``), so it can never stand at the start of a row the
+    bridge itself printed."""
+    return f"{one_line(source)} {verb}:\n{framed(text, width)}"
+
+
+def json_text(document: str) -> str:
+    """``document`` (JSON, e.g. from ``json.dumps(ensure_ascii=False)``) with every character
+    ``visible`` would rewrite given as a JSON ``\\uXXXX`` escape instead: still the same JSON
+    value, but nothing in it acts on a screen. Such characters can only stand inside JSON
+    strings (the syntax around them is ASCII), where the escape means the same character."""
+    if _PLAIN.match(document):
+        return document
+    return "".join(_json_escape(ch) if _hidden(ch) and ch not in "\t\n" else ch for ch in document)
+
+
+def _json_escape(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # outside the BMP, JSON spells a character as its UTF-16 surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def as_seen(text: str) -> str:
+    """``text`` as a reader takes it: hidden characters dropped and compatibility forms folded
+    (NFKC: fullwidth letters, ligatures). ``send\\u200b_email`` is ``send_email`` to a reader,
+    so a rule written for that name must reach it."""
+    if _PLAIN_LINE.match(text):
+        return text
+    return unicodedata.normalize("NFKC", "".join(ch for ch in text if not _hidden(ch)))

@@ -35,6 +35,7 @@ from pydantic import BaseModel
 from typing_extensions import NotRequired, Required, TypedDict
 
 from .errors import InvalidArguments
+from .secrets import clip
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -234,9 +235,8 @@ class CompiledSchema:
             return
         argument = _error_path(error)
         rule = str(error.validator)
-        message = error.message
-        if len(message) > 300:
-            message = message[:297] + "..."
+        # Masked before the cut: the message quotes the argument, which may hold a known secret.
+        message = clip(error.message, 300, "...")
         where = f"argument {argument!r}" if argument else "arguments"
         raise InvalidArguments(f"invalid {where}: {message} (rule: {rule})", argument=argument, rule=rule)
 

@@ -2,16 +2,33 @@
 
 Two kinds of secret are masked, and both by the rules here:
 
-* **Known values**: what a target was given to authenticate with (every stdio ``env`` value,
-  credential headers and their bearer tokens, a URL's password, secret query parameters).
-  ``Secrets`` holds them and masks them in any text: log lines (``log_mask``), error messages,
-  CLI output, stderr quoted from a dying server. Each value is also masked in its JSON-escaped
-  and percent-encoded spellings, because a secret quoted inside a JSON dump or a URL is spelt
-  differently from the raw value.
-* **Secret-looking data**: tool arguments and results are the agent's, not ours, so values are
-  unknown; ``mask_data`` masks entries whose *key* names a secret (password, token, api_key,
-  ...) and strings whose *shape* is a credential (``Bearer ...``, ``sk-...``). The shapes are a
-  list a deployment can extend with ``add_key_shapes`` (``bridge.multimail`` adds MultiMail's).
+* **Known values**: what a target was given to authenticate with or was configured with
+  (every stdio ``env`` value, credential headers and their bearer tokens, a URL's password,
+  secret query parameters, every value a config's ``${VAR}`` expanded to). ``Secrets`` holds
+  them and masks them, wherever they occur, by ``***``. Open sessions register theirs in one
+  process-wide set, ``known_secrets``, which every sink consults: log records (``log_mask``),
+  error messages (``bridge.errors``), audit records, CLI output, the stderr quoted from a dying
+  server, approval prompts and reprs. Each value is masked in every spelling servers and
+  libraries commonly produce: raw; JSON-escaped (with and without ``\\u`` escapes, with and
+  without ``\\/``); percent-encoded as by ``quote(v, safe="")``, ``quote(v)`` (which keeps ``/``)
+  and ``quote_plus(v)``, in upper- and lower-case hex.
+* **Secret-looking data**: tool arguments are the agent's, not ours, so values are unknown;
+  ``mask_data`` masks entries whose *key* names a secret (password, token, api_key, ...) and
+  tokens whose *shape* is a credential (``Bearer ...``, ``sk-...``). The shapes are a list a
+  deployment can extend with ``add_key_shapes`` (``bridge.multimail`` adds MultiMail's).
+
+Masking never destroys evidence. Only the secret itself is replaced, never the text around it
+(``sk-00000000/../../.bashrc`` keeps its ``/../../.bashrc``), and a value masked by its key's
+name or its shape (not a known value) is replaced by an *evidence mark*,
+``***[sk-…, 40 chars, hmac:ab12cd34]``: the credential's non-secret prefix where its shape has
+one, its length, and the first 8 hex digits of an HMAC-SHA256 of the value. The HMAC key is
+``$MCP_BRIDGE_EVIDENCE_KEY`` when set (so marks written by several processes, or on several
+days, can be compared: equal values give equal marks), else random per process; whoever holds
+the key can check whether a mark stands for a given value, nobody else can. Known values are
+replaced by ``***`` outright.
+
+Masking comes before any cut: ``clip`` masks, then shortens, so a secret straddling the cut can
+never leave a readable part behind.
 
 Values shorter than a few characters are never treated as secrets: ``1`` or ``true`` occur
 everywhere, and masking them would garble ordinary text.
@@ -19,29 +36,47 @@ everywhere, and masking them would garble ordinary text.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
 import json
 import logging
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit, urlunsplit
 
 __all__ = [
+    "EVIDENCE_KEY_ENV",
     "MASK",
     "Secrets",
     "add_key_shapes",
+    "clip",
+    "dataclass_repr",
     "env_secrets",
+    "evidence",
+    "head",
     "header_secrets",
+    "is_secret_header",
     "is_secret_name",
+    "known_secrets",
     "log_mask",
     "mask_data",
+    "mask_known",
+    "mask_repr",
+    "mask_shapes",
     "mask_text",
     "mask_url",
+    "set_evidence_key",
     "url_secrets",
 ]
 
 MASK = "***"
+
+EVIDENCE_KEY_ENV = "MCP_BRIDGE_EVIDENCE_KEY"
+"""The environment variable holding the HMAC key of evidence marks (default: a random key per process)."""
 
 _MIN_ENV_SECRET = 6
 _MIN_HEADER_SECRET = 4
@@ -51,38 +86,62 @@ _SECRET_NAME = re.compile(
     r"|session[-_]?id|approval[-_]?code|otp$",
     re.IGNORECASE,
 )
+# Header names carry credentials under many vendors' spellings (Ocp-Apim-Subscription-Key,
+# X-Auth-Key, X-Goog-Api-Key, X-Vault-Token): a header is judged more strictly than an argument.
+_SECRET_HEADER = re.compile(r"(?:key|token)$|auth", re.IGNORECASE)
 _AUTH_SCHEME = re.compile(r"^(?:bearer|basic|token|digest)\s+(\S+)$", re.IGNORECASE)
 
+# A leading ``^`` in a shape means "where a token starts": at the start of the text or after a
+# character that cannot be part of a token, so ``task-12345678`` never reads as ``sk-...``.
+_TOKEN_START = r"(?<![A-Za-z0-9_-])"
+# The part of a match to mask, when not all of it is secret (the scheme of ``Bearer x`` is not).
+_SECRET_GROUP = "secret"
+
 _key_shapes: list[str] = [
-    r"^(bearer|basic)\s+\S+",
-    r"^(sk|ghp|gho|ghs|github_pat|xox[abprs])[-_][A-Za-z0-9_-]{8,}",
-    r"^AKIA[0-9A-Z]{16}$",
+    r"(?m)^[ \t]*(?:bearer|basic)[ \t]+(?P<secret>\S+)",
+    r"^(?:sk|ghp|gho|ghs|github_pat|xox[abprs])[-_][A-Za-z0-9_-]{8,}",
+    r"^AKIA[0-9A-Z]{16}(?![0-9A-Z])",
 ]
-_shape_pattern = re.compile("|".join(_key_shapes), re.IGNORECASE)
+
+
+def _compile_shape(pattern: str) -> re.Pattern[str]:
+    source = _TOKEN_START + pattern[1:] if pattern.startswith("^") else pattern
+    return re.compile(source, re.IGNORECASE)
+
+
+_shapes: list[re.Pattern[str]] = [_compile_shape(p) for p in _key_shapes]
 
 
 def add_key_shapes(*patterns: str) -> None:
-    """Treat strings matching these regexes as credentials wherever ``mask_data`` looks.
+    """Treat tokens matching these regexes as credentials wherever ``mask_data`` looks.
+
+    A leading ``^`` anchors a pattern at the start of a token (not only of the whole value);
+    a group named ``secret`` marks the part to mask when the rest is not secret (a scheme).
 
     Raises:
         re.error: a pattern does not compile.
     """
-    global _shape_pattern
     for pattern in patterns:
-        re.compile(pattern)
+        compiled = _compile_shape(pattern)
         if pattern not in _key_shapes:
             _key_shapes.append(pattern)
-    _shape_pattern = re.compile("|".join(_key_shapes), re.IGNORECASE)
+            _shapes.append(compiled)
 
 
 def is_secret_name(name: str) -> bool:
-    """Whether a header, query parameter or argument with this name holds a credential."""
+    """Whether a query parameter or argument with this name holds a credential."""
     return bool(_SECRET_NAME.search(name))
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether an HTTP header with this name holds a credential: a secret name, or one ending in
+    ``key``/``token`` or containing ``auth`` (``Ocp-Apim-Subscription-Key``, ``X-Auth-Key``)."""
+    return is_secret_name(name) or bool(_SECRET_HEADER.search(name.strip()))
 
 
 def header_secrets(name: str, value: str) -> list[str]:
     """The parts of a header value that must never be shown (``Bearer x`` hides ``x`` too)."""
-    if not is_secret_name(name) or len(value) < _MIN_HEADER_SECRET:
+    if not is_secret_header(name) or len(value) < _MIN_HEADER_SECRET:
         return []
     found = [value]
     scheme = _AUTH_SCHEME.match(value.strip())
@@ -92,7 +151,7 @@ def header_secrets(name: str, value: str) -> list[str]:
 
 
 def env_secrets(value: str) -> list[str]:
-    """An environment value is treated as a secret unless it is too short to be one."""
+    """An environment (or ``${VAR}``-expanded) value is a secret unless it is too short to be one."""
     return [value] if len(value) >= _MIN_ENV_SECRET else []
 
 
@@ -135,8 +194,18 @@ def env_name(name: str) -> str:
     return "MCP_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
+def _lower_hex(encoded: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded)
+
+
 def _spellings(value: str) -> set[str]:
-    return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], quote(value, safe="")}
+    """How a value is spelt where servers and libraries quote it: raw, inside JSON, inside a URL."""
+    escaped = json.dumps(value)[1:-1]
+    raw_json = json.dumps(value, ensure_ascii=False)[1:-1]
+    found = {value, escaped, raw_json, escaped.replace("/", "\\/"), raw_json.replace("/", "\\/")}
+    for encoded in (quote(value, safe=""), quote(value), quote_plus(value)):
+        found |= {encoded, _lower_hex(encoded)}
+    return found
 
 
 def mask_text(text: str, values: Iterable[str]) -> str:
@@ -159,6 +228,9 @@ class Secrets:
         self._min = max(1, min_length)
         self._counts: Counter[str] = Counter()
         self._pattern: re.Pattern[str] | None = None
+        self._whole: frozenset[str] = frozenset()
+        self.longest = 0
+        """The length of the longest spelling: how far a secret can reach across a cut."""
         self.add(values)
 
     def add(self, values: Iterable[str]) -> None:
@@ -176,26 +248,197 @@ class Secrets:
         # Longest first, so a secret containing another is masked whole.
         ordered = sorted(self._counts, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+        self._whole = frozenset(ordered)
+        self.longest = len(ordered[0]) if ordered else 0
 
     def __call__(self, text: str) -> str:
-        if self._pattern is None or not text:
+        pattern = self._pattern
+        if pattern is None or not text:
             return text
-        return self._pattern.sub(MASK, text)
+        return pattern.sub(MASK, text)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where secrets occur in ``text`` (start, end), as ``__call__`` would mask them."""
+        pattern = self._pattern
+        return [m.span() for m in pattern.finditer(text)] if pattern is not None and text else []
+
+    def is_secret(self, text: str) -> bool:
+        """Whether ``text`` is, as a whole, one of the secrets (in any spelling)."""
+        return text in self._whole
+
+    def head(self, text: str, limit: int) -> str:
+        """The first ``limit`` characters of ``text``, unmasked, or more: up to the end of a secret the
+        cut would split, so that masking the head afterwards leaves nothing of it readable."""
+        end = limit
+        for start, stop in self.spans(text[:limit + self.longest]):
+            if start < limit < stop:
+                end = stop
+        return text[:end]
+
+    def clip(self, text: str, limit: int, ellipsis: str = "") -> str:
+        """``text`` masked, then cut to ``limit`` characters (``ellipsis`` counted in): never cut first."""
+        masked = self(text)
+        if len(masked) <= limit:
+            return masked
+        return masked[:max(limit - len(ellipsis), 0)] + ellipsis
 
     def __bool__(self) -> bool:
         return bool(self._counts)
 
 
-def mask_data(value: Any, extra_names: re.Pattern[str] | None = None) -> Any:
-    """A copy of JSON-like ``value`` with secret-named entries and credential-shaped strings masked."""
+known_secrets = Secrets(min_length=_MIN_HEADER_SECRET)
+"""The secrets of every open session (registered through ``log_mask``): what every sink masks."""
+
+
+def mask_known(text: str) -> str:
+    """``text`` with the secrets of every open session masked."""
+    return known_secrets(text)
+
+
+def head(text: str, limit: int) -> str:
+    """``known_secrets.head``: a prefix of ``text`` that splits no known secret (mask it before showing)."""
+    return known_secrets.head(text, limit)
+
+
+def clip(text: str, limit: int, ellipsis: str = "", *, secrets: Secrets | None = None) -> str:
+    """``text`` with known secrets (``secrets``, default ``known_secrets``) masked, then cut to ``limit``."""
+    return (known_secrets if secrets is None else secrets).clip(text, limit, ellipsis)
+
+
+# ``scheme://user:password@`` and ``?name=value`` anywhere in a text (a repr quoting a URL).
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:'\"]*:)(?P<secret>[^\s@'\"]*)@")
+_QUERY_VALUE = re.compile(r"(?P<head>[?&;](?P<name>[^\s=&#'\"]+)=)(?P<secret>[^\s&#'\"]*)")
+
+
+def mask_repr(text: str) -> str:
+    """A repr (or any text quoting URLs) with URL passwords, secret query values and known secrets masked."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}@" if m["secret"] else m.group(0), text)
+    text = _QUERY_VALUE.sub(lambda m: f"{m['head']}{MASK}" if is_secret_name(m["name"]) and m["secret"]
+                            else m.group(0), text)
+    return known_secrets(text)
+
+
+def dataclass_repr(value: Any) -> str:
+    """A dataclass's usual repr (fields with ``repr=True``), passed through ``mask_repr``: for values
+    that may hold a URL with a password or a secret a session knows."""
+    shown = ", ".join(f"{f.name}={getattr(value, f.name)!r}" for f in dataclasses.fields(value) if f.repr)
+    return mask_repr(f"{type(value).__name__}({shown})")
+
+
+# -- evidence marks -----------------------------------------------------------------------------
+
+_evidence_key: bytes | None = None
+_EVIDENCE = re.compile(r"\*\*\*\[(?:[^\s,\]]+…, )?\d+ chars?, hmac:[0-9a-f]{8}\]")
+_HINT = re.compile(r"[A-Za-z]{1,10}[-_]")
+# What masking already wrote: a shape must not match it again (masking twice changes nothing).
+_MASKED = re.compile(_EVIDENCE.pattern + "|" + re.escape(MASK))
+
+
+def set_evidence_key(key: str | bytes | None) -> bytes | None:
+    """Use ``key`` for the HMAC of evidence marks from now on (``None``: ``$MCP_BRIDGE_EVIDENCE_KEY``,
+    else a fresh random key); returns the key used until now (``None`` if none was yet), so that
+    it can be put back.
+
+    Raises:
+        ValueError: ``key`` is empty.
+    """
+    global _evidence_key
+    if key is not None and not key:
+        raise ValueError("the evidence key must not be empty; pass None for a random key per process")
+    previous, _evidence_key = _evidence_key, key.encode("utf-8") if isinstance(key, str) else key
+    return previous
+
+
+def _key() -> bytes:
+    global _evidence_key
+    if _evidence_key is None:
+        configured = os.environ.get(EVIDENCE_KEY_ENV, "")
+        _evidence_key = configured.encode("utf-8") if configured else os.urandom(32)
+    return _evidence_key
+
+
+def evidence(value: str, hint: str = "") -> str:
+    """The mark that stands for a masked credential: ``***[hint…, N chars, hmac:xxxxxxxx]``.
+
+    ``hint`` is a non-secret prefix the credential's shape fixes (``sk-``); the HMAC is keyed (see
+    the module's docstring), so equal values give equal marks and the value cannot be recovered.
+    """
+    digest = hmac.new(_key(), value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:8]
+    size = len(value)
+    lead = f"{hint}…, " if hint else ""
+    return f"{MASK}[{lead}{size} char{'' if size == 1 else 's'}, hmac:{digest}]"
+
+
+def _shape_spans(text: str) -> list[tuple[int, int, str]]:
+    """Credential-shaped tokens in ``text``: (start, end, the shape's non-secret prefix), in order."""
+    found: list[tuple[int, int, str]] = []
+    for shape in _shapes:
+        grouped = _SECRET_GROUP in shape.groupindex
+        for m in shape.finditer(text):
+            start, end = m.span(_SECRET_GROUP) if grouped else m.span()
+            hint = ""
+            if not grouped and (prefix := _HINT.match(m.group())) and len(m.group()) > prefix.end() + 4:
+                hint = prefix.group()
+            if end > start:
+                found.append((start, end, hint))
+    masked = [m.span() for m in _MASKED.finditer(text)]
+    found = sorted(f for f in found if not any(f[0] < end and start < f[1] for start, end in masked))
+    merged: list[tuple[int, int, str]] = []
+    for span in found:
+        if merged and span[0] < merged[-1][1]:
+            last = merged[-1]
+            merged[-1] = (last[0], max(last[1], span[1]), last[2])
+        else:
+            merged.append(span)
+    return merged
+
+
+def mask_shapes(text: str) -> str:
+    """``text`` with each credential-shaped token replaced by its evidence mark; the rest kept."""
+    spans = _shape_spans(text)
+    if not spans:
+        return text
+    parts: list[str] = []
+    at = 0
+    for start, end, hint in spans:
+        parts += [text[at:start], evidence(text[start:end], hint)]
+        at = end
+    parts.append(text[at:])
+    return "".join(parts)
+
+
+def mask_data(value: Any, extra_names: re.Pattern[str] | None = None, *, known: Secrets | None = None) -> Any:
+    """A copy of JSON-like ``value`` fit to show a reviewer or keep in an audit trail.
+
+    Known secrets (``known``, default ``known_secrets``) become ``***`` wherever they occur;
+    the value of an entry whose key names a secret (or matches ``extra_names``) and each
+    credential-shaped token become evidence marks (``evidence``); everything else is kept as is.
+    Masking an already masked value changes nothing.
+    """
+    return _masked(value, extra_names, known_secrets if known is None else known)
+
+
+def _masked(value: Any, extra: re.Pattern[str] | None, known: Secrets) -> Any:
     if isinstance(value, Mapping):
-        return {k: (MASK if _secret_key(str(k), extra_names) else mask_data(v, extra_names))
+        return {k: _named(v, known) if _secret_key(str(k), extra) else _masked(v, extra, known)
                 for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [mask_data(v, extra_names) for v in value]
-    if isinstance(value, str) and _shape_pattern.search(value):
-        return MASK
+        return [_masked(v, extra, known) for v in value]
+    if isinstance(value, str):
+        return mask_shapes(known(value))
     return value
+
+
+def _named(value: Any, known: Secrets) -> Any:
+    """The value of a secret-named entry: its evidence mark (nothing of it shown but its length)."""
+    if value is None or isinstance(value, bool) or value == "":
+        return value  # nothing secret in an absent value, and "no token given" is worth seeing
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    if text == MASK or _EVIDENCE.fullmatch(text):
+        return text
+    if known.is_secret(text):
+        return MASK
+    return evidence(text)
 
 
 def _secret_key(key: str, extra: re.Pattern[str] | None) -> bool:
@@ -212,9 +455,9 @@ class _LogMask(logging.Filter):
 
     _PREFIXES = ("bridge", "mcp", "client", "httpx2", "httpcore2")
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Secrets) -> None:
         super().__init__()
-        self.secrets = Secrets()
+        self.secrets = secrets
         self._installed: set[str] = set()
 
     def add(self, values: Iterable[str]) -> None:
@@ -246,7 +489,6 @@ class _LogMask(logging.Filter):
         return True
 
 
-log_mask = _LogMask()
-"""Sessions register their secrets here while open (``log_mask.add(values)``, then ``remove``);
-records of the bridge, the SDK and httpx2 are masked meanwhile."""
-
+log_mask = _LogMask(known_secrets)
+"""Sessions register their secrets here while open (``log_mask.add(values)``, then ``remove``):
+they join ``known_secrets``, and records of the bridge, the SDK and httpx2 are masked meanwhile."""

@@ -21,6 +21,7 @@ from .callbacks import console_elicitation, static_roots
 from .connection import Connection, Interceptor
 from .guards import Guards
 from .options import Options
+from .server_requests import ServerRequestGuard
 from .session import Session
 from .targets import Target, TransportName, resolve_target
 from .toolset import Toolset
@@ -147,7 +148,10 @@ def connect(
         env: extra environment for a stdio server, merged over the SDK's minimal one.
         headers: HTTP headers for HTTP/SSE servers (e.g. ``Authorization``).
         cwd: working directory for a stdio server.
-        name: a label for messages and audit records (default: derived from the target).
+        name: the user's name for the server, used by messages, approval rules and audit records
+            (default: from the target: the module of ``python -m``, the package an ``npx``/``uvx``
+            runs, the URL's host and path). The server's own ``serverInfo.name`` is never the
+            label: it is kept as its claim in ``server.info``.
         auth: an ``httpx2.Auth`` for an HTTP/SSE server, run on every request; for OAuth 2.1
             the SDK's ``mcp.client.auth.OAuthClientProvider``.
         options: a prepared ``Options``; ``option_overrides`` (its fields as keywords:
@@ -155,6 +159,8 @@ def connect(
             ``max_result_chars``, ``lock``, ``lock_policy``, ``callbacks``, ``on_progress``, ...)
             override it.
         sampling: answer the server's sampling requests: an SDK callback, or an AutoGen model client.
+            Every request is budgeted, its ``maxTokens`` capped, optionally approved, and recorded
+            (``server_requests=ServerRequestGuard(...)``; the defaults apply when it is not given).
         elicitation: an SDK callback (see ``bridge.callbacks.elicitation_from``) or ``"console"``.
         roots: directories to offer as roots (paths or ``file://`` URIs; a mapping names them).
 
@@ -171,4 +177,12 @@ def connect(
             elicitation=cb.elicitation or (console_elicitation() if elicitation == "console" else elicitation),
             list_roots=cb.list_roots or (static_roots(roots) if roots is not None else None),
         ))
-    return Server(Session(resolved, opts))
+    return Server(Session(resolved, guarded(opts)))
+
+
+def guarded(options: Options) -> Options:
+    """``options`` with the default ``ServerRequestGuard`` when it names none: every connection
+    opened through ``connect()`` or ``open_servers()`` has its server's requests budgeted."""
+    if options.server_requests is not None:
+        return options
+    return dataclasses.replace(options, server_requests=ServerRequestGuard())

@@ -14,6 +14,10 @@ cannot have run twice: it never reached the server, or the caller says it is ide
 Both protocol eras are handled by the SDK's ``mode="auto"`` negotiation; tools/list_changed
 arrives as a legacy notification or through a 2026-07-28 ``subscriptions/listen`` stream,
 and either way bumps ``tools_version``.
+
+A listing is bounded as its pages arrive: a repeated cursor, more than 10,000 pages, or more
+tools or bytes than ``Options.max_listing_tools``/``max_listing_bytes`` is a ``ProtocolError``
+naming the server and what was read, never a silently partial catalogue.
 """
 
 from __future__ import annotations
@@ -31,19 +35,23 @@ import mcp_types as types
 from mcp import Client
 from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
 from mcp.shared.dispatcher import ProgressFnT
+from mcp_types import INTERNAL_ERROR
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from .callbacks import for_server
 from .errors import (
     AuthError,
     BridgeError,
     CallTimeout,
     ConnectError,
     ConnectionLost,
+    ProtocolError,
     ServerStartError,
     translate,
 )
-from .options import Options
+from .options import Options, byte_size
 from .repair import SkippedTool
+from .sanitize import one_line
 from .secrets import log_mask
 from .targets import StdioTarget, Target
 from .tasks import Held
@@ -54,7 +62,7 @@ __all__ = ["ServerInfo", "Session", "ToolChanges", "tool_changes"]
 
 logger = logging.getLogger("bridge.session")
 
-# A paginator that never ends must not hang discovery.
+# A paginator that never ends must not hang discovery; no real catalogue comes near this.
 _MAX_PAGES = 10_000
 # Teardown of a generation (close stdin, TERM, KILL) gets this long before we move on.
 _CLOSE_TIMEOUT = 10.0
@@ -79,7 +87,11 @@ tool_changes = ToolChanges()
 
 @dataclass(frozen=True)
 class ServerInfo:
-    """Who answered: the server's self-description and the negotiated protocol."""
+    """Who answered: the server's self-description and the negotiated protocol.
+
+    ``label`` is the user's name for the connection (``Session.name``); everything else is what
+    the server said about itself (``name`` is its ``serverInfo.name``, a claim, not an identity).
+    """
 
     name: str
     version: str
@@ -88,6 +100,7 @@ class ServerInfo:
     title: str | None = None
     instructions: str | None = None
     capabilities: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
 
 
 def _auth_error(status: int, server: str) -> AuthError:
@@ -129,9 +142,9 @@ class _Generation:
     async def open(self) -> AsyncIterator[Client]:
         session = self.session
         options = session.options
-        callbacks = options.callbacks
+        callbacks = session.callbacks
         streams = open_streams(session.target, timeout=options.timeout, grace=options.exit_grace, observer=self.wire,
-                               stderr=self.stderr)
+                               stderr=self.stderr, max_message_bytes=options.max_message_bytes)
         client = Client(
             streams,  # type: ignore[arg-type]
             mode=options.mode,
@@ -139,7 +152,9 @@ class _Generation:
             cache=None,  # the catalogue is our cache; the SDK's would serve stale pages
             message_handler=session._on_message,
             sampling_callback=callbacks.sampling,
-            elicitation_callback=callbacks.elicitation,
+            # The callback learns which server asks, by the user's name for it (its prompt says so).
+            elicitation_callback=(for_server(callbacks.elicitation, lambda: session.name)
+                                  if callbacks.elicitation is not None else None),
             list_roots_callback=callbacks.list_roots,
             logging_callback=callbacks.logging,
         )
@@ -164,7 +179,8 @@ class _Generation:
 
     async def _watch_eof(self) -> None:
         await self.wire.eof.wait()
-        logger.info("server %s closed its connection", self.session.name)
+        if self.wire.lost_reason is None:  # else the wire has said why, louder
+            logger.info("server %s closed its connection", self.session.name)
         self.broken = True
         # Leave the client open until a reconnect or exit stops it: in-flight calls get
         # the SDK's own "connection closed" answer rather than a cancellation.
@@ -192,6 +208,12 @@ class Session:
         self.target = target
         self.options = options or Options()
         self.name = target.label
+        """The user's name for the server (``name=``, the config key, or from the target); never
+        the server's own ``serverInfo`` claim, which ``info`` keeps."""
+        guard = self.options.server_requests
+        self.callbacks = guard.bind(self.name, self.options.callbacks) if guard is not None else self.options.callbacks
+        """``Options.callbacks`` wrapped by ``Options.server_requests`` for this connection (one
+        budget for its whole life, reconnects included)."""
         self.tools_version = 0
         """Bumped on every reconnect and every tools/list_changed: a catalogue built at an
         older version is stale."""
@@ -277,6 +299,8 @@ class Session:
         refused = gen.wire.refused()
         if refused is not None:
             return _auth_error(refused, self.name)
+        if gen.wire.lost_reason is not None:
+            return ConnectError(gen.wire.lost_reason, server=self.name)
         err = translate(exc, server=self.name, timeout=self.timeout, connecting=True)
         if gen.stderr is not None:
             tail = gen.stderr_tail(lines=3)
@@ -326,12 +350,13 @@ class Session:
         await self._tools_changed.wait()
 
     def _read_info(self, client: Client) -> ServerInfo:
+        # The server's name is kept as its claim only: a label it could choose would let it take
+        # the name of a server the user trusts (its approval rules, its audit records).
         info = client.server_info
-        if not self.target.name and info is not None and info.name:
-            self.name = info.name  # the server's own name beats one guessed from its command
         caps = client.server_capabilities.model_dump(by_alias=True, mode="json", exclude_none=True)
         return ServerInfo(
-            name=(info.name if info else "") or self.name,
+            label=self.name,
+            name=info.name if info else "",
             version=(info.version if info else "") or "",
             protocol_version=client.protocol_version,
             transport=self.target.transport,
@@ -417,6 +442,10 @@ class Session:
             never_arrived = wire.never_arrived(sent)
             if never_arrived or isinstance(err, ConnectionLost) or wire.ended:
                 gen.broken = True
+                if wire.lost_reason is not None:
+                    # Closed on purpose, after the request arrived: its answer may be the very message
+                    # that broke the bound, and would again. Not re-sent; the next request reconnects.
+                    raise self._lost(wire.lost_reason, tool) from failure
                 if never_arrived:
                     err = ConnectionLost(f"the request did not reach the server: {never_arrived}",
                                          server=self.name, tool=tool)
@@ -441,11 +470,21 @@ class Session:
             raise err from failure
         raise AssertionError("unreachable")
 
+    def _lost(self, reason: str, tool: str | None) -> ConnectionLost:
+        then = ("; the next request reconnects" if self.options.reconnect_attempts > 0
+                else "; reconnection is disabled")
+        return ConnectionLost(reason + then, server=self.name, tool=tool)
+
     async def list_tools(self) -> list[types.Tool]:
         """Every tool, following ``nextCursor`` to the last page.
 
         Tools whose definitions the SDK rejects are left out (the rest of the listing is
         kept) and recorded in ``skipped_tools``.
+
+        Raises:
+            ProtocolError: the pages never end (a cursor repeats, or more than 10,000 pages), or
+                hold more tools or bytes than ``Options.max_listing_tools``/``max_listing_bytes``.
+            CallTimeout: the listing did not finish within ``Options.timeout`` (says how far it got).
         """
         skipped: list[SkippedTool] = []
 
@@ -453,17 +492,25 @@ class Session:
             wire = self._gen.wire if self._gen is not None else None
             if wire is not None:
                 wire.skipped_tools.clear()
+                wire.listing_bytes = 0
+            walk = _Walk(self.name, self.options)
             tools: list[types.Tool] = []
             cursor: str | None = None
-            seen: set[str] = set()
-            with anyio.fail_after(self.timeout):
-                for _ in range(_MAX_PAGES):
-                    page = await client.list_tools(cursor=cursor, cache_mode="bypass")
-                    tools.extend(page.tools)
-                    cursor = page.next_cursor
-                    if cursor is None or cursor in seen:
-                        break
-                    seen.add(cursor)
+            try:
+                with anyio.fail_after(self.timeout):
+                    while True:
+                        page = await client.list_tools(cursor=cursor, cache_mode="bypass")
+                        walk.read(page, wire.listing_bytes if wire is not None else 0)
+                        tools.extend(page.tools)
+                        cursor = page.next_cursor
+                        if cursor is None:
+                            break
+                        walk.follow(cursor)
+            except TimeoutError:
+                if not walk.pages:
+                    raise  # nothing answered at all: the ordinary "no answer" says it best
+                raise CallTimeout(f"tools/list did not finish within {self.timeout:g}s (read {walk.so_far()}, and "
+                                  "the listing had not ended)", timeout=self.timeout, server=self.name) from None
             if wire is not None:
                 skipped[:] = wire.skipped_tools
             _absorb(client, tools)
@@ -489,6 +536,52 @@ class Session:
         args = arguments if isinstance(arguments, dict) else dict(arguments or {})
         return self.request(_call_tool, name, args, seconds, progress,  # type: ignore[return-value]
                             tool=name, timeout=seconds, retry=idempotent)
+
+
+class _Walk:
+    """The bounds of one walk through ``tools/list``'s pages, checked as each page arrives."""
+
+    def __init__(self, server: str, options: Options) -> None:
+        self.server = server
+        self.max_tools = options.max_listing_tools
+        self.max_bytes = options.max_listing_bytes
+        self.pages = 0
+        self.tools = 0
+        self.bytes = 0
+        self.cursors: set[str] = set()
+
+    def so_far(self) -> str:
+        size = f", {byte_size(self.bytes)}" if self.bytes else ""
+        return f"{_count(self.pages, 'page')} with {_count(self.tools, 'tool')}{size}"
+
+    def _error(self, detail: str) -> ProtocolError:
+        return ProtocolError(detail, code=INTERNAL_ERROR, server=self.server)
+
+    def read(self, page: types.ListToolsResult, total_bytes: int) -> None:
+        """Count a page (``total_bytes``: every answer of this listing so far, when the wire knows)."""
+        self.pages += 1
+        self.tools += len(page.tools)
+        self.bytes = total_bytes
+        if self.tools > self.max_tools:
+            raise self._error(f"tools/list offers more than {self.max_tools:,} tools (read {self.so_far()}); "
+                              "raise Options.max_listing_tools if the server really has that many")
+        if self.bytes > self.max_bytes:
+            raise self._error(f"tools/list answers exceed {byte_size(self.max_bytes)} (read {self.so_far()}); "
+                              "raise Options.max_listing_bytes if the server's catalogue really is that large")
+
+    def follow(self, cursor: str) -> None:
+        """Check the next page's cursor before it is asked for."""
+        if cursor in self.cursors:
+            shown = one_line(cursor[:80]) + ("..." if len(cursor) > 80 else "")
+            raise self._error(f"tools/list pages run in a circle: the cursor '{shown}' came back after "
+                              f"{self.so_far()}, so the catalogue would never be complete")
+        if self.pages >= _MAX_PAGES:
+            raise self._error(f"tools/list did not end after {self.so_far()}: the server keeps sending a nextCursor")
+        self.cursors.add(cursor)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _call_tool(client: Client, name: str, arguments: dict[str, Any], seconds: float,

@@ -13,6 +13,11 @@ consumes, like the SDK's own ``stdio_client``, with two differences that matter 
   (``TransportObserver``: the requests sent, the answers repaired, the end of the stream) is
   told by the reader task and by ``send`` directly, not through stream wrappers.
 
+Reading is linear in what the server sends (each read is searched for a newline once, never
+the whole buffer again), and no message may exceed ``max_message_bytes``: past it the stream
+cannot be resynchronised (the rest of the line could be anything), so the connection is closed
+and the observer told why (``lost``); requests in flight fail at once with that reason.
+
 The child gets the SDK's minimal environment (HOME, PATH, ...) plus the target's ``env``,
 runs in a process group of its own, and its stderr goes to a real file.
 Leaving the context stops it, shielded and bounded: close its stdin, give it ``grace``
@@ -36,6 +41,7 @@ from mcp.os.posix.utilities import terminate_posix_process_tree
 from mcp.shared.message import SessionMessage
 from mcp_types import JSONRPCMessage, JSONRPCRequest, RequestId, jsonrpc_message_adapter
 
+from .options import DEFAULT_MAX_MESSAGE_BYTES, byte_size
 from .targets import StdioTarget
 
 __all__ = ["TransportObserver", "stdio_streams"]
@@ -59,11 +65,15 @@ class TransportObserver(Protocol):
     def sending(self, message: JSONRPCMessage) -> None:
         """A message is about to be written (called in the sending task)."""
 
-    def received(self, item: SessionMessage | Exception) -> SessionMessage | Exception:
-        """A message (or a parse failure) arrived; returns what the session should see instead."""
+    def received(self, item: SessionMessage | Exception, size: int | None = None) -> SessionMessage | Exception:
+        """A message (or a parse failure) of ``size`` bytes (if the transport knows) arrived; returns what
+        the session should see instead."""
 
     def end(self) -> None:
         """The read side ended: no answer will come any more."""
+
+    def lost(self, reason: str) -> None:
+        """The transport closed the connection on purpose (``reason``, one line): no answer will come."""
 
     def reject(self, request_id: RequestId, reason: str) -> None:
         """The request provably never reached the server: re-sending it cannot run it twice."""
@@ -108,35 +118,42 @@ class _PipeWriter:
         await self.aclose()
 
 
-async def _read_lines(stdout: asyncio.StreamReader, sink: Any, observer: TransportObserver) -> None:
+async def _read_lines(stdout: asyncio.StreamReader, sink: Any, observer: TransportObserver,
+                      limit: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
     """Split stdout into lines and hand each, parsed and observed, to the session.
 
     A line that is not JSON-RPC is handed on as its parse error (the SDK's convention for
     transports), which the observer turns into an answer or counts; blank lines are skipped.
-    Once nobody listens, the rest is read and dropped: a server blocked on a full pipe could
-    not exit when asked to.
+    A line longer than ``limit`` bytes ends the connection (``observer.lost``): what follows
+    it cannot be told apart from the rest of it. Once nobody listens, the rest is read and
+    dropped: a server blocked on a full pipe could not exit when asked to.
     """
     pending = bytearray()
     try:
         while chunk := await stdout.read(_CHUNK):
+            # Only the new bytes can hold the end of the pending line: searching the whole buffer
+            # on every read would make a long message quadratic in its length.
+            scan = len(pending)
             pending += chunk
-            while (end := pending.find(b"\n")) >= 0:
-                line = bytes(pending[:end])
-                del pending[:end + 1]
-                if not line or line.isspace():
+            begin = 0
+            while (end := pending.find(b"\n", scan)) >= 0 and end - begin <= limit:
+                if begin == 0 and end >= _CHUNK:
+                    # A long line fills the buffer: hand the buffer itself over rather than a copy,
+                    # so it is freed once parsed and the rest (less than a read) starts a new one.
+                    line, pending = pending, pending[end + 1:]
+                    del line[end:]
+                    scan = 0
+                    await _deliver(line, sink, observer)
                     continue
-                item: SessionMessage | Exception
-                try:
-                    item = SessionMessage(jsonrpc_message_adapter.validate_json(line, by_name=False))
-                except ValueError as exc:
-                    item = exc
-                item = observer.received(item)
-                # The session's reader is almost always waiting: hand over without send()'s
-                # checkpoint, an event-loop pass per message (the next read yields anyway).
-                try:
-                    sink.send_nowait(item)
-                except anyio.WouldBlock:
-                    await sink.send(item)
+                await _deliver(pending[begin:end], sink, observer)
+                begin = scan = end + 1
+            del pending[:begin]
+            if len(pending) <= limit:
+                continue
+            # Too long, whether it has ended or not (what is left starts with it).
+            observer.lost(f"the server sent a message larger than {byte_size(limit)} (Options.max_message_bytes); "
+                          "the rest of the stream cannot be told apart from it, so the connection was closed")
+            return
         observer.end()
     except (anyio.ClosedResourceError, anyio.BrokenResourceError):
         with suppress(ConnectionError, OSError):
@@ -147,15 +164,35 @@ async def _read_lines(stdout: asyncio.StreamReader, sink: Any, observer: Transpo
         observer.end()
 
 
+async def _deliver(line: bytearray, sink: Any, observer: TransportObserver) -> None:
+    """Parse one line, let the observer see it, and hand it to the session (blank lines are skipped)."""
+    if not line or line.isspace():
+        return
+    item: SessionMessage | Exception
+    try:
+        item = SessionMessage(jsonrpc_message_adapter.validate_json(line, by_name=False))
+    except ValueError as exc:
+        item = exc
+    item = observer.received(item, len(line))
+    # The session's reader is almost always waiting: hand over without send()'s checkpoint,
+    # an event-loop pass per message (the next read yields anyway).
+    try:
+        sink.send_nowait(item)
+    except anyio.WouldBlock:
+        await sink.send(item)
+
+
 @asynccontextmanager
 async def stdio_streams(target: StdioTarget, *, stderr: TextIO, observer: TransportObserver,
-                        grace: float) -> AsyncIterator[tuple[Any, Any]]:
+                        grace: float, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+                        ) -> AsyncIterator[tuple[Any, Any]]:
     """Start the server and yield ``(read, write)`` for an SDK session; stop it on exit.
 
     Args:
         stderr: a real file (with a descriptor) for the child's stderr.
         observer: told about every message (see ``TransportObserver``).
         grace: seconds the server gets to exit by itself once its stdin is closed.
+        max_message_bytes: a longer message from the server closes the connection (``observer.lost``).
 
     Raises:
         OSError: the command could not be started (not found, not executable).
@@ -170,7 +207,7 @@ async def stdio_streams(target: StdioTarget, *, stderr: TextIO, observer: Transp
     async def reader() -> None:
         assert process.stdout is not None
         with sink:
-            await _read_lines(process.stdout, sink, observer)
+            await _read_lines(process.stdout, sink, observer, max_message_bytes)
 
     try:
         async with anyio.create_task_group() as tg:

@@ -1,12 +1,15 @@
 """What to connect to: typed targets parsed from a URL, a command or an ``mcpServers`` config.
 
 A target is a small frozen value. It knows nothing about sessions; the transport layer
-turns it into streams. Secret values (environment values, headers) are kept out of
-``repr`` and are replaced by ``${VAR}`` references in ``to_config``.
+turns it into streams. Secret values (environment values, credential headers, URL passwords
+and every value a config's ``${VAR}`` expanded to, wherever it went: ``args``, the URL's path,
+a header) are kept out of ``repr`` and ``describe`` and are written as ``${VAR}`` references by
+``to_config``, so a dumped config never holds one and reloads with the same values.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -16,10 +19,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from .errors import ConfigError
-from .secrets import MASK, env_name, env_secrets, header_secrets, is_secret_name, mask_url, url_secrets
+from .secrets import (
+    MASK,
+    env_name,
+    env_secrets,
+    header_secrets,
+    is_secret_header,
+    mask_known,
+    mask_url,
+    url_secrets,
+)
 
 if TYPE_CHECKING:
     import httpx2
@@ -38,6 +50,51 @@ __all__ = [
 TransportName: TypeAlias = Literal["stdio", "http", "sse"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _referenced(text: str, refs: Mapping[str, str]) -> str:
+    """``text`` with each secret value of ``refs`` (value -> ``${VAR}``) replaced by its reference."""
+    if not refs or not text:
+        return text
+    pattern = re.compile("|".join(re.escape(v) for v in sorted(refs, key=len, reverse=True)))
+    return pattern.sub(lambda m: refs[m.group(0)], text)
+
+
+def _expansions(expanded: Mapping[str, str]) -> list[str]:
+    return [s for v in expanded for s in env_secrets(v)]
+
+# Commands that run a package named by their first plain argument (after the sub-command, if any):
+# the package tells two such servers apart, the launcher does not.
+_LAUNCHERS = {"npx": (), "bunx": (), "pnpx": (), "uvx": (), "pipx": ("run",), "pnpm": ("dlx",), "yarn": ("dlx",),
+              "uv": ("tool", "run")}
+# Their options that take a value, which is not the package.
+_VALUED = frozenset({"--python", "--with", "--index", "--index-url", "--extra-index-url", "--registry", "--cache",
+                     "--node-options", "--spec"})
+_VERSION = re.compile(r"^(@?[^@=<>~!\s]+)")
+
+
+def _launched_package(parts: Sequence[str]) -> str | None:
+    """The package a launcher command runs, without its version (``@scope/server@1.2`` -> ``@scope/server``)."""
+    launcher = parts[0].removesuffix(".cmd").removesuffix(".exe")
+    if launcher not in _LAUNCHERS:
+        return None
+    sub = _LAUNCHERS[launcher]
+    rest = list(parts[1:])
+    if tuple(rest[:len(sub)]) != sub:
+        return None
+    rest = rest[len(sub):]
+    skip = False
+    for arg in rest:
+        if skip:
+            skip = False
+        elif arg in _VALUED:
+            skip = True
+        elif not arg.startswith("-"):
+            found = _VERSION.match(arg)
+            return found.group(1) if found else arg
+    return None
+
+
 @dataclass(frozen=True)
 class StdioTarget:
     """A server launched as a subprocess speaking MCP over stdin/stdout.
@@ -54,40 +111,61 @@ class StdioTarget:
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     cwd: str | None = None
     name: str = ""
+    expanded: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """Values a config's ``${VAR}`` expanded to, each with its reference (set by ``parse_config``)."""
+
+    def __repr__(self) -> str:
+        args = tuple(_referenced(a, self._refs()) for a in self.args)
+        cwd = _referenced(self.cwd, self.expanded) if self.cwd else self.cwd
+        return mask_known(f"StdioTarget(command={_referenced(self.command, self.expanded)!r}, args={args!r}, "
+                          f"cwd={cwd!r}, name={self.name!r})")
 
     @property
     def transport(self) -> TransportName:
         return "stdio"
 
+    def _refs(self) -> dict[str, str]:
+        """Every secret value with the reference a config writes for it (an expansion's own first)."""
+        refs = {s: f"${{{k}}}" for k, v in self.env.items() for s in env_secrets(v)}
+        refs.update({v: ref for v, ref in self.expanded.items() if env_secrets(v)})
+        return refs
+
     @property
     def label(self) -> str:
-        """A human name: the config name, else the executable's base name."""
+        """The user's name for the server: the config name, else taken from the command (the
+        module of ``python -m``, the package ``npx``/``uvx``/``pipx run``... runs, else the
+        executable's base name). Never what the server says about itself."""
         if self.name:
             return self.name
         parts = [Path(self.command).name, *self.args]
         # `python -m pkg` reads better as the module than as "python".
         if "-m" in parts[:-1]:
             return parts[parts.index("-m") + 1]
-        return parts[0]
+        return _launched_package(parts) or parts[0]
 
     def describe(self) -> str:
         """The command line, with environment variable names but never their values."""
         env = " ".join(f"{k}=***" for k in sorted(self.env))
-        cmd = shlex.join([self.command, *self.args])
+        refs = self._refs()
+        cmd = shlex.join([_referenced(self.command, self.expanded), *(_referenced(a, refs) for a in self.args)])
         return f"{env} {cmd}".strip()
 
     def secret_values(self) -> list[str]:
-        """Every value that logs, errors and output must hide: the environment's values."""
-        return [s for v in self.env.values() for s in env_secrets(v)]
+        """Every value that logs, errors and output must hide: the environment's values and what
+        a config's ``${VAR}`` expanded to."""
+        return [s for v in self.env.values() for s in env_secrets(v)] + _expansions(self.expanded)
 
     def to_config(self, secret_refs: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """The ``mcpServers`` entry for this target; env values become ``${VAR}`` references."""
+        """The ``mcpServers`` entry for this target; env values become ``${VAR}`` references, and so
+        does every secret value in ``args`` (an expansion's value its own reference)."""
         refs = secret_refs or {}
-        out: dict[str, Any] = {"command": self.command, "args": list(self.args)}
+        values = self._refs()
+        out: dict[str, Any] = {"command": _referenced(self.command, self.expanded),
+                               "args": [_referenced(a, values) for a in self.args]}
         if self.env:
             out["env"] = {k: refs.get(k, f"${{{k}}}") for k in self.env}
         if self.cwd:
-            out["cwd"] = self.cwd
+            out["cwd"] = _referenced(self.cwd, self.expanded)
         return out
 
 
@@ -105,9 +183,11 @@ class HttpTarget:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     name: str = ""
     auth: httpx2.Auth | None = field(default=None, repr=False, compare=False)
+    expanded: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """Values a config's ``${VAR}`` expanded to, each with its reference (set by ``parse_config``)."""
 
     def __repr__(self) -> str:
-        return f"HttpTarget(url={self.safe_url()!r}, transport={self.transport!r}, name={self.name!r})"
+        return mask_known(f"HttpTarget(url={self.safe_url()!r}, transport={self.transport!r}, name={self.name!r})")
 
     @property
     def label(self) -> str:
@@ -118,25 +198,48 @@ class HttpTarget:
         return parts.netloc.rpartition("@")[2] + parts.path.rstrip("/") or self.safe_url()
 
     def safe_url(self, password: str = MASK, secret: str = MASK) -> str:
-        """The URL with a userinfo password and secret query values (``api_key=``…) replaced."""
-        return mask_url(self.url, password, secret)
+        """The URL with a userinfo password and secret query values (``api_key=``…) replaced, and
+        what a config's ``${VAR}`` expanded to (in the path, say) shown as its reference."""
+        return mask_url(_referenced(self.url, self.expanded), password, secret)
 
     def describe(self) -> str:
-        shown = " ".join(f"{k}: {'***' if is_secret_name(k) else v}" for k, v in sorted(self.headers.items()))
+        refs = self._refs()
+        shown = " ".join(f"{k}: {'***' if is_secret_header(k) else _referenced(v, refs)}"
+                         for k, v in sorted(self.headers.items()))
         return f"{self.safe_url()} {shown}".strip()
 
+    def _refs(self) -> dict[str, str]:
+        """Secret header values with the reference a config writes for them (an expansion's own first)."""
+        refs = {s: "${" + env_name(k) + "}" for k, v in self.headers.items() for s in header_secrets(k, v)}
+        refs.update({v: ref for v, ref in self.expanded.items() if env_secrets(v)})
+        return refs
+
     def secret_values(self) -> list[str]:
-        """Every value that logs, errors and output must hide: credential headers, URL secrets."""
-        return [s for k, v in self.headers.items() for s in header_secrets(k, v)] + url_secrets(self.url)
+        """Every value that logs, errors and output must hide: credential headers, URL secrets,
+        and what a config's ``${VAR}`` expanded to."""
+        return ([s for k, v in self.headers.items() for s in header_secrets(k, v)] + url_secrets(self.url)
+                + _expansions(self.expanded))
 
     def to_config(self, secret_refs: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """The ``mcpServers`` entry; secret header values become ``${VAR}`` references."""
+        """The ``mcpServers`` entry; secret header values, URL secrets and expanded values become
+        ``${VAR}`` references (an expansion keeps its own)."""
         refs = secret_refs or {}
-        url = mask_url(self.url, "${MCP_URL_PASSWORD}", "${{name}}")
-        out: dict[str, Any] = {"url": url, "type": "sse" if self.transport == "sse" else "http"}
+        url = _referenced(self.url, self.expanded)
+        parts = urlsplit(url)
+        password = parts.password if parts.password and _VAR.fullmatch(parts.password) else "${MCP_URL_PASSWORD}"
+        query = dict(parse_qsl(parts.query))
+
+        def query_ref(key: str) -> str:
+            given = query.get(key, "")
+            return given if _VAR.fullmatch(given) else "${" + env_name(key) + "}"
+
+        out: dict[str, Any] = {"url": mask_url(url, password, query_ref),
+                               "type": "sse" if self.transport == "sse" else "http"}
         if self.headers:
+            values = self._refs()
             out["headers"] = {
-                k: (refs.get(k, "${" + env_name(k) + "}") if is_secret_name(k) else v)
+                k: (refs.get(k, self.expanded.get(v, "${" + env_name(k) + "}")) if is_secret_header(k)
+                    else _referenced(v, values))
                 for k, v in self.headers.items()
             }
         return out
@@ -185,12 +288,13 @@ def resolve_target(
             raise ConfigError("headers= and auth= apply to HTTP and SSE servers only; pass env= for a stdio command")
         merged_env = {**target.env, **(env or {})}
         return StdioTarget(_command(target.command), target.args, merged_env, str(cwd) if cwd else target.cwd,
-                           name or target.name)
+                           name or target.name, target.expanded)
     if isinstance(target, HttpTarget):
         if env:
             raise ConfigError("env= applies to stdio commands only; pass headers= for an HTTP server")
         return HttpTarget(target.url, transport if transport in ("http", "sse") else target.transport,
-                          {**target.headers, **(headers or {})}, name or target.name, auth or target.auth)
+                          {**target.headers, **(headers or {})}, name or target.name, auth or target.auth,
+                          target.expanded)
     if isinstance(target, str) and re.match(r"^https?://", target, re.IGNORECASE):
         if transport == "stdio":
             raise ConfigError(f"{target!r} is a URL; transport 'stdio' needs a command")
@@ -213,8 +317,12 @@ def resolve_target(
     return StdioTarget(_command(argv[0]), tuple(argv[1:]), dict(env or {}), str(cwd) if cwd else None, name)
 
 
-def expand_vars(value: str, environ: Mapping[str, str] | None = None, *, where: str = "") -> str:
+def expand_vars(value: str, environ: Mapping[str, str] | None = None, *, where: str = "",
+                expanded: dict[str, str] | None = None) -> str:
     """Expand ``${VAR}`` and ``${VAR:-default}`` from the environment.
+
+    ``expanded``, when given, receives each value put in with the reference it came from
+    (value -> ``${VAR}``): what a target treats as secret and writes back as that reference.
 
     Raises:
         ConfigError: a ``${VAR}`` without default names an unset variable.
@@ -224,22 +332,27 @@ def expand_vars(value: str, environ: Mapping[str, str] | None = None, *, where: 
     def sub(m: re.Match[str]) -> str:
         var, default = m.group(1), m.group(2)
         if var in source and (source[var] or default is None):
-            return source[var]
-        if default is not None:
-            return default
-        place = f" in {where}" if where else ""
-        raise ConfigError(f"environment variable {var} is not set{place}; export it or write ${{{var}:-default}}")
+            found = source[var]
+        elif default is not None:
+            found = default
+        else:
+            place = f" in {where}" if where else ""
+            raise ConfigError(f"environment variable {var} is not set{place}; "
+                              f"export it or write ${{{var}:-default}}")
+        if expanded is not None and found:
+            expanded.setdefault(found, m.group(0))
+        return found
 
     return _VAR.sub(sub, value)
 
 
-def _expand_tree(node: Any, environ: Mapping[str, str] | None, where: str) -> Any:
+def _expand_tree(node: Any, environ: Mapping[str, str] | None, where: str, expanded: dict[str, str]) -> Any:
     if isinstance(node, str):
-        return expand_vars(node, environ, where=where)
+        return expand_vars(node, environ, where=where, expanded=expanded)
     if isinstance(node, list):
-        return [_expand_tree(v, environ, where) for v in node]
+        return [_expand_tree(v, environ, where, expanded) for v in node]
     if isinstance(node, dict):
-        return {k: _expand_tree(v, environ, f"{where}.{k}") for k, v in node.items()}
+        return {k: _expand_tree(v, environ, f"{where}.{k}", expanded) for k, v in node.items()}
     return node
 
 
@@ -251,10 +364,17 @@ def _str_map(entry: Mapping[str, Any], key: str, where: str) -> dict[str, str]:
 
 
 def _entry_to_target(name: str, entry: Any, environ: Mapping[str, str] | None, base: Path | None) -> Target:
+    expanded: dict[str, str] = {}
+    target = _expanded_entry(name, entry, environ, base, expanded)
+    return dataclasses.replace(target, expanded=expanded) if expanded else target
+
+
+def _expanded_entry(name: str, entry: Any, environ: Mapping[str, str] | None, base: Path | None,
+                    expanded: dict[str, str]) -> Target:
     where = f"mcpServers.{name}"
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be an object with 'command' or 'url'")
-    entry = _expand_tree(entry, environ, where)
+    entry = _expand_tree(entry, environ, where, expanded)
     kind = str(entry.get("type") or entry.get("transport") or "").lower()
     if "url" in entry:
         url = entry["url"]

@@ -10,6 +10,9 @@ they are written once, here and below:
 * two servers offering the same agent-facing name is a ``ConfigError`` naming both;
 * every call runs the guards' chain (audit, approval, interceptors) on the connection's one
   call path, with the agent's name in it;
+* every attempt refused before it could become a call (an unknown tool, one outside the
+  selection or withheld, arguments its inputSchema refuses) is told to the interceptors that
+  keep records (``record_refusal``: the audit trail), so the trail shows what an agent *tried*;
 * a **deferred catalogue** (``Guards(catalogue="deferred")``, or ``"auto"`` past a size) shows
   the model only the ``always`` tools plus ``find_tools``, a search over the allowed tools
   (``bridge.search``). A framework that asks for the tool list every turn (``growing=True``:
@@ -37,8 +40,8 @@ import mcp_types as types
 from mcp.shared.dispatcher import ProgressFnT
 
 from .catalogue import Catalogue, ToolEntry
-from .connection import Connection
-from .errors import ConfigError, ToolNotFound
+from .connection import Connection, ToolCall
+from .errors import BridgeError, CatalogueDrift, ConfigError, InvalidArguments, ToolNotFound
 from .guards import Guards
 from .profiles import apply_profile, restore
 from .registry import ServerSpec, shared_connections
@@ -52,6 +55,9 @@ logger = logging.getLogger("bridge.toolset")
 
 FIND_TOOLS = "find_tools"
 CALL_TOOL = "call_tool"
+
+# What stops an attempt before it becomes a call: nothing was approved, nothing was sent.
+_REFUSALS = (ToolNotFound, CatalogueDrift, InvalidArguments)
 
 
 class UnguardedToolsWarning(UserWarning):
@@ -130,6 +136,9 @@ class Toolset:
         self._found: dict[str, None] = {}
         self._warned = False
         self._profiled: dict[str, tuple[ToolEntry, dict[str, Any]]] = {}
+        # Interceptors that keep records are told of refused attempts too (``AuditTrail.record_refusal``).
+        hooks = [getattr(i, "record_refusal", None) for i in self.guards.chain]
+        self._recorders = tuple(hook for hook in hooks if callable(hook))
         self._find = _meta_tool(FIND_TOOLS, "Search this agent's tools by what you want to do. Returns the best "
                                 "matches with their names, descriptions and full input schemas.", _FIND_SCHEMA)
         self._call = _meta_tool(CALL_TOOL, "Call a tool found with find_tools: give its name and its arguments "
@@ -319,9 +328,10 @@ class Toolset:
             ConnectionLost, CallTimeout, ProtocolError, ConnectError: the call could not complete.
         """
         # A plain method handing back the connection's coroutine when the route is known and
-        # current (almost every call): one coroutine frame fewer on every resumption.
+        # current (almost every call): one coroutine frame fewer on every resumption. Not when a
+        # refusal must be recorded: the connection would refuse invalid arguments unrecorded.
         route = self._routes.get(name) if self._seen == tool_changes.count and not self._deferred else None
-        if route is None or self.guards.schema_profile is not None:
+        if route is None or self.guards.schema_profile is not None or self._recorders:
             return self._looked_up(name, arguments, call_id=call_id, progress=progress, timeout=timeout)
         return self._through(route, arguments, call_id, progress, timeout)
 
@@ -329,20 +339,59 @@ class Toolset:
                          progress: ProgressFnT | None, timeout: float | None) -> CallResult:
         if self._deferred and name in (FIND_TOOLS, CALL_TOOL):
             return await self._meta(name, dict(arguments or {}), call_id=call_id, progress=progress, timeout=timeout)
-        route = await self.route(name)
-        if self.guards.schema_profile is not None:
-            arguments = restore(arguments or {}, route.entry.input_schema, self.guards.schema_profile)
-        return await self._through(route, arguments, call_id, progress, timeout)
+        route: Route | None = None
+        try:
+            route = await self.route(name)
+            if self.guards.schema_profile is not None:
+                arguments = restore(arguments or {}, route.entry.input_schema, self.guards.schema_profile)
+            # Validated here rather than on the connection, so a refusal can be recorded.
+            arguments = route.connection.prepare(route.entry, arguments).arguments
+        except _REFUSALS as refusal:
+            await self._refused(name, arguments, call_id, refusal, route.connection.name if route else None,
+                                route.entry if route else None)
+            raise
+        return await self._through(route, arguments, call_id, progress, timeout, validate=False)
 
     def _through(self, route: Route, arguments: Mapping[str, Any] | None, call_id: str | None,
-                 progress: ProgressFnT | None, timeout: float | None) -> Coroutine[Any, Any, CallResult]:
+                 progress: ProgressFnT | None, timeout: float | None, *,
+                 validate: bool = True) -> Coroutine[Any, Any, CallResult]:
         return route.connection.call(route.entry, arguments, agent=self.agent, call_id=call_id, timeout=timeout,
-                                     progress=progress, interceptors=self.guards.chain)
+                                     validate=validate, progress=progress, interceptors=self.guards.chain)
+
+    async def _refused(self, name: str, arguments: Any, call_id: str | None, refusal: BridgeError,
+                       server: str | None = None, entry: ToolEntry | None = None) -> None:
+        """Tell the recording interceptors about an attempt refused before it became a call (``server``
+        and ``entry``: where it was headed, when that was found)."""
+        if not self._recorders:
+            return
+        if isinstance(refusal, InvalidArguments):
+            reason = "invalid arguments"
+        elif isinstance(refusal, CatalogueDrift):
+            reason = "tool withheld"
+        elif any(c.current is not None and c.current.get(name) is not None for c in self.connections):
+            # The server has it; this agent may not: worth telling apart in the trail, never to the model.
+            reason = "tool outside the agent's selection"
+        else:
+            reason = "unknown tool"
+        if server is None:
+            only = self.connections[0].name if len(self.connections) == 1 else "bridge"
+            server = refusal.server or only
+        args = dict(arguments) if isinstance(arguments, Mapping) else {} if arguments is None else {
+            "(not an object)": arguments}
+        attempt = ToolCall(server=server, tool=entry.name if entry else name,
+                           mcp_name=entry.mcp_name if entry else refusal.tool or name, arguments=args,
+                           agent=self.agent, call_id=call_id)
+        for record in self._recorders:
+            await record(attempt, reason, refusal)
 
     async def _meta(self, name: str, arguments: dict[str, Any], *, call_id: str | None,
                     progress: ProgressFnT | None, timeout: float | None) -> CallResult:
         entry = self._find if name == FIND_TOOLS else self._call
-        entry.compiled.validate(arguments)
+        try:
+            entry.compiled.validate(arguments)
+        except InvalidArguments as refusal:
+            await self._refused(name, arguments, call_id, refusal, "bridge", entry)
+            raise
         if name == CALL_TOOL:
             inner = arguments["name"]
             if inner in (FIND_TOOLS, CALL_TOOL):

@@ -32,6 +32,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.message import SessionMessage
 from mcp_types import JSONRPCRequest
 
+from .options import DEFAULT_MAX_MESSAGE_BYTES
+from .secrets import Secrets, known_secrets
 from .stdio import TransportObserver, stdio_streams
 from .targets import HttpTarget, StdioTarget, Target
 
@@ -70,7 +72,8 @@ def _relevant_lines(text: str, lines: int = 5, limit: int = 2000) -> str:
     Lines that look like errors win (when there are more than ``lines``, the first ones and the
     last one: the cause and the final word); without any, the last lines that are not noise
     (stack frames, traceback headers, "a complete log can be found in ..."). Repeated lines
-    are kept once; each line is cut at 300 characters and the result at ``limit``.
+    are kept once; each line is cut at 300 characters and the result at ``limit``. ``text`` must
+    be masked already: these cuts could split a secret.
     """
     seen: set[str] = set()
     kept: list[str] = []
@@ -93,12 +96,14 @@ class StderrCapture:
     """A real file the child's stderr goes to, so a failed start can report why.
 
     The SDK needs a file with a descriptor (the child inherits it), so a spooled temp
-    file on disk it is; it is closed with the connection.
+    file on disk it is; it is closed with the connection. What ``tail`` returns is masked
+    with ``secrets`` (default: every open session's, ``known_secrets``) before any cut.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Secrets | None = None) -> None:
         self._file: TextIO = tempfile.TemporaryFile(  # noqa: SIM115 - lives as long as the connection
             mode="w+", encoding="utf-8", errors="replace")
+        self._secrets = known_secrets if secrets is None else secrets
 
     @property
     def file(self) -> TextIO:
@@ -106,15 +111,30 @@ class StderrCapture:
 
     def tail(self, lines: int = 5, limit: int = 2000) -> str:
         """The lines of the stderr written so far that say why the server failed (see
-        ``_relevant_lines``): at most ``lines`` lines and ``limit`` characters, newline-separated."""
+        ``_relevant_lines``): at most ``lines`` lines and ``limit`` characters, newline-separated,
+        secrets masked."""
         try:
             self._file.flush()
             size = self._file.seek(0, 2)
-            self._file.seek(max(0, size - _STDERR_WINDOW))
+            # Read a secret's length more than the window: a secret straddling the window's start
+            # is then read whole, masked, and kept; one cut by the read itself lies in the margin.
+            margin = self._secrets.longest
+            start = max(0, size - _STDERR_WINDOW - margin)
+            self._file.seek(start)
             text = self._file.read()
         except (OSError, ValueError):
             return ""
-        return _relevant_lines(text, lines, limit)
+        return _relevant_lines(self._secrets(text[self._window_start(text, start, margin):]), lines, limit)
+
+    def _window_start(self, text: str, start: int, margin: int) -> int:
+        """Where the window begins in ``text`` (read from file offset ``start``): never inside a secret."""
+        if start == 0:
+            return 0
+        cut = max(margin, len(text) - _STDERR_WINDOW)
+        for begin, end in self._secrets.spans(text):
+            if begin < cut < end:
+                return begin
+        return cut
 
     def close(self) -> None:
         self._file.close()
@@ -199,17 +219,20 @@ async def _observed(streams: AbstractAsyncContextManager[Any], observer: Transpo
 
 
 def open_streams(target: Target, *, timeout: float, grace: float, observer: TransportObserver,
-                 stderr: StderrCapture | None = None) -> AbstractAsyncContextManager[Any]:
+                 stderr: StderrCapture | None = None, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+                 ) -> AbstractAsyncContextManager[Any]:
     """An async context manager yielding ``(read, write)`` for ``target``, reporting to ``observer``.
 
     ``timeout`` bounds HTTP connects and writes; ``stderr`` receives a stdio child's stderr;
-    ``grace`` is how long a stdio server gets to exit by itself once its stdin is closed.
+    ``grace`` is how long a stdio server gets to exit by itself once its stdin is closed;
+    ``max_message_bytes`` caps one message from a stdio server (``bridge.stdio``).
     """
     if isinstance(target, StdioTarget):
         errlog = stderr.file if stderr is not None else sys.stderr
         if not _OWN_STDIO:
             return _observed(_sdk_stdio(target, errlog), observer)
-        return stdio_streams(target, stderr=errlog, observer=observer, grace=grace)
+        return stdio_streams(target, stderr=errlog, observer=observer, grace=grace,
+                             max_message_bytes=max_message_bytes)
     return _observed(_http_streams(target, timeout, observer), observer)
 
 

@@ -22,23 +22,42 @@ us:
   we are waiting for is that request's answer: it becomes an error answer at once, instead
   of a wait for the timeout. Other malformed lines are counted and described, so a request
   that then times out can say what the server sent instead.
+* **Answers the SDK's JSON parser refuses as a whole.** Its parser stops at a fixed nesting
+  depth, so one tool whose inputSchema nests deeper fails the entire ``tools/list`` page before
+  any repair could look at it. Such a message is read again with Python's parser: in a
+  listing, the tools nested too deep are dropped (and reported, like other invalid tools) and
+  the rest delivered; any other answer fails its request at once, saying why.
+* **Sizes and a lost connection.** The size of every ``tools/list`` answer is added up
+  (``listing_bytes``), so a listing can be bounded as its pages arrive; a transport that
+  closed the connection on purpose says why (``lost``), which failed requests then quote.
 """
 
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
+import pydantic_core
 from mcp.shared.message import SessionMessage
-from mcp_types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCRequest, JSONRPCResponse, RequestId
+from mcp_types import (
+    INTERNAL_ERROR,
+    ErrorData,
+    JSONRPCError,
+    JSONRPCRequest,
+    JSONRPCResponse,
+    RequestId,
+    jsonrpc_message_adapter,
+)
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from .repair import SkippedTool, ordinary_call_result, repair_call_result, repair_listing
+from .secrets import clip, head
 
 __all__ = ["Wire", "requests_sent"]
 
@@ -59,19 +78,65 @@ caller can later ask ``never_arrived`` / ``refused`` about exactly the requests 
 def _describe_malformed(exc: Exception) -> str:
     if isinstance(exc, ValidationError) and exc.errors():
         first = exc.errors()[0]
-        return f"{first['msg']} (got {repr(first['input'])[:80]})"
-    return (str(exc) or type(exc).__name__).splitlines()[0][:200]
+        found = first["input"]
+        # A refused message may be megabytes long: only its start is worth a repr.
+        preview = head(found, 80) if isinstance(found, str) else \
+            found[:80] if isinstance(found, bytes | bytearray) else found
+        # Masked before it is cut: a cut first could leave part of a secret readable.
+        return f"{first['msg']} (got {clip(repr(preview), 80)})"
+    return clip((str(exc) or type(exc).__name__).splitlines()[0], 200)
 
 
-def _claimed_id(exc: Exception) -> RequestId | None:
+def _reread(exc: Exception) -> dict[str, Any] | None:
+    """The message the SDK's JSON parser refused, read by Python's (deeper-nesting) parser, if it can."""
+    if not isinstance(exc, ValidationError):
+        return None
+    errors = exc.errors()
+    if len(errors) != 1 or errors[0]["type"] != "json_invalid":
+        return None
+    raw = errors[0]["input"]
+    if not isinstance(raw, str | bytes | bytearray):
+        return None
+    try:
+        message = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return message if isinstance(message, dict) else None
+
+
+def _claimed_id(exc: Exception, reread: Mapping[str, Any] | None) -> RequestId | None:
     """The request id a malformed message carries, if it parsed as JSON with one."""
+    found_in: list[Any] = [reread] if reread is not None else []
     if isinstance(exc, ValidationError):
-        for error in exc.errors():
-            found = error["input"]
-            if isinstance(found, Mapping) and isinstance(found.get("id"), str | int):
-                request_id: RequestId = found["id"]
-                return request_id
+        found_in += [error["input"] for error in exc.errors()]
+    for found in found_in:
+        if isinstance(found, Mapping) and isinstance(found.get("id"), str | int):
+            request_id: RequestId = found["id"]
+            return request_id
     return None
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests (a scalar is 0, ``{}`` and ``[]`` are 1), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _sdk_parses(message: Mapping[str, Any]) -> bool:
+    """Whether the SDK's own JSON parser reads ``message`` (as its transport would receive it)."""
+    try:
+        pydantic_core.from_json(json.dumps(message))
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 class Wire:
@@ -98,6 +163,10 @@ class Wire:
         self.last_malformed = ""
         self.skipped_tools: list[SkippedTool] = []
         """Tools dropped from listings since ``skipped_tools`` was last cleared."""
+        self.listing_bytes = 0
+        """Bytes of ``tools/list`` answers received since it was last set to 0."""
+        self.lost_reason: str | None = None
+        """Why the transport closed the connection on purpose (``lost``), if it did."""
 
     # -- requests that never arrived -------------------------------------------------
 
@@ -130,6 +199,12 @@ class Wire:
         self.ended = True
         self.eof.set()
 
+    def lost(self, reason: str) -> None:
+        """The transport closed the connection on purpose; failed requests say ``reason``."""
+        logger.warning("server %s: %s", self.server, reason)
+        self.lost_reason = reason
+        self.end()
+
     # -- messages (a ``bridge.transports.TransportObserver``) -----------------------------
 
     def sending(self, message: Any) -> None:
@@ -142,10 +217,11 @@ class Wire:
             if ids is not None:
                 ids.append(message.id)
 
-    def received(self, item: Any) -> Any:
-        """Bookkeeping for one inbound item; returns the item the SDK should see."""
+    def received(self, item: Any, size: int | None = None) -> Any:
+        """Bookkeeping for one inbound item of ``size`` bytes (when the transport knows); returns the
+        item the SDK should see."""
         if isinstance(item, Exception):
-            return self._failed(item)
+            return self._failed(item, size)
         message = item.message
         if isinstance(message, JSONRPCResponse):
             method = self._methods.pop(message.id, None)
@@ -157,23 +233,32 @@ class Wire:
                     if not ordinary_call_result(result):
                         self._repair_call(result)
                 elif method == "tools/list":
+                    # Over HTTP the SDK read the body: measured again, compactly (a tenth of parsing it).
+                    self.listing_bytes += size if size is not None else len(pydantic_core.to_json(result))
                     self._repair_listing(result)
         elif isinstance(message, JSONRPCError) and message.id is not None:
             self._methods.pop(message.id, None)
         return item
 
-    def _failed(self, item: Exception) -> Any:
+    def _failed(self, item: Exception, size: int | None) -> Any:
         if not isinstance(item, ValueError):
             # A transport failure (e.g. a stream cut mid-body), not something the server said.
             logger.info("transport error from %s: %s", self.server, str(item).splitlines()[0] if str(item) else item)
             return item
         description = _describe_malformed(item)
-        request_id = _claimed_id(item)
+        reread = _reread(item)
+        request_id = _claimed_id(item, reread)
         if request_id is not None and request_id in self._methods:
+            if reread is not None and self._methods[request_id] == "tools/list":
+                repaired = self._without_deep_tools(reread)
+                if repaired is not None:
+                    return self.received(repaired, size)
             method = self._methods.pop(request_id)
-            logger.warning("server %s answered %s with a message that is not valid JSON-RPC: %s", self.server,
-                           method, description)
-            error = ErrorData(code=INTERNAL_ERROR, message=f"the answer is not valid JSON-RPC: {description}")
+            # Valid JSON that only the SDK's parser refuses (e.g. nested past its depth limit) is not
+            # "invalid JSON-RPC": say who refused it.
+            what = "cannot be read by the MCP SDK" if reread is not None else "is not valid JSON-RPC"
+            logger.warning("server %s answered %s with a message that %s: %s", self.server, method, what, description)
+            error = ErrorData(code=INTERNAL_ERROR, message=f"the answer {what}: {description}")
             return SessionMessage(JSONRPCError(jsonrpc="2.0", id=request_id, error=error))
         self.malformed += 1
         self.last_malformed = description
@@ -205,6 +290,36 @@ class Wire:
             logger.warning("server %s: tool %r skipped, its definition is invalid (%s)", self.server, tool.name,
                            tool.reason)
         self.skipped_tools.extend(skipped)
+
+    def _without_deep_tools(self, message: dict[str, Any]) -> SessionMessage | None:
+        """A listing answer the SDK's parser refused, without the tools nested too deep for it; None
+        when that does not make it readable (it is then refused as a whole)."""
+        result = message.get("result")
+        tools = result.get("tools") if isinstance(result, dict) else None
+        if not isinstance(result, dict) or not isinstance(tools, list):
+            return None
+        kept: list[Any] = []
+        skipped: list[SkippedTool] = []
+        for tool in tools:
+            # Tried in the same envelope, so the depth the parser sees is the depth it would see.
+            if _sdk_parses({**message, "result": {"tools": [tool]}}):
+                kept.append(tool)
+                continue
+            name = tool.get("name") if isinstance(tool, dict) else None
+            skipped.append(SkippedTool(str(name) if name is not None else "<unnamed>",
+                                       f"its definition nests {_depth(tool)} levels deep, more than the MCP SDK's "
+                                       "JSON parser accepts"))
+        repaired = {**message, "result": {**result, "tools": kept}}
+        if not skipped or not _sdk_parses(repaired):
+            return None
+        try:
+            parsed = SessionMessage(jsonrpc_message_adapter.validate_python(repaired, by_name=False))
+        except ValidationError:
+            return None
+        for tool in skipped:
+            logger.warning("server %s: tool %r skipped, %s", self.server, tool.name, tool.reason)
+        self.skipped_tools.extend(skipped)
+        return parsed
 
     def _repair_call(self, result: dict[str, Any]) -> None:
         replaced = repair_call_result(result, self._version() or _DEFAULT_VERSION)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import anyio
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +23,18 @@ PY = sys.executable
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+async def until(predicate: Callable[[], bool | Awaitable[bool]], what: str, limit: float = 60.0) -> None:
+    """Wait for something the test itself set in motion (``predicate`` may be async); the limit only
+    turns a hang into a named failure."""
+    with anyio.move_on_after(limit):
+        while True:
+            done = predicate()
+            if await done if inspect.isawaitable(done) else done:
+                return
+            await anyio.sleep(0.02)
+    raise AssertionError(f"never happened: {what}")
 
 
 def module_cmd(module: str, *args: str) -> list[str]:

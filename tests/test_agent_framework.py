@@ -160,8 +160,10 @@ async def test_a_run_calls_tools_and_the_next_request_carries_results_and_errors
         assert response.text == "Two unread."
     records = query_audit(audit)
     assert {r.agent for r in records} == {"triage"}
-    assert [r.tool for r in records] == ["check_inbox", "get_thread"]
-    assert [r.call_id for r in records] == ["call_1", "call_3"]
+    # The schema-breaking call is recorded as refused (never sent); the other two as they ended.
+    assert [(r.tool, r.outcome, r.call_id) for r in records] == [
+        ("check_inbox", "ok", "call_1"), ("get_thread", "refused", "call_2"), ("get_thread", "tool_error", "call_3")]
+    assert records[1].reason == "invalid arguments"
 
 
 # -- approval through the framework's own requests --------------------------------------------------

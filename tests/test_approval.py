@@ -28,6 +28,7 @@ from bridge import (
 from bridge.approval import ApprovalGate, Decision, Rule, approver_from_config
 from bridge.catalogue import Annotations
 from bridge.connection import ToolCall
+from bridge.secrets import evidence
 from bridge.secrets import mask_data as redact
 
 pytestmark = pytest.mark.anyio
@@ -120,7 +121,7 @@ async def test_console_approver_shows_the_call_and_reads_the_answer() -> None:
     for part in ("agent drafter", "server: mail", "tool:   send_email", '"maria@customer.example"',
                  "may be destructive (no annotations)"):
         assert part in shown
-    assert "sk-live-1234567890" not in shown and '"api_key": "***"' in shown
+    assert "sk-live-1234567890" not in shown and '"api_key": "***[' in shown
     denied = await approver.review(call)
     assert (denied.approved, denied.reason) == (False, "denied at the console")
     reasoned = await approver.review(call)
@@ -183,12 +184,16 @@ async def test_callback_auto_approvers_and_their_configs() -> None:
 
 
 def test_redaction_by_key_and_by_value() -> None:
+    import bridge.multimail  # noqa: F401 - registers the mm_live_ key shape, whatever ran before
     data = {"to": ["a@b.co"], "Authorization": "Bearer abc", "nested": {"client_secret": "s", "note": "Bearer xyz"},
             "password": "hunter2", "approval_code": "123456", "list": [{"token": "t"}], "subject": "hello",
             "key": "mm_live_abcdefghijkl"}
-    assert redact(data) == {"to": ["a@b.co"], "Authorization": "***", "nested": {"client_secret": "***",
-                            "note": "***"}, "password": "***", "approval_code": "***", "list": [{"token": "***"}],
-                            "subject": "hello", "key": "***"}
+    # Only the secret itself is masked, as an evidence mark (length, keyed hash); the text around stays.
+    assert redact(data) == {"to": ["a@b.co"], "Authorization": evidence("Bearer abc"),
+                            "nested": {"client_secret": evidence("s"), "note": f"Bearer {evidence('xyz')}"},
+                            "password": evidence("hunter2"), "approval_code": evidence("123456"),
+                            "list": [{"token": evidence("t")}], "subject": "hello",
+                            "key": evidence("mm_live_abcdefghijkl", "mm_")}
 
 
 # -- the gate on a real server -----------------------------------------------------------------

@@ -20,6 +20,7 @@ from bridge.audit import AuditRecord, JsonlAuditLog, SqliteAuditLog, parse_since
 from bridge.audit import query as query_audit
 from bridge.audit import render_table as render_audit_table
 from bridge.connection import ToolCall
+from bridge.secrets import evidence
 
 pytestmark = pytest.mark.anyio
 
@@ -73,7 +74,9 @@ async def test_every_outcome_is_recorded(zoo_url: str, tmp_path: Path, filename:
     assert error.error == "it broke" and error.reviewer == "console:alice"
     assert exception.error is not None and "bad request" in exception.error
     assert denied.reason == "no naps" and denied.error == "denied by reviewer: no naps"
-    assert secret.arguments == {"api_key": "***", "note": "hi", "auth": {"Authorization": "***"}}
+    # Secret-named values are kept as evidence marks (length and keyed hash), never in plain.
+    assert secret.arguments == {"api_key": evidence("sk-secret-value-123"), "note": "hi",
+                                "auth": {"Authorization": evidence("Bearer t0ken")}}
     raw = path.read_bytes()
     assert b"sk-secret-value-123" not in raw and b"t0ken" not in raw
     assert datetime.fromisoformat(stats.time) <= datetime.fromisoformat(secret.time)

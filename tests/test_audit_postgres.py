@@ -37,6 +37,7 @@ from bridge.audit import (
     query,
 )
 from bridge.cli import main
+from bridge.secrets import evidence
 from fixtures.postgres import PostgresUnavailable, TempPostgres
 
 pytestmark = pytest.mark.anyio
@@ -304,7 +305,8 @@ async def test_arguments_are_redacted_in_the_table(pg_url: str, zoo_url: str) ->
         await tool.run_json({"api_key": "sk-secret-value-123", "note": "hi",
                              "auth": {"Authorization": "Bearer t0ken-abcdef"}}, _token())
     (only,) = query(pg_url)
-    assert only.arguments == {"api_key": "***", "note": "hi", "auth": {"Authorization": "***"}}
+    assert only.arguments == {"api_key": evidence("sk-secret-value-123"), "note": "hi",
+                              "auth": {"Authorization": evidence("Bearer t0ken-abcdef")}}
     dumped = json.dumps(rows(pg_url, "SELECT * FROM tool_calls"), default=str)
     assert "sk-secret-value-123" not in dumped and "t0ken-abcdef" not in dumped
 

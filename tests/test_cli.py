@@ -260,7 +260,8 @@ def test_tools_table_over_stdio(runs: dict[str, Result]) -> None:
     r = runs["tools_stdio"]
     assert r.code == 0, r
     head = r.out.splitlines()[:2]
-    assert head[0] == "schema-zoo 1.0.0"
+    # The user's name for the server (from the command), then the server's own claim.
+    assert head[0] == "fixtures.schema_zoo  serverInfo: schema-zoo 1.0.0"
     for part in ("protocol 20", "stdio", f"{len(ZOO_TOOLS)} tools", "listed in"):
         assert part in head[1], head
     assert "Tool (AutoGen name)" in r.out and "Required" in r.out
@@ -301,7 +302,7 @@ def test_tools_multimail_over_stdio_hides_the_key(cli: Callable[..., Result], tm
     r = cli("tools", "--env", f"MULTIMAIL_API_KEY={AGENT_KEY}", "--env", f"PYTHONPATH={ROOT}", "--", PY, "-m",
             "fixtures.multimail", "--db", str(tmp_path / "mail.sqlite3"))
     assert r.code == 0, r
-    assert r.out.startswith("multimail 0.7.0")
+    assert r.out.startswith("fixtures.multimail  serverInfo: multimail 0.7.0")
     assert "46 tools" in r.out.splitlines()[1]
     row = next(line for line in r.out.splitlines() if line.startswith("send_email "))
     assert "to, subject, markdown" in row
@@ -405,7 +406,8 @@ def test_call_tool_error_exits_5(runs: dict[str, Result], servers: Servers, cli:
     r = runs["call_tool_error"]
     assert r.code == 5, r
     assert r.out == ""
-    assert r.error_line == ("mcp-bridge: error: server 'schema-zoo', tool 'error_result': "
+    assert r.error_line == (f"mcp-bridge: error: server '{servers.zoo_http.removeprefix('http://')}', "
+                            "tool 'error_result': "
                             "the tool returned an error: disk on fire")
     assert "Traceback" not in r.err
     r = cli("call", servers.zoo_http, "error_result", "--json")
@@ -442,12 +444,13 @@ def test_call_timeout_exits_5(servers: Servers, cli: Callable[..., Result]) -> N
     assert "no answer within 2s" in r.error_line
 
 
-def test_call_timeout_while_progress_arrives_is_one_line(runs: dict[str, Result]) -> None:
+def test_call_timeout_while_progress_arrives_is_one_line(runs: dict[str, Result], servers: Servers) -> None:
     # Progress notifications still arriving as the session closes make the SDK log a traceback;
     # without --debug the user sees only the error.
     r = runs["timeout_with_progress"]
     assert r.code == 5, r
-    assert r.err == "mcp-bridge: error: server 'schema-zoo', tool 'long_running': no answer within 1s\n"
+    zoo = servers.zoo_http.removeprefix("http://")
+    assert r.err == f"mcp-bridge: error: server '{zoo}', tool 'long_running': no answer within 1s\n"
 
 
 def test_call_over_stdio_times_out_with_a_server_that_ignores_end_of_input(cli: Callable[..., Result]) -> None:
@@ -457,10 +460,11 @@ def test_call_over_stdio_times_out_with_a_server_that_ignores_end_of_input(cli: 
     assert r.err == f"mcp-bridge: error: server '{Path(PY).name}': the server did not finish starting within 2s\n"
 
 
-def test_every_bad_argument_is_reported_at_once_in_json_spelling(runs: dict[str, Result]) -> None:
+def test_every_bad_argument_is_reported_at_once_in_json_spelling(runs: dict[str, Result], servers: Servers) -> None:
     r = runs["every_bad_argument"]
     assert r.code == 1, r
-    assert r.err == ("mcp-bridge: error: server 'schema-zoo', tool 'echo_types': 3 invalid arguments: "
+    assert r.err == (f"mcp-bridge: error: server '{servers.zoo_http.removeprefix('http://')}', tool 'echo_types': "
+                     "3 invalid arguments: "
                      "'count': true is not of type \"integer\" (rule: type); "
                      "'flag': \"yes\" is not of type \"boolean\" (rule: type); "
                      "'nothing': false is not of type \"null\" (rule: type)\n")

@@ -13,7 +13,7 @@ from bridge import AutoApprove, ConfigError, Guards, Options, connect
 from bridge.autogen import MCPTool, MCPWorkbench
 from bridge.lock import LockFile, ServerPin
 from bridge.registry import close_shared_connections
-from bridge.secrets import log_mask, mask_data
+from bridge.secrets import evidence, log_mask, mask_data
 from tests.conftest import fixture_env, module_cmd
 
 pytestmark = pytest.mark.anyio
@@ -109,7 +109,8 @@ def test_json_escaped_secrets_are_masked_in_logs(caplog: pytest.LogCaptureFixtur
 def test_multimail_key_shapes_are_registered_by_the_multimail_package() -> None:
     import bridge.multimail  # noqa: F401 - registers the key shapes
 
-    assert mask_data({"note": "mm_live_abcdefghijkl", "n": 1}) == {"note": "***", "n": 1}
+    assert mask_data({"note": "mm_live_abcdefghijkl", "n": 1}) == {"note": evidence("mm_live_abcdefghijkl", "mm_"),
+                                                                   "n": 1}
 
 
 def test_a_reloaded_audit_trail_keeps_its_redaction_and_worker(tmp_path: Path) -> None:

@@ -10,14 +10,14 @@ import logging
 import os
 import re
 import typing
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import anyio
 import pytest
 import typing_extensions
 from autogen_core import CancellationToken
-from conftest import ROOT, children_of, fixture_env, http_server, module_cmd
+from conftest import ROOT, children_of, fixture_env, http_server, module_cmd, until
 
 from bridge import CallResult, CallTimeout, InvalidArguments, ProtocolError, Server, ToolError, ToolNotFound, connect
 from bridge.autogen import MCPTool
@@ -43,14 +43,6 @@ RENAMED = {"files.read": "files_read", "repo/status": "repo_status", "send mail"
            "café_menu": "cafe_menu", "a.b": "a_b_2e7336dc",
            LONG_NAME: "zoo_tool_with_a_deliberately_long_name_that_goes_past_t_92701a5e"}
 
-
-async def until(predicate: Callable[[], typing.Awaitable[bool]], what: str, limit: float = 60.0) -> None:
-    """Wait for something the test itself set in motion; the limit only turns a hang into a named failure."""
-    with anyio.move_on_after(limit):
-        while not await predicate():
-            await anyio.sleep(0.02)
-        return
-    raise AssertionError(f"never happened: {what}")
 
 
 async def counters(server: Server, tool: str) -> dict[str, int]:
@@ -321,7 +313,7 @@ async def test_tool_errors_and_protocol_errors_are_distinct() -> None:
 async def test_timeout_and_cancellation_leave_the_session_usable() -> None:
     async with zoo_stdio(call_timeout=30) as server:
         await server.call("cancelled_count", {"reset": True})
-        with pytest.raises(CallTimeout, match=r"^server 'schema-zoo', tool 'sleep': no answer within 0\.3s$"):
+        with pytest.raises(CallTimeout, match=r"^server 'fixtures\.schema_zoo', tool 'sleep': no answer within 0\.3s$"):
             await server.call("sleep", {"seconds": 60}, timeout=0.3)
 
         tools = {t.mcp_name: t for t in await server.tools()}
@@ -470,7 +462,7 @@ async def test_agent_uses_tools_and_keeps_running_on_error() -> None:
         assert outcomes == {
             "files_read": (False, '{"arguments": {"path": "x"}, "tool": "files.read"}'),
             "error_result": (True, "the tool failed on purpose"),
-            "formats": (True, "server 'schema-zoo', tool 'formats': invalid argument 'email': 'nope' is not a "
+            "formats": (True, "server 'fixtures.schema_zoo', tool 'formats': invalid argument 'email': 'nope' is not a "
                               "'email' (rule: format)"),
         }
 

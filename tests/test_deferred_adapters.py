@@ -55,7 +55,8 @@ def check(model: ScriptedModel, audit: Path, asked: list[ToolCall]) -> None:
     # The gated call was asked about with exactly the model's arguments, and reached the server with them.
     assert [(c.mcp_name, dict(c.arguments), c.agent) for c in asked] == [("add_contact", CONTACT, "contacts")]
     records = [(r.agent, r.tool, r.arguments, r.outcome) for r in query(audit)]
-    assert records == [("contacts", "add_contact", CONTACT, "ok")]
+    # The attempt outside the agent's set is recorded as refused; it never reached the server.
+    assert records == [("contacts", "delete_mailbox", {}, "refused"), ("contacts", "add_contact", CONTACT, "ok")]
 
 
 def approver(asked: list[ToolCall]) -> CallbackApprover:

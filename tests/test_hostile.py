@@ -6,7 +6,7 @@ from __future__ import annotations
 import http.server
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import pytest
 from agent_script import calls, script
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent
-from conftest import ROOT, fixture_env, module_cmd
+from conftest import ROOT, fixture_env, module_cmd, until
 from leaks import leak_checked
 
 from bridge import AuthError, CallTimeout, ProtocolError, Server, ServerStartError, connect
@@ -26,14 +26,6 @@ from fixtures.chaos import INJECTION_TEXTS, journal_entries
 
 pytestmark = pytest.mark.anyio
 
-
-async def until(predicate: Callable[[], bool], what: str, limit: float = 60.0) -> None:
-    """Wait for something the test itself set in motion; the limit only turns a hang into a named failure."""
-    with anyio.move_on_after(limit):
-        while not predicate():
-            await anyio.sleep(0.02)
-        return
-    raise AssertionError(f"never happened: {what}")
 
 
 def chaos(*args: str, **kwargs: Any) -> Server:
@@ -62,7 +54,7 @@ async def test_exit_on_start_says_why_with_the_stderr_tail() -> None:
 async def test_hang_on_tools_list_times_out_at_connect() -> None:
     # The same timeout bounds the start and the listing: ample for a start on a loaded machine, so
     # the one that expires is the listing's.
-    with pytest.raises(CallTimeout, match=r"^server 'chaos': no answer within 5s"):
+    with pytest.raises(CallTimeout, match=r"^server 'fixtures\.chaos': no answer within 5s"):
         async with leak_checked(chaos("--listing", "hang", timeout=5)):
             pass
 
@@ -115,7 +107,7 @@ async def test_hang_on_call_times_out_without_blocking_other_calls(tmp_path: Pat
         timed_out_after: list[int] = []
 
         async def hang() -> None:
-            with pytest.raises(CallTimeout, match=r"^server 'chaos', tool 'hang': no answer within 5s$"):
+            with pytest.raises(CallTimeout, match=r"^server 'fixtures\.chaos', tool 'hang': no answer within 5s$"):
                 await server.call("hang", timeout=5)
             timed_out_after.append(len(results))
 
@@ -244,12 +236,13 @@ async def test_hostile_tools_never_crash_the_agent() -> None:
         run = await agent.run(task="use the tools")
         (execution,) = [m for m in run.messages if isinstance(m, ToolCallExecutionEvent)]
         outcome = {r.name: (r.is_error, r.content) for r in execution.content}
-        assert outcome["hang"] == (True, "server 'chaos', tool 'hang': no answer within 3s")
-        assert outcome["bad_reply"] == (True, "server 'chaos', tool 'bad_reply': MCP error -32603: the answer is not "
-                                              "valid JSON-RPC: Input should be '2.0' (got '1.0')")
+        assert outcome["hang"] == (True, "server 'fixtures.chaos', tool 'hang': no answer within 3s")
+        assert outcome["bad_reply"] == (True, "server 'fixtures.chaos', tool 'bad_reply': MCP error -32603: the answer "
+                                              "is not valid JSON-RPC: Input should be '2.0' (got '1.0')")
         assert outcome["weird_content"] == (False, "before\n[unsupported content block of type 'hologram']\nafter")
-        assert outcome["die"] == (True, "server 'chaos', tool 'die': the connection to the server was lost (Connection"
-                                        " closed); the server process exited (stderr: chaos: dying during die)")
+        assert outcome["die"] == (True, "server 'fixtures.chaos', tool 'die': the connection to the server was lost "
+                                        "(Connection closed); the server process exited (stderr: chaos: dying "
+                                        "during die)")
         assert run.messages[-1].to_text() == "Some tools failed; here is what I know."
         assert (await server.call("pid")).text.isdigit()  # and the server was respawned for the next call
 

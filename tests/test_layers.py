@@ -11,9 +11,10 @@ PACKAGE = Path(bridge.__file__).parent
 
 # Lowest first. Subpackages count as one layer each.
 ORDER = [
-    "secrets", "errors", "options", "targets", "stdio", "transports", "repair", "wire", "tasks", "session",
-    "fast_validator", "schema", "catalogue", "results", "callbacks", "inspection", "search", "profiles", "lock",
-    "connection", "selection", "approval", "audit", "guards", "registry", "toolset", "multimail", "server", "group",
+    "sanitize", "secrets", "errors", "options", "callbacks", "targets", "stdio", "transports", "repair", "wire",
+    "tasks", "session", "fast_validator", "schema", "catalogue", "results", "inspection", "search", "profiles", "lock",
+    "connection", "selection", "approval", "audit", "server_requests", "guards", "registry", "toolset", "multimail",
+    "server", "group",
     "autogen", "ag2", "metagpt", "agent_framework", "cli",
 ]
 FRAMEWORKS = ("autogen", "ag2", "metagpt", "agent_framework")

@@ -55,7 +55,7 @@ def test_lock_file_round_trips_and_rejects_hand_edits(tmp_path: Path) -> None:
     path = tmp_path / "mcp-tools.lock"
     lock.save(path)
     data = json.loads(path.read_text())
-    assert data["lockVersion"] == 1
+    assert data["lockVersion"] == 2
     entry = data["servers"]["srv"]["tools"]["a"]
     assert entry["hash"].startswith("sha256:") and entry["definition"]["name"] == "a"
     assert LockFile.load(path).servers["srv"].hash == lock.servers["srv"].hash
@@ -177,12 +177,13 @@ def test_cli_lock_then_verify_exits_6_on_drift(tmp_path: Path, capsys: pytest.Ca
     pulled = [*chaos_cmd, "--listing", "rug-pull"]
     created = _cli(capsys, "lock", "-o", path, "--env", f"PYTHONPATH={ROOT}", *chaos_cmd)
     assert created.returncode == 0, created.stderr
-    assert created.stdout.startswith(f"pinned 14 tool(s) of server 'chaos' in {path}")
-    assert set(LockFile.load(path).servers["chaos"].tools) >= {"echo", "counter"}
+    # Pinned under the user's name for the server (from the command), not the one it gives itself.
+    assert created.stdout.startswith(f"pinned 14 tool(s) of server 'fixtures.chaos' in {path}")
+    assert set(LockFile.load(path).servers["fixtures.chaos"].tools) >= {"echo", "counter"}
     env = ("--env", f"PYTHONPATH={ROOT}")
 
     ok = _cli(capsys, "verify", "--lock", path, *env, *chaos_cmd)
-    assert ok.returncode == 0 and ok.stdout.strip() == f"server 'chaos': all tools match {path}"
+    assert ok.returncode == 0 and ok.stdout.strip() == f"server 'fixtures.chaos': all tools match {path}"
 
     as_json = _cli(capsys, "verify", "--lock", path, "--json", *env, *pulled)
     assert as_json.returncode == 6

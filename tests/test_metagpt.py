@@ -158,7 +158,12 @@ def test_direct_run_with_typed_keywords_goes_through_the_core(outcome: Outcome) 
     assert data["instruct_type"] == "NoneType"  # a text-only result keeps the Message's text
     assert data["invalid"].startswith("InvalidArguments: ") and "'limit'" in data["invalid"]
     assert data["unknown"] == "InvalidArguments: unexpected keyword argument 'bogus'"
-    (record,) = data["audit"]
+    # The attempt the core refused is recorded as such (an unknown keyword never binds to the
+    # action's signature, so it never becomes an attempt); the one call as it ended.
+    refused = [r for r in data["audit"] if r["outcome"] == "refused"]
+    assert [(r["tool"], r["reason"], r["arguments"]) for r in refused] == [
+        ("check_inbox", "invalid arguments", {"limit": "two"})]
+    (record,) = [r for r in data["audit"] if r["outcome"] != "refused"]
     assert record["agent"] == "comms" and record["tool"] == "check_inbox" and record["outcome"] == "ok"
     assert record["arguments"] == {"limit": 2}
     assert record["call_id"].startswith("CheckInbox:")
@@ -208,7 +213,10 @@ def test_a_role_denied_a_tool_never_reaches_the_server(outcome: Outcome) -> None
     assert data["denied"] == {"content": "Error: denied by reviewer: rejected", "is_error": True}
     (asked,) = data["asked"]
     assert asked.startswith("comms:reply_email:ReplyEmail:")
-    (record,) = data["audit"]
+    # The attempt outside the engineer's set is recorded as refused, the denial as denied.
+    (attempt,) = [r for r in data["audit"] if r["outcome"] == "refused"]
+    assert (attempt["agent"], attempt["tool"]) == ("engineer", "reply_email")
+    (record,) = [r for r in data["audit"] if r["outcome"] != "refused"]
     assert (record["agent"], record["tool"], record["decision"], record["reviewer"]) == \
         ("comms", "reply_email", "denied", "team-lead")
     assert record["call_id"].startswith("ReplyEmail:")

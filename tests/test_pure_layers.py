@@ -265,6 +265,7 @@ def test_translate_maps_foreign_failures_to_one_line_bridge_errors() -> None:
 ROOT_MEMBERS = {
     "connect", "Server", "ServerGroup", "open_servers", "Options", "Guards", "Toolset", "CallResult",
     "ApprovalPolicy", "AutoApprove", "AutoDeny", "CallbackApprover", "ConsoleApprover", "ToolFilter", "LockFile",
+    "ServerRequestGuard",
     "open_audit_log", "__version__",
     "BridgeError", "ConfigError", "ConnectError", "ServerStartError", "ServerUnreachable", "AuthError",
     "ConnectionLost", "ProtocolError", "CallTimeout", "ToolNotFound", "InvalidArguments", "ToolError",

@@ -11,7 +11,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import psutil
 import pytest
-from conftest import PY, ROOT, fixture_env, module_cmd
+from conftest import PY, ROOT, fixture_env, module_cmd, until
 from leaks import Baseline
 
 from bridge import ConnectError, ConnectionLost, Server, connect
@@ -35,14 +35,6 @@ def calls(journal: Path, tool: str) -> int:
 def entries(journal: Path, **match: Any) -> list[dict[str, Any]]:
     return [e for e in journal_entries(journal) if all(e.get(k) == v for k, v in match.items())]
 
-
-async def until(predicate: Callable[[], bool], what: str, limit: float = 60.0) -> None:
-    """Wait for something the test itself set in motion; the limit only turns a hang into a named failure."""
-    with anyio.move_on_after(limit):
-        while not predicate():
-            await anyio.sleep(0.02)
-        return
-    raise AssertionError(f"never happened: {what}")
 
 
 def connected(server: Server) -> bool:
@@ -145,7 +137,7 @@ async def test_stdio_server_killed_mid_call_fails_that_call_then_respawns(tmp_pa
         async with anyio.create_task_group() as tg:
             tg.start_soon(kill_once_sleeping, journal, pid, killed)
             # 60 s of sleep against a 20 s call timeout: only the death can end this call as ConnectionLost.
-            with pytest.raises(ConnectionLost, match=r"^server 'chaos', tool 'sleep': .*lost"):
+            with pytest.raises(ConnectionLost, match=r"^server 'fixtures\.chaos', tool 'sleep': .*lost"):
                 await server.call("sleep", {"seconds": 60})  # not idempotent: never re-sent
             failed_at = time.time()
         failed_mid_sleep(journal, killed, failed_at)
@@ -217,7 +209,7 @@ async def test_reconnection_backs_off_then_gives_up_with_a_clear_error(tmp_path:
         await until(lambda: not connected(server), "the bridge noticed the death")
         with pytest.raises(ConnectError, match=r"gave up after 3 reconnect attempts: .*refusing to start") as info:
             await server.call("pid")
-        assert "server 'chaos'" in str(info.value)
+        assert "server 'fixtures.chaos'" in str(info.value)
         # Three attempts, no more, each spawn later than the one before by at least the backoff
         # (0.2 s, then 0.4 s): a slow machine only widens the gaps.
         starts = [e["at"] for e in entries(journal, event="refused-start")]

@@ -83,7 +83,7 @@ async def test_a_url_ref_is_never_fetched_by_the_api(schema_host: tuple[str, lis
         with pytest.raises(InvalidArguments) as unresolved:
             await server.call("remote_ref", {"address": {"city": "Paris"}})
         assert unresolved.value.rule == "$ref"
-        assert str(unresolved.value) == (f"server 'schema-zoo', tool 'remote_ref': cannot check arguments: "
+        assert str(unresolved.value) == (f"server 'fixtures.schema_zoo', tool 'remote_ref': cannot check arguments: "
                                          f"unresolvable $ref (Unresolvable: {url})")
 
         # Sent unvalidated, the server answers with structured content; checking it against an
@@ -104,6 +104,6 @@ def test_a_url_ref_is_never_fetched_by_the_cli(schema_host: tuple[str, list[str]
     called = subprocess.run([PY, "-m", "bridge.cli", "call", "remote_ref", "--args", '{"address": {"city": "X"}}',
                              *zoo], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert called.returncode == 1, called.stderr  # refused locally: the $ref cannot be checked
-    assert called.stderr.splitlines() == [f"mcp-bridge: error: server 'schema-zoo', tool 'remote_ref': cannot check "
-                                          f"arguments: unresolvable $ref (Unresolvable: {url})"]
+    assert called.stderr.splitlines() == [f"mcp-bridge: error: server 'fixtures.schema_zoo', tool 'remote_ref': cannot "
+                                          f"check arguments: unresolvable $ref (Unresolvable: {url})"]
     assert seen == []

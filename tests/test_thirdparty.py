@@ -336,7 +336,9 @@ async def test_everything_over_http(transport: servers.Transport, tmp_path: Path
             await check_callbacks(tools, sampled=f"over {transport}", roots={"": tmp_path})
 
             result = await run(tools["trigger-elicitation-request"], {})
-        assert printed == ["The server asks: Please provide inputs for the following fields:"]
+        # Framed as the server's own words, under the user's name for it.
+        assert len(printed) == 1 and printed[0].startswith("server '")
+        assert printed[0].endswith("' asks:\n    | Please provide inputs for the following fields:")
         content = json.loads(result.text.split("Raw result:", 1)[1])["content"]
         # Typed answers, and Enter took each field's default (or left an optional one out).
         assert content["name"] == "Grace Hopper" and content["check"] is True and content["integer"] == 7

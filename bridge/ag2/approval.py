@@ -1,7 +1,8 @@
 """Approval by the human behind an AG2 ``UserProxyAgent``: the same prompt, through the agent's own input.
 
 ``HumanInputApprover(user_proxy)`` is an ``Approver`` for ``Guards(approver=...)``: the call the
-policy flagged is shown (as ``ConsoleApprover`` shows it, secrets masked) and the answer is read
+policy flagged is shown (as ``ConsoleApprover`` shows it: secrets masked, whatever the server or the
+model wrote shown with its controls escaped and behind a gutter) and the answer is read
 with the agent's ``a_get_human_input`` (or its ``get_human_input`` on a worker thread when only
 that one is overridden), so a custom input stream or UI sees approvals like any other question.
 An agent with ``human_input_mode="NEVER"`` has nobody to ask: the call is denied (or, with
@@ -15,12 +16,10 @@ from typing import Literal
 import anyio
 from autogen import ConversableAgent
 
-from ..approval import ConsoleApprover, Decision
+from ..approval import PROMPT, ConsoleApprover, Decision
 from ..connection import ToolCall
 
 __all__ = ["HumanInputApprover"]
-
-PROMPT = "Approve? [y/N, or type a reason to deny]: "
 
 
 class HumanInputApprover:

@@ -8,7 +8,9 @@ duration and a unique ``record_id``.
 
 Outcomes: ``ok``; ``tool_error`` (the tool answered ``isError``); ``denied`` (a reviewer said no;
 the server never saw the call); ``exception`` (the call could not complete: lost connection,
-timeout, cancellation, ...; the exception is re-raised after recording).
+timeout, cancellation, ...; the exception is re-raised after recording); ``refused`` (stopped
+before anything was approved or sent: an unknown tool, one outside the agent's selection or
+withheld, invalid arguments, or a trail that could not write; ``reason`` says which).
 
 Storage is chosen by the developer: ``JsonlAuditLog(path)`` appends one JSON object per line
 (easy to ship to a log pipeline); ``SqliteAuditLog(path)`` keeps a real SQLite file in WAL mode

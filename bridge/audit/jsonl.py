@@ -40,8 +40,8 @@ class JsonlAuditLog:
         return str(self.path)
 
     async def append(self, record: AuditRecord) -> None:
-        """Append one line (on a worker thread)."""
-        line = json.dumps(record.to_json(), ensure_ascii=False, default=str, separators=(",", ":")) + "\n"
+        """Append one line (on a worker thread), secrets masked (``AuditRecord.masked``)."""
+        line = json.dumps(record.masked().to_json(), ensure_ascii=False, default=str, separators=(",", ":")) + "\n"
         await anyio.to_thread.run_sync(self._write, line)
 
     def _write(self, line: str) -> None:

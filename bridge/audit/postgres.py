@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 import anyio
 
 from ..errors import AuthError, BridgeError, ConfigError, ServerUnreachable
-from ..secrets import mask_url, url_secrets
+from ..secrets import Secrets, mask_url, url_secrets
 from ..targets import expand_vars
 from .records import AuditRecord, matches
 from .sqlite import COLUMNS
@@ -178,7 +178,7 @@ class PostgresAuditLog:
         self.password_var = reference.group(1) if reference else password_var
         self.location = _mask(self._url, lambda _: "***")
         """The URL with its password masked: what messages show."""
-        self._secrets = password_values(self._url)
+        self._secrets = Secrets(password_values(self._url), min_length=1)
         try:
             import psycopg
         except ImportError:
@@ -217,9 +217,7 @@ class PostgresAuditLog:
             self._ready = True
 
     def _error(self, exc: Exception) -> BridgeError:
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
+        text = self._secrets(" ".join(str(exc).split()) or type(exc).__name__)
         errors = self._psycopg.errors
         message = f"audit database {self.location}: {text}"
         if isinstance(exc, errors.InvalidPassword | errors.InvalidAuthorizationSpecification) or \
@@ -232,14 +230,15 @@ class PostgresAuditLog:
     # -- the AuditLog protocol -----------------------------------------------------------------
 
     async def append(self, record: AuditRecord) -> None:
-        """Insert one row (on a worker thread); a record already stored is left as it is.
+        """Insert one row (on a worker thread), secrets masked (``AuditRecord.masked``); a record
+        already stored is left as it is.
 
         Raises:
             AuthError: the server refused the credentials.
             ServerUnreachable: no connection after a few attempts.
             ConfigError: the server refused the row (a table of another shape, say).
         """
-        await anyio.to_thread.run_sync(self._write, record)
+        await anyio.to_thread.run_sync(self._write, record.masked())
 
     def _write(self, record: AuditRecord) -> None:
         params = self._row(record)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+from ..sanitize import json_text, one_line
 from .postgres import is_postgres_url
 from .records import AuditRecord, aware
 from .stores import open_audit_log
@@ -77,7 +78,9 @@ def query(path: str | os.PathLike[str], *, agent: str | None = None, tool: str |
 def render_table(records: Sequence[AuditRecord] | Iterable[AuditRecord], *, title: str | None = None,
                  arguments_width: int = 60) -> Table:
     """The records as a ``rich`` table. Cells are plain ``Text``: server- and model-supplied
-    strings are never interpreted as rich markup. The server column is left out (and named in
+    strings are never interpreted as rich markup, and their control, bidi and invisible
+    characters are shown as escapes (an error text cannot move the cursor or erase the rows
+    above it; arguments are JSON with JSON escapes). The server column is left out (and named in
     the title) when every record comes from the same server; the worker column appears only
     when records come from more than one worker."""
     from rich.table import Table
@@ -88,7 +91,8 @@ def render_table(records: Sequence[AuditRecord] | Iterable[AuditRecord], *, titl
     one_server = len(servers) == 1
     several_workers = len({r.worker for r in rows}) > 1
     if one_server:
-        title = f"{title} · server {next(iter(servers))}" if title else f"server {next(iter(servers))}"
+        server = one_line(next(iter(servers)))
+        title = f"{title} · server {server}" if title else f"server {server}"
     table = Table(title=title, show_lines=False)
     # Names stay whole (a tool cut to "reply_…" is useless); the arguments take what is left.
     table.add_column("time (UTC)", no_wrap=True)
@@ -107,18 +111,25 @@ def render_table(records: Sequence[AuditRecord] | Iterable[AuditRecord], *, titl
         approval = r.decision or "-"
         if r.reviewer and r.decision not in (None, "not_required"):
             approval += f" by {r.reviewer}"
-        args = json.dumps(r.arguments, ensure_ascii=False, separators=(",", ":"), default=str)
+        args = json_text(json.dumps(r.arguments, ensure_ascii=False, separators=(",", ":"), default=str))
         if len(args) > arguments_width:
             args = args[: arguments_width - 1] + "…"
         outcome = Text(r.outcome, style=styles.get(r.outcome, ""))
         if r.error:
-            outcome.append(f": {r.error.splitlines()[0][:60]}", style="dim")
+            outcome.append(f": {one_line(_first_line(r.error)[:60])}", style="dim")
         cells = [Text(r.at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"))]
         if several_workers:
-            cells.append(Text(r.worker or "-"))
-        cells.append(Text(r.agent or "-"))
+            cells.append(Text(one_line(r.worker or "-")))
+        cells.append(Text(one_line(r.agent or "-")))
         if not one_server:
-            cells.append(Text(r.server))
-        cells += [Text(r.tool), Text(approval), outcome, Text(f"{r.duration * 1000:.0f}"), Text(args)]
+            cells.append(Text(one_line(r.server)))
+        cells += [Text(one_line(r.tool)), Text(one_line(approval)), outcome, Text(f"{r.duration * 1000:.0f}"),
+                  Text(args)]
         table.add_row(*cells)
     return table
+
+
+def _first_line(text: str) -> str:
+    # Only a newline ends the line shown: splitlines() would also end it at a carriage return or
+    # a form feed, which is where an attacker would hide what follows; those are escaped instead.
+    return text.split("\n", 1)[0]

@@ -5,14 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from ..secrets import clip, mask_data, mask_known
+
 __all__ = [
+    "ERROR_LIMIT",
     "WORKER_ENV",
     "AuditLog",
     "AuditRecord",
@@ -24,6 +28,9 @@ __all__ = [
 ]
 
 Outcome = Literal["ok", "tool_error", "exception", "denied", "refused"]
+
+ERROR_LIMIT = 2000
+"""A record's error is cut at this many characters (after masking: a cut never splits a secret)."""
 
 WORKER_ENV = "MCP_BRIDGE_WORKER"
 """Names the worker in every record this process writes (default ``hostname:pid``)."""
@@ -80,6 +87,16 @@ class AuditRecord:
     def at(self) -> datetime:
         """``time`` as an aware datetime (a record without an offset is taken as UTC)."""
         return aware(datetime.fromisoformat(self.time))
+
+    def masked(self, extra_names: re.Pattern[str] | None = None) -> AuditRecord:
+        """The record as a trail may keep it: the secrets of every open session masked in its
+        arguments, error and reason; secret-named (or ``extra_names``) and credential-shaped
+        arguments as evidence marks (``bridge.secrets.mask_data``); the error cut at
+        ``ERROR_LIMIT`` after masking. Masking a masked record changes nothing, so every store
+        applies it to whatever it is given."""
+        return replace(self, arguments=mask_data(dict(self.arguments), extra_names),
+                       error=clip(self.error, ERROR_LIMIT) if self.error else self.error,
+                       reason=mask_known(self.reason) if self.reason else self.reason)
 
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON-able dict (one JSONL line)."""

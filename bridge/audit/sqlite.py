@@ -83,8 +83,9 @@ class SqliteAuditLog:
         return self._conn
 
     async def append(self, record: AuditRecord) -> None:
-        """Insert one row (on a worker thread); a record already stored is left as it is."""
-        await anyio.to_thread.run_sync(self._write, record)
+        """Insert one row (on a worker thread), secrets masked (``AuditRecord.masked``); a record
+        already stored is left as it is."""
+        await anyio.to_thread.run_sync(self._write, record.masked())
 
     def _write(self, record: AuditRecord) -> None:
         row = record.to_json()

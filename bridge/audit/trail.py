@@ -1,4 +1,5 @@
-"""``AuditTrail``: the interceptor that writes one record per call, whatever happens to it."""
+"""``AuditTrail``: the interceptor that writes one record per call, whatever happens to it, and one per
+attempt the guards refused before it could become a call."""
 
 from __future__ import annotations
 
@@ -9,20 +10,24 @@ import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, get_args
 
 import anyio
 
 from ..approval import NOTES_KEY, Decision
 from ..connection import Handler, ToolCall
-from ..errors import ConfigError
+from ..errors import AuditError, ConfigError
 from ..results import CallResult
-from ..secrets import mask_data
+from ..secrets import clip, mask_data, mask_known
 from .postgres import PostgresAuditLog
-from .records import AuditLog, AuditRecord, Outcome, current_worker
+from .records import ERROR_LIMIT, AuditLog, AuditRecord, Outcome, current_worker
 from .stores import open_audit_log
 
-__all__ = ["AuditTrail", "audit_interceptor"]
+__all__ = ["AuditTrail", "OnAuditFailure", "audit_interceptor"]
+
+OnAuditFailure = Literal["refuse", "continue"]
+"""After a record could not be written: refuse further calls until one can be (``"refuse"``, the
+default), or keep calling with the failure only logged (``"continue"``)."""
 
 logger = logging.getLogger("bridge.audit")
 
@@ -32,30 +37,50 @@ class AuditTrail:
 
     A record that cannot be written is logged as an error and the call's result is still
     returned: by then the call has happened, and failing it would make the model retry a
-    call that already had its effect (a second email, say).
+    call that already had its effect (a second email, say). Then the trail fails closed: with
+    ``on_failure="refuse"`` every further call is refused (``AuditError``, naming the trail)
+    before it is sent, and recorded as ``refused`` if the trail can take that record, which
+    also shows the trail works again, so the calls after it pass.
+
+    Attempts refused before they reach the chain (an unknown tool, one outside the agent's
+    selection or withheld, arguments the schema refuses) are recorded through ``record_refusal``.
 
     Args:
         log: where records go.
         redact_keys: a regex of further argument names to redact.
         worker: the ``worker`` written into records (default ``current_worker()`` at each call).
+        on_failure: what a failed write does to the calls after it (``OnAuditFailure``).
+
+    Raises:
+        ConfigError: an unknown ``on_failure``.
     """
 
     kind = "audit"
 
-    def __init__(self, log: AuditLog, *, redact_keys: str | None = None, worker: str | None = None) -> None:
+    def __init__(self, log: AuditLog, *, redact_keys: str | None = None, worker: str | None = None,
+                 on_failure: OnAuditFailure = "refuse") -> None:
+        if on_failure not in get_args(OnAuditFailure):
+            raise ConfigError(f"on_audit_failure must be one of {', '.join(get_args(OnAuditFailure))}, "
+                              f"not {on_failure!r}")
         self.log = log
         self.redact_keys = redact_keys
         self.worker = worker
+        self.on_failure = on_failure
+        self.failure: str | None = None
+        """Why the last write failed, while the trail has not written a record since (else ``None``)."""
         self._extra = re.compile(redact_keys, re.IGNORECASE) if redact_keys else None
 
+    @property
+    def location(self) -> str:
+        """Where the records go, for messages (a URL's password masked by the store)."""
+        return str(getattr(self.log, "location", type(self.log).__name__))
+
     async def __call__(self, call: ToolCall, call_next: Handler) -> CallResult:
+        if self.failure is not None and self.on_failure == "refuse":
+            await self._refuse_while_failing(call)
         notes: dict[str, Any] = {}
-        at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         started = time.perf_counter()
-        base = AuditRecord(time=at, agent=call.agent, server=call.server, tool=call.mcp_name,
-                           alias=call.tool if call.tool != call.mcp_name else None,
-                           arguments=mask_data(dict(call.arguments), self._extra), outcome="ok", call_id=call.call_id,
-                           worker=self.worker or current_worker())
+        base = self._begin(call)
         try:
             result = await call_next(replace(call, meta={**call.meta, NOTES_KEY: notes}))
         except BaseException as e:
@@ -70,15 +95,43 @@ class AuditTrail:
         await self._write(self._finish(base, notes, outcome, result.text if result.is_error else None, started))
         return result
 
+    def _begin(self, call: ToolCall) -> AuditRecord:
+        at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        base = AuditRecord(time=at, agent=call.agent, server=call.server, tool=call.mcp_name,
+                           alias=call.tool if call.tool != call.mcp_name else None,
+                           arguments=mask_data(dict(call.arguments), self._extra), outcome="ok", call_id=call.call_id,
+                           worker=self.worker or current_worker())
+        return base
+
+    async def record_refusal(self, call: ToolCall, reason: str, error: BaseException | str) -> None:
+        """Record an attempt refused before it became a call (outcome ``refused``).
+
+        Args:
+            call: the attempt as far as it got (its arguments may break the schema).
+            reason: why, in the bridge's words (``"unknown tool"``, ``"invalid arguments"``, ...).
+            error: what the caller was told.
+        """
+        record = self._finish(self._begin(call), {}, "refused", str(error) or type(error).__name__,
+                              time.perf_counter())
+        await self._write(replace(record, reason=reason))
+
+    async def _refuse_while_failing(self, call: ToolCall) -> None:
+        error = AuditError(f"audit trail {self.location} could not write a record ({self.failure}), so calls are "
+                           "refused until it can; repair it, or set on_audit_failure='continue' to call unrecorded",
+                           server=call.server, tool=call.mcp_name)
+        # Recorded if the trail can take it now, which shows it works again: the calls after this pass.
+        await self.record_refusal(call, "the audit trail could not write a record", error)
+        raise error
+
     @staticmethod
     def _finish(base: AuditRecord, notes: Mapping[str, Any], outcome: Outcome, error: str | None,
                 started: float) -> AuditRecord:
         decision = notes.get("approval")
         d = decision if isinstance(decision, Decision) else None
-        return replace(base, outcome=outcome, error=error[:2000] if error else None,
+        return replace(base, outcome=outcome, error=clip(error, ERROR_LIMIT) if error else None,
                        duration=round(time.perf_counter() - started, 6),
                        decision=d.status if d else None, reviewer=d.reviewer if d else None,
-                       reason=d.reason if d and d.reason else None)
+                       reason=mask_known(d.reason) if d and d.reason else None)
 
     async def _write(self, record: AuditRecord) -> None:
         # Shielded: a cancelled call is exactly the kind of event the trail must not lose.
@@ -89,6 +142,9 @@ class AuditTrail:
                 logger.error("could not write audit record for %s/%s to %s: %s", record.server, record.tool,
                              getattr(self.log, "location", type(self.log).__name__), e,
                              exc_info=logger.isEnabledFor(logging.DEBUG))
+                self.failure = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            else:
+                self.failure = None
 
     def to_config(self) -> dict[str, Any]:
         """A JSON-able form for component configs (a PostgreSQL password as a ``${VAR}`` reference).
@@ -104,6 +160,8 @@ class AuditTrail:
             out["redact_keys"] = self.redact_keys
         if self.worker:
             out["worker"] = self.worker
+        if self.on_failure != "refuse":
+            out["on_failure"] = self.on_failure
         return out
 
     @classmethod
@@ -120,14 +178,15 @@ class AuditTrail:
             opened = open_audit_log(log["path"], log.get("type"))
         else:
             raise ConfigError("audit config needs log.path (a file) or log.url (a PostgreSQL URL)")
-        return cls(opened, redact_keys=data.get("redact_keys"), worker=data.get("worker"))
+        return cls(opened, redact_keys=data.get("redact_keys"), worker=data.get("worker"),
+                   on_failure=data.get("on_failure", "refuse"))
 
     def __repr__(self) -> str:
         return f"AuditTrail({self.log!r})"
 
 
 def audit_interceptor(log: AuditLog | str | os.PathLike[str], *, redact_keys: str | None = None,
-                      worker: str | None = None) -> AuditTrail:
+                      worker: str | None = None, on_failure: OnAuditFailure = "refuse") -> AuditTrail:
     """The audit interceptor, writing to ``log`` (an ``AuditLog``, or a path or PostgreSQL URL
     for ``open_audit_log``).
 
@@ -135,13 +194,15 @@ def audit_interceptor(log: AuditLog | str | os.PathLike[str], *, redact_keys: st
         redact_keys: a regex of further argument names to redact, beyond the built-in
             password/token/secret/api_key/authorization/... set.
         worker: names this process in records (default ``$MCP_BRIDGE_WORKER``, else hostname:pid).
+        on_failure: after a failed write, refuse further calls (default) or ``"continue"``.
 
     Raises:
-        ConfigError: ``redact_keys`` is not a valid regex, or the log cannot be opened.
+        ConfigError: ``redact_keys`` is not a valid regex, an unknown ``on_failure``, or the log
+            cannot be opened.
     """
     if not isinstance(log, AuditLog):
         log = open_audit_log(log)
     try:
-        return AuditTrail(log, redact_keys=redact_keys, worker=worker)
+        return AuditTrail(log, redact_keys=redact_keys, worker=worker, on_failure=on_failure)
     except re.error as e:
         raise ConfigError(f"redact_keys is not a valid regular expression: {e}") from None

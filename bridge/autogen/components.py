@@ -1,7 +1,8 @@
 """What lets ``MCPTool`` and ``MCPWorkbench`` live in AutoGen component configs.
 
 A config holds the agent's servers as ``bridge.registry.ServerSpec``s (secrets as ``${VAR}``
-references; every connection option, the lock file and its policy included), the agent's name
+references, and so is every value a config's ``${VAR}`` expanded into ``args`` or a URL, by
+``Target.to_config``; every connection option, the lock file and its policy included), the agent's name
 and its ``Guards.to_config()`` (selection, approval policy and approver, audit log, further
 interceptors, catalogue presentation). What cannot be written down (a predicate, a callback
 approver, a plain-function interceptor, connection callbacks) makes the dump raise instead of

@@ -30,8 +30,10 @@ def sampling_from_model_client(model_client: ChatCompletionClient, *, model_name
     """A sampling callback that asks ``model_client`` (any AutoGen ``ChatCompletionClient``).
 
     The server's system prompt and messages become AutoGen messages; the model's text answer
-    goes back as the assistant's message. A failure is answered with a JSON-RPC error, so the
-    server's tool reports it instead of hanging.
+    goes back as the assistant's message. The request's ``maxTokens`` is passed on as
+    ``max_tokens`` (the name AutoGen's OpenAI, Azure, Anthropic and Ollama clients take), so the
+    cap ``ServerRequestGuard`` puts on it binds the model. A failure is answered with a JSON-RPC
+    error, so the server's tool reports it instead of hanging.
     """
     name = model_name or str(getattr(model_client, "model_info", {}).get("family", "autogen-model"))
 
@@ -47,7 +49,7 @@ def sampling_from_model_client(model_client: ChatCompletionClient, *, model_name
             else:
                 messages.append(UserMessage(content=text, source="user"))
         try:
-            created = await model_client.create(messages)
+            created = await model_client.create(messages, extra_create_args={"max_tokens": params.max_tokens})
         except Exception as e:  # the model failing is the server's problem to report, not a crash here
             logger.warning("sampling request failed: %s", e)
             return types.ErrorData(code=types.INTERNAL_ERROR, message=f"sampling failed: {e}")

@@ -114,8 +114,9 @@ def _split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
 
 def _raw_secrets(args: argparse.Namespace) -> list[str]:
     # Taken from the raw options before they are validated, so even an error about a
-    # malformed option cannot echo a credential.
-    found = [s for item in getattr(args, "env", []) for s in env_secrets(item.partition("=")[2])]
+    # malformed option cannot echo a credential. A bare ``--env NAME`` passes the caller's value.
+    found = [s for item in getattr(args, "env", [])
+             for s in env_secrets(item.partition("=")[2] if "=" in item else os.environ.get(item, ""))]
     for item in getattr(args, "header", []):
         name, _, value = item.partition(":")
         found += header_secrets(name.strip(), value.strip())

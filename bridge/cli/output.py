@@ -5,6 +5,11 @@ than in each command:
 
 - server-supplied text is never interpreted as rich markup or emoji codes (the consoles
   have markup, emoji and highlighting off; styles are applied only to text we build);
+- nothing a server or a model wrote acts on the screen: ``text``/``line`` show its control,
+  bidi and invisible characters as escapes (``bridge.sanitize``) before rich lays it out, and
+  both consoles escape whatever content still holds one when it is rendered, so a renderable
+  built without ``text`` cannot carry a cursor move, an erase or a conceal either; ``json``
+  writes such characters as JSON escapes;
 - a secret (an ``--env``/config environment value, a secret header value) never reaches
   either stream: both consoles write through a masking stream, and commands mask strings
   before putting them in tables, where wrapping could split a secret across lines.
@@ -23,14 +28,16 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
+from ..sanitize import json_text, one_line, visible
 from ..secrets import Secrets
 
 if TYPE_CHECKING:  # rich costs ~50 ms to import: loaded on first output, never for --help
-    from rich.console import Console, RenderableType
+    from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderableType, RenderHook, RenderResult
     from rich.status import Status
     from rich.text import Text
 
 __all__ = ["Output", "Spinner"]
+
 
 class _MaskingStream:
     """A text stream that masks secrets on the way through; looks like the stream it wraps."""
@@ -105,22 +112,32 @@ class Output:
         from rich.console import Console
 
         # markup/emoji/highlight off: servers' text is shown exactly as sent, never interpreted.
-        return Console(file=_MaskingStream(stream, self.mask), markup=False, emoji=False, highlight=False,  # type: ignore[arg-type]
-                       width=width)
+        console = Console(file=_MaskingStream(stream, self.mask), markup=False, emoji=False, highlight=False,  # type: ignore[arg-type]
+                          width=width)
+        console.push_render_hook(_inert_hook())
+        return console
 
     def write(self, text: str, *, stderr: bool = False) -> None:
-        """Write ``text`` as is (masked), without rich: help and usage text."""
+        """Write ``text`` (masked, controls shown as escapes), without rich: help, usage, a
+        server's stderr."""
         stream = self._raw_err if stderr else self._raw_out
-        stream.write(self.mask(text))
+        stream.write(visible(self.mask(text)))
         stream.flush()
 
     # -- stdout ------------------------------------------------------------------------
 
     def text(self, value: str, style: str = "") -> Text:
-        """A rich ``Text`` of server-supplied (or any) text: masked, never parsed for markup."""
+        """A rich ``Text`` of server-supplied (or any) text: masked, never parsed for markup, its
+        control, bidi and invisible characters shown as escapes (newline and tab kept)."""
         from rich.text import Text
 
-        return Text(self.mask(value), style=style)
+        return Text(visible(self.mask(value)), style=style)
+
+    def line(self, value: str, style: str = "") -> Text:
+        """``text`` for what must stay on one line (a name, a table cell): newlines escaped too."""
+        from rich.text import Text
+
+        return Text(one_line(self.mask(value)), style=style)
 
     def print(self, *renderables: RenderableType, soft_wrap: bool = False) -> None:
         """Print to stdout. ``soft_wrap`` leaves long lines intact (for server text)."""
@@ -147,9 +164,10 @@ class Output:
         self.out.print(self.text(value), soft_wrap=True)
 
     def json(self, value: Any) -> None:
-        """Print ``value`` as indented JSON, byte-for-byte parseable (no rich rendering)."""
+        """Print ``value`` as indented JSON, byte-for-byte parseable (no rich rendering); the
+        characters that would act on a screen are written as JSON escapes (the same value)."""
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-        self._raw_out.write(self.mask(text) + "\n")
+        self._raw_out.write(json_text(self.mask(text)) + "\n")
         self._raw_out.flush()
 
     # -- stderr ------------------------------------------------------------------------
@@ -157,7 +175,7 @@ class Output:
     def error(self, message: str) -> None:
         """One line on stderr: ``mcp-bridge: error: <message>``."""
         line = " ".join(message.split())
-        self.err.print(self.text("mcp-bridge: error: ", style="bold red") + self.text(line), soft_wrap=True)
+        self.err.print(self.text("mcp-bridge: error: ", style="bold red") + self.line(line), soft_wrap=True)
 
     def note(self, message: str) -> None:
         """A dim informational line on stderr (never on stdout, which may be piped)."""
@@ -172,3 +190,40 @@ class Output:
             return
         with self.err.status(self.text(message), spinner="dots") as status:
             yield Spinner(self, status)
+
+
+def _inert_hook() -> RenderHook:
+    """A render hook that escapes controls in whatever content a renderable yields.
+
+    The content of every segment (not rich's own control segments, and not the style codes
+    rich adds around the content when it writes) goes through ``visible``. Text built with
+    ``Output.text`` is escaped before layout already, so tables keep their columns; this catches
+    what was built any other way (a plain string cell, a title, a syntax view).
+    """
+    from rich.console import RenderHook
+
+    class InertHook(RenderHook):
+        def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
+            return [_Inert(r) for r in renderables]
+
+    return InertHook()
+
+
+class _Inert:
+    """A renderable that renders another and escapes the controls in its content."""
+
+    def __init__(self, inner: ConsoleRenderable) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.segment import Segment
+
+        for segment in console.render(self.inner, options):
+            if segment.control or _plain(segment.text):
+                yield segment
+            else:
+                yield Segment(visible(segment.text), segment.style, segment.control)
+
+
+def _plain(text: str) -> bool:
+    return text.isascii() and text.isprintable()

@@ -1,7 +1,8 @@
 """How catalogues, tools and verdicts look: rich renderables for people, plain dicts for ``--json``.
 
-Every string that came from a server goes through ``Output.text`` (masked, no markup);
-styles are applied only to labels we write. JSON documents are masked as data before
+Every string that came from a server goes through ``Output.text`` or ``Output.line`` (masked,
+no markup, controls shown as escapes); styles are applied only to labels we write. JSON views
+give such characters as JSON escapes. JSON documents are masked as data before
 rendering, because a table or panel may wrap a long string across lines.
 """
 
@@ -20,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..catalogue import Annotations, Catalogue, ToolEntry
+from ..sanitize import json_text, visible
 from ..session import ServerInfo
 from .fidelity import Fidelity
 from .output import Output
@@ -28,7 +30,9 @@ __all__ = [
     "catalogue_json",
     "catalogue_table",
     "fidelity_view",
+    "findings_view",
     "hints",
+    "instructions_view",
     "json_view",
     "server_header",
     "server_json",
@@ -40,9 +44,9 @@ _HINTS = (("read_only", "read-only"), ("destructive", "destructive"), ("idempote
 
 
 def server_json(info: ServerInfo) -> dict[str, Any]:
-    """The server's self-description as JSON."""
-    out: dict[str, Any] = {"name": info.name, "version": info.version, "protocolVersion": info.protocol_version,
-                           "transport": info.transport}
+    """The server's self-description as JSON (``label`` is the user's name for it; ``name`` its claim)."""
+    out: dict[str, Any] = {"label": info.label, "name": info.name, "version": info.version,
+                           "protocolVersion": info.protocol_version, "transport": info.transport}
     if info.title:
         out["title"] = info.title
     if info.instructions:
@@ -64,12 +68,17 @@ def catalogue_json(info: ServerInfo, catalogue: Catalogue, list_seconds: float,
 
 
 def server_header(out: Output, info: ServerInfo, tool_count: int, list_seconds: float) -> Text:
-    """``name version · protocol P · transport · N tools · listed in S``."""
-    text = out.text(info.name or "(unnamed server)", style="bold")
+    """``label  serverInfo: name version (title)`` then ``protocol P · transport · N tools · listed in S``.
+
+    The label is the user's name for the server (what rules and audit records use); what follows
+    it is the server's own claim, shown as such.
+    """
+    text = out.line(info.label or "(unnamed server)", style="bold")
+    text += out.line(f"  serverInfo: {info.name or '(no name)'}")
     if info.version:
-        text += out.text(f" {info.version}")
+        text += out.line(f" {info.version}")
     if info.title and info.title != info.name:
-        text += out.text(f" ({info.title})", style="dim")
+        text += out.line(f" ({info.title})", style="dim")
     noun = "tool" if tool_count == 1 else "tools"
     details = [f"protocol {info.protocol_version}", info.transport, f"{tool_count} {noun}",
                f"listed in {_seconds(list_seconds)}"]
@@ -99,25 +108,26 @@ def catalogue_table(out: Output, catalogue: Iterable[ToolEntry]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     # A name is what a user copies into the next command: never wrapped or cut, whatever the
     # width; titles and argument lists wrap instead.
-    longest = max([len(e.name) for e in entries] + [len("MCP: " + e.mcp_name) for e in entries if e.name != e.mcp_name]
-                  + [10])
+    longest = max([len(e.name) for e in entries]
+                  + [len(out.line("MCP: " + e.mcp_name)) for e in entries if e.name != e.mcp_name] + [10])
     table.add_column("Tool (AutoGen name)", no_wrap=True, min_width=longest)
     table.add_column("Title", overflow="fold", ratio=1)
     table.add_column("Hints")
     table.add_column("Required", overflow="fold", ratio=1)
     table.add_column("Opt.", justify="right", no_wrap=True)
     for entry in entries:
-        name = out.text(entry.name, style="cyan")
+        name = out.line(entry.name, style="cyan")
         if entry.name != entry.mcp_name:
-            name += out.text(f"\nMCP: {entry.mcp_name}", style="dim")
+            name += Text("\n") + out.line(f"MCP: {entry.mcp_name}", style="dim")
         required, optional = _required(entry)
-        table.add_row(name, out.text(entry.title or ""), Text(" ".join(hints(entry.annotations)), style="yellow"),
-                      out.text(", ".join(required)), str(optional) if optional else "")
+        table.add_row(name, out.line(entry.title or ""), Text(" ".join(hints(entry.annotations)), style="yellow"),
+                      out.line(", ".join(required)), str(optional) if optional else "")
     return table
 
 
 def _one_line(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
+    # Characters that would act on a screen are given as JSON escapes: the same value, inert.
+    return json_text(json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": ")))
 
 
 def pretty_json(value: Any, width: int = 100, indent: int = 0, column: int | None = None) -> str:
@@ -165,16 +175,16 @@ def _annotations_line(annotations: Annotations) -> Text:
 def tool_view(out: Output, entry: ToolEntry, signature_source: str, model_schema: Mapping[str, Any],
               fidelity: Fidelity) -> Group:
     """Everything ``show`` prints for one tool, top to bottom."""
-    title = out.text(entry.name, style="bold cyan")
+    title = out.line(entry.name, style="bold cyan")
     if entry.title:
-        title += Text("  ") + out.text(entry.title, style="bold")
+        title += Text("  ") + out.line(entry.title, style="bold")
     parts: list[RenderableType] = [title]
     if entry.name != entry.mcp_name:
-        parts.append(Text("MCP name: ", style="dim") + out.text(entry.mcp_name))
+        parts.append(Text("MCP name: ", style="dim") + out.line(entry.mcp_name))
     parts += [Text(), out.text(entry.description), Text(),
               Text("Annotations  ", style="bold") + _annotations_line(entry.annotations)]
     if entry.annotations.title and entry.annotations.title != entry.title:
-        parts.append(Text("Annotation title  ", style="bold") + out.text(entry.annotations.title))
+        parts.append(Text("Annotation title  ", style="bold") + out.line(entry.annotations.title))
     inner = out.out.width - 4  # a panel's borders and padding
     shown = dict(model_schema)
     if shown.get("parameters") == entry.input_schema:
@@ -183,7 +193,7 @@ def tool_view(out: Output, entry: ToolEntry, signature_source: str, model_schema
     parts += [
         Panel(json_view(out, entry.input_schema, inner), title="inputSchema (from the server)", title_align="left",
               box=box.ROUNDED),
-        Panel(Syntax(out.mask(signature_source), "python", theme="ansi_dark", word_wrap=True,
+        Panel(Syntax(visible(out.mask(signature_source)), "python", theme="ansi_dark", word_wrap=True,
                      background_color="default"),
               title="Python signature (generated by the bridge)", title_align="left", box=box.ROUNDED),
         Panel(json_view(out, shown, inner), title="Tool schema AutoGen sends to the model", title_align="left",
@@ -217,10 +227,24 @@ def fidelity_view(out: Output, fidelity: Fidelity) -> RenderableType:
         grid.add_column(style="cyan", overflow="fold", max_width=40)
         grid.add_column(ratio=1)
         for diff in fidelity.differences:
-            grid.add_row(f" {diff.view}", out.text(diff.pointer or "(whole schema)"),
+            grid.add_row(f" {diff.view}", out.line(diff.pointer or "(whole schema)"),
                          Text(f"{diff.kind}: ", style="yellow") + out.text(diff.detail))
         lines.append(grid)
     if fidelity.validated_keywords:
         lines.append(Text("  checked by validation before each call (no Python type expresses them): ",
                           style="dim") + Text(", ".join(fidelity.validated_keywords), style="dim"))
     return Group(Text(), *lines)
+
+
+def instructions_view(out: Output, server: str, instructions: str) -> Text:
+    """A server's instructions framed as its own words (``server 'x' gives the model these
+    instructions:``, every line of theirs behind ``|``), sanitised, never markup."""
+    from ..sanitize import quoted
+
+    return out.text(quoted(f"server {server!r}", instructions, "gives the model these instructions"))
+
+
+def findings_view(out: Output, heading: str, findings: Iterable[str]) -> Group:
+    """Injection-heuristic findings (``bridge.inspection``) under a warning ``heading``, one ``!`` line each."""
+    return Group(Text(heading, style="bold yellow"),
+                 *(Text("  ! ", style="bold yellow") + out.text(finding) for finding in findings))

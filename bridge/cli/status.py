@@ -7,8 +7,8 @@ The codes follow the MCP Inspector's CLI so scripts can treat both tools alike::
                      also any unexpected internal error
     3  AUTH          the server refused our credentials
     4  UNREACHABLE   the server could not be reached, failed to start, or went away
-    5  TOOL_ERROR    the tool call failed: an ``isError`` result, a JSON-RPC error, or no
-                     answer within the timeout
+    5  TOOL_ERROR    the tool call failed: an ``isError`` result, a JSON-RPC error, no
+                     answer within the timeout, or an audit trail that cannot be written
     6  DRIFT         the live catalogue differs from a lock file
     130 INTERRUPTED  Ctrl-C
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 
 from ..errors import (
+    AuditError,
     AuthError,
     BridgeError,
     CallTimeout,
@@ -74,6 +75,7 @@ _AFTER_CONNECT: tuple[tuple[type[BridgeError], ExitCode], ...] = (
     (ConnectionLost, ExitCode.UNREACHABLE),
     (CatalogueDrift, ExitCode.DRIFT),
     (ToolError, ExitCode.TOOL_ERROR),
+    (AuditError, ExitCode.TOOL_ERROR),
     (ProtocolError, ExitCode.TOOL_ERROR),
     (CallTimeout, ExitCode.TOOL_ERROR),
 )

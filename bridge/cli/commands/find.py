@@ -29,11 +29,12 @@ async def run(ctx: Context) -> ExitCode:
         table = Table(title=f"find_tools({ctx.operands['query']!r}) on {server.name}", show_lines=False)
         table.add_column("#")
         table.add_column("Tool", no_wrap=True)  # a name is copied into the next command: never cut
-        for column in ("Description", "Required"):
+        for column in ("Title", "Description", "Required"):
             table.add_column(column, overflow="fold")
         for rank, match in enumerate(answer["matches"], 1):
-            table.add_row(str(rank), ctx.out.mask(match["name"]), ctx.out.mask(match["description"] or ""),
-                          ", ".join(match["required"]))
+            # Everything the model is answered, as it reads it: titles too.
+            table.add_row(str(rank), ctx.out.text(match["name"]), ctx.out.text(match["title"] or ""),
+                          ctx.out.text(match["description"] or ""), ctx.out.text(", ".join(match["required"])))
         ctx.out.print_table(table)
         if not answer["matches"]:
             ctx.out.note("no tool matched; the model would be told to try other words")
@@ -45,7 +46,8 @@ COMMAND = Command(
     summary="search a server's tools the way a deferred catalogue's find_tools does",
     description="Build the full-text index a deferred catalogue gives the model (SQLite FTS5, BM25 over names, "
                 "titles, descriptions and argument names) and print what find_tools would answer for QUERY: "
-                "the best matches with their one-line descriptions and required arguments. --json prints the "
+                "the best matches with their titles, one-line descriptions and required arguments. With --lock, only "
+                "pinned, unchanged tools are indexed (as for an agent). --json prints the "
                 "answer exactly as the model gets it, input schemas included.",
     operands=("query",),
     add_arguments=_add_arguments,

@@ -20,7 +20,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def run(ctx: Context) -> ExitCode:
-    """List the tools (unguarded), pin them under the server's name, and write the file.
+    """List the tools (unguarded), pin them and the server's instructions under the server's name, and
+    write the file (an entry from an older lock file is upgraded: it then pins everything).
 
     Raises:
         ConfigError: an existing lock file is malformed (it is never overwritten then).
@@ -31,7 +32,8 @@ async def run(ctx: Context) -> ExitCode:
     lock = LockFile.load(path) if path.exists() else LockFile()
     async with ctx.server(guarded=False) as server:
         tools = await server.session.list_tools()
-        pin = ServerPin.of(tools)
+        # The raw handshake, like the raw listing: the point is to record what the server says now.
+        pin = ServerPin.of(tools, server.session.info.instructions)
         previous = lock.servers.get(server.name)
         lock.servers[server.name] = pin
         lock.save(path)
@@ -40,9 +42,13 @@ async def run(ctx: Context) -> ExitCode:
             ctx.out.json({"file": str(path), "server": server.name, **pin.to_json()})
             return ExitCode.OK
         verb = "re-pinned" if previous is not None else "pinned"
-        unchanged = " (unchanged)" if previous is not None and previous.hash == pin.hash else ""
+        unchanged = " (unchanged)" if previous is not None and previous == pin else ""
         ctx.out.plain(f"{verb} {len(pin.tools)} tool(s) of server {server.name!r} in {path}{unchanged}")
         ctx.out.plain(f"catalogue hash {pin.hash}")
+        ctx.out.plain("instructions: " + (f"pinned ({len(pin.instructions)} characters)" if pin.instructions
+                                          else "the server gives none (pinned as none)"))
+        if previous is not None and previous.unpinned:
+            ctx.out.plain(f"upgraded from an older lock file: now also pins {', '.join(previous.unpinned)}")
         for tool in skipped:
             ctx.out.note(f"not pinned: {tool.name!r} has an invalid definition ({tool.reason})")
     return ExitCode.OK
@@ -50,10 +56,13 @@ async def run(ctx: Context) -> ExitCode:
 
 COMMAND = Command(
     name="lock",
-    summary="pin a server's tools (names, descriptions, schemas, annotations) in a lock file",
-    description="Connect, list every tool and record its name, description, inputSchema, outputSchema and "
-                "annotations with a stable hash, under the server's name. Commit the file; 'mcp-bridge verify' "
-                "and connect(lock=...) / --lock then notice any tool that changes after review (a rug pull).",
+    summary="pin a server's tools (every field: names, titles, descriptions, schemas, annotations) and "
+            "instructions in a lock file",
+    description="Connect, list every tool and record the whole definition (name, title, description, "
+                "inputSchema, outputSchema, annotations, execution, icons, _meta) with a stable hash, and the "
+                "server's instructions, under the server's name. Commit the file; 'mcp-bridge verify' and "
+                "connect(lock=...) / --lock then notice anything that changes after review (a rug pull). Run "
+                "again on a lock file written by an older version to pin what it did not.",
     add_arguments=_add_arguments,
     run=run,
 )
