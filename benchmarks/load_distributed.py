@@ -7,10 +7,10 @@ Run from the repo root (loopback only; bounded in calls and time)::
     python benchmarks/load_distributed.py --json bench-results/load_distributed.json
 
 What runs: the MultiMail stand-in over Streamable HTTP, a gRPC host and N worker processes
-(``examples/distributed_team.py``), each loading the ``triage`` agent's workbench from its
-component config (selection, approval policy, audit log) and a throwaway PostgreSQL server
-(fsync on unless ``--fast-db``). The coordinator sends every worker ``--calls`` ``check_inbox``
-calls, ``--concurrency`` at a time, through the host.
+(``python -m bridge.autogen.distributed``), each loading the ``triage`` agent's workbench from
+its component config (selection, approval policy, audit log; ``fixtures.mail_team``) and a
+throwaway PostgreSQL server (fsync on unless ``--fast-db``). A ``Coordinator`` sends every worker
+``--calls`` ``check_inbox`` calls, ``--concurrency`` at a time, through the host.
 
 Reported: calls/s over the timed phase, call latency as the coordinator sees it (p50/p95),
 audit write latency measured inside the workers around each insert (p50/p95), and the audit
@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "examples"))
-
-import distributed_team as dt  # noqa: E402
+sys.path.insert(0, str(ROOT))  # scripts run by path; `fixtures` lives at the root
 
 from bridge.audit import query as query_audit  # noqa: E402
+from bridge.autogen.distributed import HEARTBEAT_SECONDS, CallOutcome, Coordinator  # noqa: E402
+from fixtures.mail_team import ROLES, add_agent_keys, build_components, mail_proc, model_at, worker_env  # noqa: E402
 from fixtures.postgres import PostgresUnavailable, TempPostgres  # noqa: E402
+from fixtures.processes import Proc, address, host_proc, ready, stop_all, worker_proc  # noqa: E402
 
 TOOL, ARGUMENTS = "check_inbox", {"limit": 1}
 TIMED_PHASE_LIMIT = 600.0
@@ -53,11 +53,11 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def drive(team: dt.Coordinator, workers: Sequence[str], calls: int, concurrency: int
-                ) -> tuple[list[dt.CallOutcome], list[float], float]:
+async def drive(team: Coordinator, workers: Sequence[str], calls: int, concurrency: int
+                ) -> tuple[list[CallOutcome], list[float], float]:
     """Every worker gets ``calls`` calls, ``concurrency`` in flight at a time; returns the outcomes,
     each call's latency and the wall time."""
-    outcomes: list[dt.CallOutcome] = []
+    outcomes: list[CallOutcome] = []
     latencies: list[float] = []
 
     async def lane(worker: str, count: int) -> None:
@@ -75,36 +75,34 @@ async def drive(team: dt.Coordinator, workers: Sequence[str], calls: int, concur
 
 async def run(workdir: Path, audit: str, workers: int, calls: int, concurrency: int) -> dict[str, Any]:
     db = workdir / "mail.db"
-    keys = dt.add_agent_keys(db, [dt.ROLES["triage"]])
+    keys = add_agent_keys(db, [ROLES["triage"]])
     names = [f"w{i + 1}" for i in range(workers)]
-    procs: list[dt.Proc] = []
+    procs: list[Proc] = []
     try:
-        mail, host_proc = dt.mail_proc(db), dt.host_proc()
-        procs += [mail, host_proc]
-        mail_url, host = dt.address(mail), dt.address(host_proc)
-        components = dt.build_components(audit, {"model": "unused", "base_url": "http://127.0.0.1:9/v1",
-                                                 "model_info": {"function_calling": True, "vision": False,
-                                                                "json_output": False, "family": "unknown",
-                                                                "structured_output": False}})
+        mail, host = mail_proc(db), host_proc()
+        procs += [mail, host]
+        mail_url, host_address = address(mail), address(host)
+        # No team runs here: the model is never asked.
+        components = build_components(audit, model_at("http://127.0.0.1:9/v1", "unused"))
         dump = workdir / "agents.json"
         dump.write_text(json.dumps(components))
-        env = dt.worker_env(["triage"], keys, mail_url, model_key="unused")
-        started = [dt.worker_proc(host, name, ["triage"], dump, env, team=[]) for name in names]
+        env = worker_env(["triage"], keys, mail_url, model_key="unused")
+        started = [worker_proc(host_address, name, ["triage"], dump, env, team=[]) for name in names]
         procs += started
         for proc in started:
-            dt.ready(proc)
-        async with dt.Coordinator(host, dead_after=30) as team:
+            ready(proc)
+        async with Coordinator(host_address, dead_after=30) as team:
             await team.wait_for(names)
             await drive(team, names, 5, 5)  # warm: sessions open, catalogues read, pools filled
-            await asyncio.sleep(2 * dt.HEARTBEAT_SECONDS)
+            await asyncio.sleep(2 * HEARTBEAT_SECONDS)
             team.audit_seconds.clear()
             outcomes, latencies, seconds = await drive(team, names, calls, concurrency)
             # The last audit timings travel with the next heartbeats.
-            await asyncio.sleep(3 * dt.HEARTBEAT_SECONDS)
+            await asyncio.sleep(3 * HEARTBEAT_SECONDS)
             audit_times = [t for samples in team.audit_seconds.values() for t in samples]
     finally:
-        dt.stop_all([p for p in procs if p.name.startswith("worker")])
-        dt.stop_all([p for p in procs if not p.name.startswith("worker")])
+        stop_all([p for p in procs if p.name.startswith("worker")])
+        stop_all([p for p in procs if not p.name.startswith("worker")])
 
     records = [r for r in query_audit(audit) if r.call_id is not None]
     by_job = Counter(r.call_id for r in records)

@@ -1,7 +1,7 @@
 """The examples' shared scenario: a new customer writes to the MultiMail stand-in's support inbox.
 
-Every email-team example (AutoGen, AG2, MetaGPT, the distributed one) works this same mail, so the
-mail itself, how it arrives, and how the stand-in is started live here once.
+Every email-team example (AutoGen, AG2, MetaGPT, the distributed one) works this same mail (from
+``fixtures.mailroom``, which the tests share) and starts the stand-in the way this module does.
 """
 
 from __future__ import annotations
@@ -14,26 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-CUSTOMER_NAME = "Jonas Berg"
-CUSTOMER = "jonas.berg@fjord.example"
-SUBJECT = "Tent pole snapped on the first night"
-BODY = ("Hello Acme,\n\none of the poles of my new Fjell 2 tent snapped on the first night out. "
-        "Can you send a replacement pole to the address on my order #5120?\n\nThanks,\nJonas")
-REPLY = ("Hi Jonas,\n\nsorry about the broken pole. A replacement for your Fjell 2 ships today to the address "
-         "on order #5120.\n\nAcme Support")
+# The mail itself and how it arrives are shared with the tests and benchmarks.
+from fixtures.mailroom import BODY, CUSTOMER, CUSTOMER_NAME, REPLY, SUBJECT, receive_new_mail  # noqa: E402
 
-
-def receive_new_mail(db: Path) -> dict[str, str]:
-    """The customer's email arrives from outside the stand-in; returns its ``id`` and ``thread_id``."""
-    from fixtures.multimail.seed import MAILBOX_ADDRESS, open_store
-    from fixtures.multimail.service import Service
-
-    store = open_store(db)
-    try:
-        email = Service(store).receive(MAILBOX_ADDRESS, CUSTOMER, SUBJECT, BODY, from_name=CUSTOMER_NAME)
-    finally:
-        store.close()
-    return {"id": email["id"], "thread_id": email["thread_id"]}
+__all__ = ["BODY", "CUSTOMER", "CUSTOMER_NAME", "REPLY", "ROOT", "SUBJECT", "env", "live", "receive_new_mail",
+           "server"]
 
 
 def server(db: Path) -> list[str]:
