@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import anyio
 import pytest
 from autogen_core import CancellationToken
-from conftest import http_server
 from rich.console import Console
 
 from bridge import ApprovalPolicy, CallbackApprover, ConfigError, ProtocolError, ToolError, connect, open_audit_log
@@ -23,12 +21,6 @@ from bridge.connection import ToolCall
 from bridge.secrets import evidence
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def zoo_url() -> Iterator[str]:
-    with http_server("fixtures.schema_zoo", transport="http") as url:
-        yield url
 
 
 def record(**overrides: object) -> AuditRecord:

@@ -6,6 +6,7 @@ SQLite migration of older files, and the worker name in JSONL.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -14,9 +15,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote
@@ -24,7 +23,7 @@ from urllib.parse import quote
 import anyio
 import psycopg
 import pytest
-from conftest import PY, ROOT, fixture_env, http_server
+from helpers import PY, ROOT, SECURED_PASSWORD, SECURED_ROLE, fixture_env
 
 from bridge import AuthError, AutoApprove, ConfigError, ServerUnreachable, connect, open_audit_log
 from bridge.audit import (
@@ -36,45 +35,21 @@ from bridge.audit import (
     current_worker,
     query,
 )
+from bridge.audit.sqlite import ADDED
 from bridge.cli import main
 from bridge.secrets import evidence
-from fixtures.postgres import PostgresUnavailable, TempPostgres
+from fixtures.postgres import TempPostgres
 
 pytestmark = pytest.mark.anyio
 
-SECURED_ROLE = "secured"
-SECURED_PASSWORD = "pg-S3cret@word-9137"
-"""Has an ``@``, so the URL spells it percent-encoded and both spellings must stay hidden."""
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[TempPostgres]:
-    """A PostgreSQL server for the whole session; one role needs a password, the rest are trusted."""
-    server = TempPostgres(hba=[f"host all {SECURED_ROLE} 127.0.0.1/32 scram-sha-256"])
-    try:
-        server.start()
-    except PostgresUnavailable as e:
-        pytest.fail(f"PostgreSQL for the audit tests: {e}", pytrace=False)
-    try:
-        with psycopg.connect(server.url(), autocommit=True) as conn:
-            conn.execute(f"CREATE ROLE {SECURED_ROLE} LOGIN PASSWORD '{SECURED_PASSWORD}'")
-            conn.execute(f"CREATE DATABASE secured_audit OWNER {SECURED_ROLE}")
-        yield server
-    finally:
-        server.stop()
-
-
-def new_database(server: TempPostgres) -> str:
-    name = f"audit_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return server.url(name)
 
 
 @pytest.fixture
 def pg_url(postgres: TempPostgres) -> str:
     """A fresh, empty database: no table yet."""
-    return new_database(postgres)
+    return postgres.new_database("audit")
 
 
 def secured_url(server: TempPostgres, password: str = SECURED_PASSWORD) -> str:
@@ -86,6 +61,12 @@ def record(**overrides: object) -> AuditRecord:
                                "agent": "a", "server": "s", "tool": "t", "arguments": {}, "outcome": "ok"}
     base.update(overrides)
     return AuditRecord(**base)  # type: ignore[arg-type]
+
+
+def as_written(records: list[AuditRecord]) -> list[AuditRecord]:
+    """The records without what the store's hash chain added to them."""
+    return [dataclasses.replace(r, chain=None, seq=None, prev=None, hash=None, alg=None, chain_status=None)
+            for r in records]
 
 
 def rows(url: str, sql: str) -> list[tuple[object, ...]]:
@@ -141,8 +122,8 @@ async def test_same_records_and_queries_as_sqlite(pg_url: str, tmp_path: Path) -
         lite_records, pg_records = lite.records(), pg.records()
         assert [r.record_id for r in pg_records] == [r.record_id for r in written]
         # Every field survives, times to the precision they were written with; text cannot hold NUL.
-        assert pg_records[:2] == lite_records[:2] == written[:2]
-        assert pg_records[2].error == "nul \ufffd in text" and lite_records[2] == written[2]
+        assert as_written(pg_records[:2]) == as_written(lite_records[:2]) == written[:2]
+        assert pg_records[2].error == lite_records[2].error == "nul \ufffd in text"
         for kwargs in ({"agent": "triage"}, {"tool": "mail_reply_email"}, {"since": now - timedelta(hours=1)},
                        {"agent": "triage", "since": now - timedelta(hours=4)}, {"tool": "nothing"}):
             assert [r.record_id for r in pg.records(**kwargs)] == [r.record_id for r in lite.records(**kwargs)], kwargs
@@ -234,18 +215,12 @@ PROCESSES, CALLS = 4, 200
 
 
 @pytest.fixture(scope="module")
-def zoo_url() -> Iterator[str]:
-    with http_server("fixtures.schema_zoo", transport="http") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def busy_trail(postgres: TempPostgres, zoo_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A database four processes filled at once through the real AuditTrail, 200 real MCP calls each.
 
     The database starts empty, so the processes also race to create the table.
     """
-    url = new_database(postgres)
+    url = postgres.new_database("audit")
     script = tmp_path_factory.mktemp("writers") / "writer.py"
     script.write_text(WRITER)
     procs = [subprocess.Popen([PY, str(script), url, zoo_url, str(CALLS), "25"], cwd=ROOT, text=True,
@@ -271,7 +246,8 @@ def test_concurrent_processes_lose_and_duplicate_nothing(busy_trail: str) -> Non
     records = query(busy_trail)
     assert len(records) == PROCESSES * CALLS
     assert len({r.record_id for r in records}) == len(records)
-    assert rows(busy_trail, "SELECT count(*), count(DISTINCT record_id) FROM tool_calls") == [(800, 800)]
+    # Two rows per call: written before it was sent, and its outcome.
+    assert rows(busy_trail, "SELECT count(*), count(DISTINCT record_id) FROM tool_calls") == [(1600, 1600)]
     # Each call once, by the right worker and agent, of the tool the writer chose for it.
     seen = Counter(r.call_id for r in records)
     assert set(seen.values()) == {1}
@@ -419,10 +395,10 @@ async def test_an_older_sqlite_file_gains_the_new_columns(tmp_path: Path) -> Non
     old_record, new_record = query(path)
     assert (old_record.agent, old_record.worker, old_record.arguments) == ("old", None, {"limit": 5})
     assert old_record.record_id == query(path)[0].record_id  # derived from the row, stable
-    assert new_record == new
+    assert as_written([new_record]) == [new]
     with sqlite3.connect(path) as db:
         columns = [row[1] for row in db.execute("PRAGMA table_info(tool_calls)")]
-    assert columns[-2:] == ["worker", "record_id"]
+    assert columns[-len(ADDED):] == list(ADDED)
 
 
 def write_at_once(path: Path, records: list[AuditRecord]) -> list[BaseException]:
@@ -468,9 +444,10 @@ async def test_records_name_their_worker(tmp_path: Path, monkeypatch: pytest.Mon
     async with connect(zoo_url, name="zoo") as zoo:
         (tool,) = await zoo.tools_for("counter", include=["stats"], approval=False, audit=path)
         await tool.run_json({"numbers": [1]}, _token())
-    line = json.loads(path.read_text())
+    started, line = map(json.loads, path.read_text().splitlines())
+    assert started["phase"] == "started" and line["ref"] == started["record_id"]
     assert line["worker"] == "blue-7" and len(line["record_id"]) == 32
     # A repeated line (a retried append) is one record to readers.
     log = JsonlAuditLog(path)
     await log.append(AuditRecord.from_json(line))
-    assert len(path.read_text().splitlines()) == 2 and len(query(path)) == 1
+    assert len(path.read_text().splitlines()) == 3 and len(query(path)) == 1

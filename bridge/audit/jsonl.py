@@ -1,7 +1,8 @@
-"""``JsonlAuditLog``: one JSON object per line, appended."""
+"""``JsonlAuditLog``: one JSON object per line, appended, in one hash chain per file."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -12,7 +13,8 @@ from typing import Any
 
 import anyio
 
-from .records import AuditRecord, matches
+from .chain import FILE_CHAIN, Head, audit_key, head_of, link
+from .records import AuditRecord, matches, merge
 
 __all__ = ["JsonlAuditLog"]
 
@@ -26,6 +28,10 @@ class JsonlAuditLog:
 
     Appending never rewrites the file, so a repeated ``append`` of one record adds a second
     line; ``records()`` returns each ``record_id`` once (the first line wins).
+
+    Every line extends the file's hash chain (``bridge.audit.chain``): the last line is read and
+    the new one written under an exclusive lock on the file (``flock``), so threads and processes
+    appending at once keep one unbroken chain.
     """
 
     kind = "jsonl"
@@ -33,6 +39,9 @@ class JsonlAuditLog:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        # The head this object wrote last, and the file size right after: when the size is still
+        # that, nobody appended since and the head need not be read back.
+        self._head: tuple[int, Head | None] | None = None
 
     @property
     def location(self) -> str:
@@ -40,22 +49,37 @@ class JsonlAuditLog:
         return str(self.path)
 
     async def append(self, record: AuditRecord) -> None:
-        """Append one line (on a worker thread), secrets masked (``AuditRecord.masked``)."""
-        line = json.dumps(record.masked().to_json(), ensure_ascii=False, default=str, separators=(",", ":")) + "\n"
-        await anyio.to_thread.run_sync(self._write, line)
+        """Append one line (on a worker thread), secrets masked (``AuditRecord.masked``), chained."""
+        await anyio.to_thread.run_sync(self.write, record.masked())
 
-    def _write(self, line: str) -> None:
+    def write(self, record: AuditRecord) -> None:
+        """``append`` on the calling thread (it blocks on the disk and the file lock)."""
+        key = audit_key()
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, line.encode("utf-8"))
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                size = os.fstat(fd).st_size
+                head = self._head[1] if self._head is not None and self._head[0] == size else _last_head(fd, size)
+                linked = link(record, FILE_CHAIN, head, key)
+                data = (json.dumps(linked.stored_json(), ensure_ascii=False, default=str, separators=(",", ":"))
+                        + "\n").encode("utf-8")
+                if size and _last_byte(fd, size) != b"\n":
+                    # A torn last line (a writer killed mid-write) must not swallow this record.
+                    data = b"\n" + data
+                os.write(fd, data)
+                self._head = (size + len(data), (linked.seq or 0, linked.hash or ""))
             finally:
-                os.close(fd)
+                os.close(fd)  # releases the lock
 
     def records(self, *, agent: str | None = None, tool: str | None = None,
                 since: datetime | None = None) -> list[AuditRecord]:
-        """Records in file order; unreadable lines are skipped with a warning."""
+        """One record per call (``merge``), in file order; unreadable lines are skipped with a warning."""
+        return [r for r in merge(self.entries()) if matches(r, agent, tool, since)]
+
+    def entries(self) -> list[AuditRecord]:
+        """Every record as stored, in file order (a repeated ``record_id`` once: the first line)."""
         if not self.path.exists():
             return []
         out = []
@@ -73,8 +97,7 @@ class JsonlAuditLog:
                 if record.record_id in seen:
                     continue
                 seen.add(record.record_id)
-                if matches(record, agent, tool, since):
-                    out.append(record)
+                out.append(record)
         return out
 
     def close(self) -> None:
@@ -86,3 +109,33 @@ class JsonlAuditLog:
 
     def __repr__(self) -> str:
         return f"JsonlAuditLog({str(self.path)!r})"
+
+
+_TAIL = 65536
+
+
+def _last_byte(fd: int, size: int) -> bytes:
+    return os.pread(fd, 1, size - 1)
+
+
+def _last_head(fd: int, size: int) -> Head | None:
+    """The chain head: the last chained line of the file (``None`` for an empty or unchained file)."""
+    end = size
+    carry = b""
+    while end > 0:
+        start = max(0, end - _TAIL)
+        chunk = os.pread(fd, end - start, start) + carry
+        lines = chunk.split(b"\n")
+        # The first piece may be a partial line unless this chunk reaches the file's start.
+        carry, complete = (lines[0], lines[1:]) if start > 0 else (b"", lines)
+        for line in reversed(complete):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue  # a torn line: the chain goes on from the last whole one
+            if isinstance(data, dict):
+                return head_of(data)
+        end = start
+    return None

@@ -4,7 +4,9 @@ The table is the SQLite log's ``tool_calls``: the same columns under the same na
 native types (``time`` timestamptz, ``arguments`` json, ``duration`` double precision).
 ``record_id`` is UNIQUE and inserts do nothing on conflict, so a write repeated after a lost
 acknowledgement stores nothing new: writes are retried on connection failures, and a record
-is never lost to a dropped connection nor stored twice. The table is created on first use
+is never lost to a dropped connection nor stored twice. Each writer (this process's worker name
+plus a process-unique id, in ``chain``) keeps its own hash chain (``bridge.audit.chain``), so
+workers never wait on each other; a writer's rows go in one at a time, in order. The table is created on first use
 under an advisory lock, so any number of processes may start against an empty database.
 
 psycopg (the ``postgres`` extra) is imported when a log is opened, never before. The URL's
@@ -21,6 +23,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -32,8 +35,9 @@ import anyio
 from ..errors import AuthError, BridgeError, ConfigError, ServerUnreachable
 from ..secrets import Secrets, mask_url, url_secrets
 from ..targets import expand_vars
-from .records import AuditRecord, matches
-from .sqlite import COLUMNS
+from .chain import Head, audit_key, link
+from .records import AuditRecord, current_worker, matches, merge
+from .sqlite import COLUMNS, JSON_COLUMNS
 
 if TYPE_CHECKING:
     import psycopg
@@ -67,9 +71,22 @@ CREATE TABLE IF NOT EXISTS tool_calls (
     duration DOUBLE PRECISION NOT NULL,
     call_id TEXT,
     worker TEXT,
-    record_id TEXT NOT NULL UNIQUE
+    record_id TEXT NOT NULL UNIQUE,
+    phase TEXT,
+    ref TEXT,
+    step JSON,
+    chain TEXT,
+    seq BIGINT,
+    prev TEXT,
+    hash TEXT,
+    alg TEXT
 )"""
 _BY_TIME = "CREATE INDEX IF NOT EXISTS tool_calls_by_time ON tool_calls(time)"
+# Columns added since the first release; a table created by an older version gains them.
+_ADDED = {"phase": "TEXT", "ref": "TEXT", "step": "JSON", "chain": "TEXT", "seq": "BIGINT", "prev": "TEXT",
+          "hash": "TEXT", "alg": "TEXT"}
+_BY_CHAIN = "CREATE UNIQUE INDEX IF NOT EXISTS tool_calls_by_chain ON tool_calls(chain, seq)"
+_HEAD = "SELECT seq, hash FROM tool_calls WHERE chain = %s ORDER BY seq DESC LIMIT 1"
 _INSERT = (f"INSERT INTO tool_calls ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)}) "
            "ON CONFLICT (record_id) DO NOTHING")
 _ATTEMPTS = 3
@@ -101,6 +118,8 @@ class _Pool:
         self._open = 0
         self._pid = os.getpid()
         self._cond = threading.Condition()
+        # Bumped by close(): a connection lent out before it is closed when it comes back, not kept.
+        self._generation = 0
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -116,22 +135,23 @@ class _Pool:
                 conn = self._idle.pop()
             else:
                 self._open += 1
+            generation = self._generation
         if conn is None:
             try:
                 conn = self._connect()
             except BaseException:
-                self._release(None)
+                self._release(None, generation)
                 raise
         try:
             yield conn
         finally:
-            self._release(conn)
+            self._release(conn, generation)
 
-    def _release(self, conn: psycopg.Connection[Any] | None) -> None:
+    def _release(self, conn: psycopg.Connection[Any] | None, generation: int) -> None:
         from psycopg.pq import TransactionStatus
 
         with self._cond:
-            if conn is not None and not conn.closed and not conn.broken and \
+            if conn is not None and generation == self._generation and not conn.closed and not conn.broken and \
                     conn.info.transaction_status == TransactionStatus.IDLE:
                 self._idle.append(conn)
             else:
@@ -141,9 +161,11 @@ class _Pool:
             self._cond.notify()
 
     def close(self) -> None:
+        """Close the idle connections now, and each one lent out when it comes back."""
         with self._cond:
             idle, self._idle = self._idle, []
             self._open -= len(idle)
+            self._generation += 1
         for conn in idle:
             conn.close()
 
@@ -189,6 +211,13 @@ class PostgresAuditLog:
         self._pool = _Pool(self._open, max(1, max_connections))
         self._ready = False
         self._ready_lock = threading.Lock()
+        # This writer's chain: its name (per process: a forked child starts its own) and head,
+        # ``None`` until read back from the table (at first, and after a write that may or may not
+        # have committed).
+        self._chain_lock = threading.Lock()
+        self._chain: tuple[int, str] | None = None
+        self._head: Head | None = None
+        self._head_known = False
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -207,14 +236,29 @@ class PostgresAuditLog:
             if self._ready:
                 return
             # Checked first so that a role allowed only to insert never needs CREATE rights.
-            if not self._table_exists(conn):
+            if not self._table_exists(conn) or self._missing_columns(conn):
                 # CREATE TABLE IF NOT EXISTS alone races: two creators can both find the table
                 # missing and one then fails on a catalogue unique index. The lock serialises them.
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                     conn.execute(_CREATE)
                     conn.execute(_BY_TIME)
+                    for column, kind in _ADDED.items():
+                        conn.execute(f"ALTER TABLE tool_calls ADD COLUMN IF NOT EXISTS {column} {kind}")
+                    conn.execute(_BY_CHAIN)
             self._ready = True
+
+    def _missing_columns(self, conn: psycopg.Connection[Any]) -> bool:
+        return not set(_ADDED) <= _columns(conn)
+
+    @property
+    def chain(self) -> str:
+        """This writer's chain name: the worker's name and a process-unique id."""
+        pid = os.getpid()
+        if self._chain is None or self._chain[0] != pid:
+            self._chain = (pid, f"{current_worker()}#{uuid.uuid4().hex[:12]}")
+            self._head, self._head_known = None, True
+        return self._chain[1]
 
     def _error(self, exc: Exception) -> BridgeError:
         text = self._secrets(" ".join(str(exc).split()) or type(exc).__name__)
@@ -241,7 +285,27 @@ class PostgresAuditLog:
         await anyio.to_thread.run_sync(self._write, record.masked())
 
     def _write(self, record: AuditRecord) -> None:
-        params = self._row(record)
+        # One row of this writer's chain at a time: each names the one before it.
+        with self._chain_lock:
+            chain = self.chain
+            if not self._head_known:
+                self._head = self._read_head(chain)
+                self._head_known = True
+            linked = link(record, chain, self._head, audit_key())
+            self._head_known = False  # until this write is known to have committed
+            self._insert(self._row(linked))
+            self._head, self._head_known = (linked.seq or 0, linked.hash or ""), True
+
+    def _read_head(self, chain: str) -> Head | None:
+        try:
+            with self._pool.connection() as conn:
+                self._ensure_table(conn)
+                row = conn.execute(_HEAD, (chain,)).fetchone()
+        except self._psycopg.Error as e:
+            raise self._error(e) from None
+        return (int(row[0]), str(row[1])) if row and row[0] is not None and row[1] else None
+
+    def _insert(self, params: tuple[Any, ...]) -> None:
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 with self._pool.connection() as conn:
@@ -261,19 +325,32 @@ class PostgresAuditLog:
     def _row(self, record: AuditRecord) -> tuple[Any, ...]:
         from psycopg.types.json import Json
 
-        row = record.to_json()
+        row = record.stored_json()
         row["time"] = record.at
         # The json type keeps the arguments' text as written (jsonb would reorder keys).
-        row["arguments"] = Json(row["arguments"], dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
+        for column in JSON_COLUMNS:
+            if row[column] is not None:
+                row[column] = Json(row[column], dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
         return tuple(_clean(row[c]) if isinstance(row[c], str) else row[c] for c in COLUMNS)
 
     def records(self, *, agent: str | None = None, tool: str | None = None,
                 since: datetime | None = None) -> list[AuditRecord]:
-        """Rows in insertion order (none before the table exists).
+        """One record per call (``merge``), in insertion order (none before the table exists).
 
         Raises:
             AuthError, ServerUnreachable, ConfigError: as for ``append``.
         """
+        return [r for r in merge(self._select(agent, tool, since)) if matches(r, None, None, since)]
+
+    def entries(self) -> list[AuditRecord]:
+        """Every row as stored, in insertion order.
+
+        Raises:
+            AuthError, ServerUnreachable, ConfigError: as for ``append``.
+        """
+        return self._select(None, None, None)
+
+    def _select(self, agent: str | None, tool: str | None, since: datetime | None) -> list[AuditRecord]:
         from psycopg.rows import dict_row
 
         clauses: list[str] = []
@@ -292,8 +369,11 @@ class PostgresAuditLog:
             with self._pool.connection() as conn:
                 if not self._table_exists(conn):
                     return []
+                # A table an older version made (and a reader may not alter) lacks the newer columns.
+                have = _columns(conn)
+                chosen = [c for c in COLUMNS if c in have]
                 with conn.cursor(row_factory=dict_row) as cur:
-                    rows = cur.execute(f"SELECT {', '.join(COLUMNS)} FROM tool_calls{where} ORDER BY id",
+                    rows = cur.execute(f"SELECT {', '.join(chosen)} FROM tool_calls{where} ORDER BY id",
                                        params).fetchall()
         except self._psycopg.Error as e:
             raise self._error(e) from None
@@ -306,7 +386,7 @@ class PostgresAuditLog:
         return out
 
     def close(self) -> None:
-        """Close idle connections (a later call reconnects)."""
+        """Close its connections: idle ones now, busy ones when their write ends (a later call reconnects)."""
         self._pool.close()
 
     # -- configs -------------------------------------------------------------------------------
@@ -344,6 +424,12 @@ def _keep_reference(template: str, name: str, reference: Callable[[str], str]) -
         values = [v for pair in parts.query.split("&") for k, _, v in [pair.partition("=")] if k.lower() == name]
         given = values[0] if values else None
     return given if given is not None and _REFERENCE.match(unquote(given)) else reference(name)
+
+
+def _columns(conn: psycopg.Connection[Any]) -> set[str]:
+    rows = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'tool_calls' "
+                        "AND table_schema = current_schema()").fetchall()
+    return {str(row[0]) for row in rows}
 
 
 def _clean(value: str) -> str:

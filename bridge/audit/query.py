@@ -1,4 +1,5 @@
-"""Reading the trail back: ``query`` (any store), ``parse_since`` and ``render_table``."""
+"""Reading the trail back: ``query`` (any store: one record per call, each with its chain status),
+``verify_log`` (``bridge.audit.chain.verify`` over a store), ``parse_since`` and ``render_table``."""
 
 from __future__ import annotations
 
@@ -13,14 +14,17 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..sanitize import json_text, one_line
-from .postgres import is_postgres_url
-from .records import AuditRecord, aware
-from .stores import open_audit_log
+from .chain import Verification, audit_key, status_of, verify
+from .jsonl import JsonlAuditLog
+from .postgres import PostgresAuditLog, is_postgres_url
+from .records import AuditRecord, aware, matches, merge
+from .sqlite import SqliteAuditLog
+from .stores import close_audit_log, open_audit_log
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-__all__ = ["parse_since", "query", "render_table"]
+__all__ = ["parse_since", "query", "render_table", "stored_entries", "verify_log"]
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|w|wk)s?\s*$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "sec": "seconds", "m": "minutes", "min": "minutes", "h": "hours", "hr": "hours",
@@ -47,32 +51,60 @@ def parse_since(value: str | datetime | None, *, now: datetime | None = None) ->
 
 
 def query(path: str | os.PathLike[str], *, agent: str | None = None, tool: str | None = None,
-          since: str | datetime | None = None) -> list[AuditRecord]:
-    """Records from an audit file (JSONL or SQLite, detected) or a ``postgresql://`` URL, oldest first.
+          since: str | datetime | None = None, open_only: bool = False) -> list[AuditRecord]:
+    """Records from an audit file (JSONL or SQLite, detected) or a ``postgresql://`` URL, oldest
+    first: one per call (a call's write-ahead and outcome records merged, ``merge``), each with its
+    ``chain_status`` (``ok``, ``unchained``, ``unchecked`` without the key, ``broken``).
 
     Args:
         agent: only this agent's calls.
         tool: only calls of this tool (MCP name or the name the agent used).
         since: only calls at or after this time (``parse_since`` formats).
+        open_only: only calls with no outcome (started, never finished: their process died).
 
     Raises:
         ConfigError: the file does not exist, is not an audit database, or ``since`` is malformed.
         AuthError, ServerUnreachable: a PostgreSQL server refused us or could not be reached.
     """
     after = parse_since(since)
+    stored = stored_entries(path)
+    report = verify(stored, audit_key())
+    records = [r for r in merge(status_of(report, stored)) if matches(r, agent, tool, after)]
+    if open_only:
+        records = [r for r in records if r.open]
+    # Stored in completion order; parallel calls finish out of order, so sort by start time.
+    return sorted(records, key=lambda r: r.at)
+
+
+def stored_entries(path: str | os.PathLike[str]) -> list[AuditRecord]:
+    """Every record of an audit file or URL as stored, in stored order (nothing merged).
+
+    Raises:
+        ConfigError, AuthError, ServerUnreachable: as ``query``.
+    """
     if not is_postgres_url(path) and not Path(path).exists():
         raise ConfigError(f"audit file not found: {Path(path)}")
     log = open_audit_log(path)
     try:
-        records = log.records(agent=agent, tool=tool, since=after)
+        if not isinstance(log, JsonlAuditLog | SqliteAuditLog | PostgresAuditLog):
+            raise ConfigError(f"{path}: not an audit store this version can read")
+        return log.entries()
     except sqlite3.DatabaseError as e:
         raise ConfigError(f"{path}: not a readable audit database ({e})") from None
     finally:
-        close = getattr(log, "close", None)
-        if close is not None:
-            close()
-    # Stored in completion order; parallel calls finish out of order, so sort by start time.
-    return sorted(records, key=lambda r: r.at)
+        close_audit_log(log)
+
+
+def verify_log(path: str | os.PathLike[str], key: bytes | None = None) -> Verification:
+    """Check every hash chain of an audit file or URL (``bridge.audit.chain.verify``).
+
+    Args:
+        key: the HMAC key (default ``$MCP_BRIDGE_AUDIT_KEY``).
+
+    Raises:
+        ConfigError, AuthError, ServerUnreachable: as ``query``.
+    """
+    return verify(stored_entries(path), key if key is not None else audit_key())
 
 
 def render_table(records: Sequence[AuditRecord] | Iterable[AuditRecord], *, title: str | None = None,
@@ -82,7 +114,9 @@ def render_table(records: Sequence[AuditRecord] | Iterable[AuditRecord], *, titl
     characters are shown as escapes (an error text cannot move the cursor or erase the rows
     above it; arguments are JSON with JSON escapes). The server column is left out (and named in
     the title) when every record comes from the same server; the worker column appears only
-    when records come from more than one worker."""
+    when records come from more than one worker; the step column (the model's tool-call id, or the
+    action) only when a record names one. A call whose process died before it ended shows
+    "no outcome"; the chain column shows each record's ``chain_status`` when a reader set it."""
     from rich.table import Table
     from rich.text import Text
 
@@ -90,6 +124,8 @@ def render_table(records: Sequence[AuditRecord] | Iterable[AuditRecord], *, titl
     servers = {r.server for r in rows}
     one_server = len(servers) == 1
     several_workers = len({r.worker for r in rows}) > 1
+    with_steps = any(r.step for r in rows)
+    with_chain = any(r.chain_status for r in rows)
     if one_server:
         server = one_line(next(iter(servers)))
         title = f"{title} · server {server}" if title else f"server {server}"
@@ -102,11 +138,17 @@ def render_table(records: Sequence[AuditRecord] | Iterable[AuditRecord], *, titl
     if not one_server:
         table.add_column("server", no_wrap=True)
     table.add_column("tool", no_wrap=True)
+    if with_steps:
+        table.add_column("step", overflow="fold")
     table.add_column("approval", overflow="fold")
     table.add_column("outcome", overflow="fold")
     table.add_column("ms", justify="right", no_wrap=True)
+    if with_chain:
+        table.add_column("chain", no_wrap=True)
     table.add_column("arguments", overflow="fold", ratio=1, min_width=12)
-    styles = {"ok": "green", "tool_error": "yellow", "exception": "red", "denied": "magenta"}
+    styles = {"ok": "green", "tool_error": "yellow", "exception": "red", "timeout": "red", "cancelled": "red",
+              "denied": "magenta", "started": "bold red"}
+    chain_styles = {"ok": "green", "broken": "bold red", "unchecked": "yellow", "unchained": "dim"}
     for r in rows:
         approval = r.decision or "-"
         if r.reviewer and r.decision not in (None, "not_required"):
@@ -114,7 +156,7 @@ def render_table(records: Sequence[AuditRecord] | Iterable[AuditRecord], *, titl
         args = json_text(json.dumps(r.arguments, ensure_ascii=False, separators=(",", ":"), default=str))
         if len(args) > arguments_width:
             args = args[: arguments_width - 1] + "…"
-        outcome = Text(r.outcome, style=styles.get(r.outcome, ""))
+        outcome = Text("no outcome" if r.open else r.outcome, style=styles.get(r.outcome, ""))
         if r.error:
             outcome.append(f": {one_line(_first_line(r.error)[:60])}", style="dim")
         cells = [Text(r.at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"))]
@@ -123,10 +165,29 @@ def render_table(records: Sequence[AuditRecord] | Iterable[AuditRecord], *, titl
         cells.append(Text(one_line(r.agent or "-")))
         if not one_server:
             cells.append(Text(one_line(r.server)))
-        cells += [Text(one_line(r.tool)), Text(one_line(approval)), outcome, Text(f"{r.duration * 1000:.0f}"),
-                  Text(args)]
+        cells.append(Text(one_line(r.tool)))
+        if with_steps:
+            cells.append(Text(one_line(step_label(r.step))))
+        cells += [Text(one_line(approval)), outcome, Text("-" if r.open else f"{r.duration * 1000:.0f}")]
+        if with_chain:
+            cells.append(Text(r.chain_status or "-", style=chain_styles.get(r.chain_status or "", "")))
+        cells.append(Text(args))
         table.add_row(*cells)
     return table
+
+
+def step_label(step: object) -> str:
+    """A record's ``step`` in a few words: the model's tool-call id, else role/action, plus the run."""
+    if not isinstance(step, dict) or not step:
+        return "-"
+    label = str(step.get("tool_call_id") or "/".join(str(step[k]) for k in ("role", "action") if step.get(k)) or "-")
+    if step.get("message_id"):
+        label += f" msg {step['message_id']}"
+    if step.get("run_id"):
+        label += f" run {step['run_id']}"
+    if step.get("program"):
+        label += f" program {str(step['program'])[:12]}#{step.get('position', '?')}"
+    return label
 
 
 def _first_line(text: str) -> str:

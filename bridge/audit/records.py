@@ -8,7 +8,7 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -17,6 +17,7 @@ from ..secrets import clip, mask_data, mask_known
 
 __all__ = [
     "ERROR_LIMIT",
+    "READER_FIELDS",
     "WORKER_ENV",
     "AuditLog",
     "AuditRecord",
@@ -24,10 +25,21 @@ __all__ = [
     "aware",
     "current_worker",
     "matches",
+    "merge",
     "new_record_id",
 ]
 
-Outcome = Literal["ok", "tool_error", "exception", "denied", "refused"]
+Outcome = Literal["ok", "tool_error", "exception", "cancelled", "timeout", "denied", "refused", "started"]
+"""How a call ended. ``started`` is the outcome of a call's write-ahead record: it stands for
+"no outcome" when no later record finished the call (its process died in between)."""
+
+Phase = Literal["started", "finished"]
+"""A call that went to a server has two records: ``started`` (written before the request left)
+and ``finished`` (its outcome, ``ref`` naming the started one). A record with no phase is a call
+in one record: one the guards stopped, or one written before records had phases."""
+
+READER_FIELDS = frozenset({"chain_status"})
+"""Fields a reader fills in (``query``); never stored, never hashed."""
 
 ERROR_LIMIT = 2000
 """A record's error is cut at this many characters (after masking: a cut never splits a secret)."""
@@ -65,6 +77,12 @@ class AuditRecord:
     ``not_required`` or ``None`` (no approval gate on this tool); ``duration`` in seconds.
     ``worker`` names the process that made the call (``current_worker()``). ``record_id`` is
     unique per record, so a store can make a repeated write of the same record a no-op.
+
+    ``phase`` and ``ref`` link a call's write-ahead record to its outcome (``Phase``); ``step`` is
+    the model's step that asked for the call (``bridge.steps.Step.to_json()``). ``chain``, ``seq``,
+    ``prev``, ``hash`` and ``alg`` are set by a chaining store (``bridge.audit.chain``): which chain
+    the record is in, its number there, the previous record's hash, its own, and how it was made.
+    ``chain_status`` is a reader's verdict (``query``), never stored.
     """
 
     time: str
@@ -82,6 +100,15 @@ class AuditRecord:
     call_id: str | None = None
     worker: str | None = None
     record_id: str = field(default_factory=new_record_id)
+    phase: Phase | None = None
+    ref: str | None = None
+    step: Mapping[str, Any] | None = None
+    chain: str | None = None
+    seq: int | None = None
+    prev: str | None = None
+    hash: str | None = None
+    alg: str | None = None
+    chain_status: str | None = None
 
     @property
     def at(self) -> datetime:
@@ -92,15 +119,26 @@ class AuditRecord:
         """The record as a trail may keep it: the secrets of every open session masked in its
         arguments, error and reason; secret-named (or ``extra_names``) and credential-shaped
         arguments as evidence marks (``bridge.secrets.mask_data``); the error cut at
-        ``ERROR_LIMIT`` after masking. Masking a masked record changes nothing, so every store
-        applies it to whatever it is given."""
+        ``ERROR_LIMIT`` after masking; NUL characters replaced (PostgreSQL text cannot hold them,
+        and a record must read back as it was hashed). Masking a masked record changes nothing, so
+        every store applies it to whatever it is given."""
         return replace(self, arguments=mask_data(dict(self.arguments), extra_names),
-                       error=clip(self.error, ERROR_LIMIT) if self.error else self.error,
-                       reason=mask_known(self.reason) if self.reason else self.reason)
+                       error=_no_nul(clip(self.error, ERROR_LIMIT)) if self.error else self.error,
+                       reason=_no_nul(mask_known(self.reason)) if self.reason else self.reason)
+
+    @property
+    def open(self) -> bool:
+        """A write-ahead record no later record finished: the call's fate is unknown."""
+        return self.phase == "started"
 
     def to_json(self) -> dict[str, Any]:
-        """The record as a JSON-able dict (one JSONL line)."""
+        """The record as a JSON-able dict, reader fields included (``--json`` output)."""
         return asdict(self)
+
+    def stored_json(self) -> dict[str, Any]:
+        """The record as a store keeps it (one JSONL line): ``to_json`` without ``READER_FIELDS``."""
+        # Shallow: a write serialises it at once, and asdict's deep copy costs more than the write's hash.
+        return {name: getattr(self, name) for name in _STORED}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AuditRecord:
@@ -109,12 +147,49 @@ class AuditRecord:
         A record written before records had ids gets one derived from its content, so reading
         the same old line twice yields the same id.
         """
-        known = set(cls.__dataclass_fields__)
+        known = set(cls.__dataclass_fields__) - READER_FIELDS
         values = {k: v for k, v in data.items() if k in known}
         if not values.get("record_id"):
             canonical = json.dumps({k: v for k, v in values.items() if k != "record_id"}, sort_keys=True, default=str)
             values["record_id"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
         return cls(**values)
+
+
+_STORED = tuple(name for name in AuditRecord.__dataclass_fields__ if name not in READER_FIELDS)
+
+
+def _no_nul(text: str) -> str:
+    return text.replace("\x00", "\ufffd")
+
+
+def merge(stored: Iterable[AuditRecord]) -> list[AuditRecord]:
+    """One record per call from records as stored: a ``finished`` record takes the place of the
+    ``started`` record it names (keeping that one's id and time, so a call keeps one id however
+    it is read); a ``started`` record nothing finished stays, open (``AuditRecord.open``).
+
+    Calls come in the order they ended (an open one where it started), as stores have always
+    listed them. A reader's ``chain_status`` of the two records is kept: the worse of them.
+    """
+    items = list(stored)
+    finished = {r.ref: r for r in items if r.phase == "finished" and r.ref}
+    started = {r.record_id: r for r in items if r.phase == "started"}
+    out = []
+    for r in items:
+        if r.phase == "started" and r.record_id in finished:
+            continue
+        if r.phase == "finished" and r.ref in started:
+            first = started[r.ref]
+            r = replace(r, record_id=first.record_id, time=first.time,
+                        chain_status=_worse(first.chain_status, r.chain_status))
+        out.append(r)
+    return out
+
+
+_RANK = {None: 0, "ok": 1, "unchained": 2, "unchecked": 3, "broken": 4}
+
+
+def _worse(a: str | None, b: str | None) -> str | None:
+    return a if _RANK.get(a, 4) >= _RANK.get(b, 4) else b
 
 
 @runtime_checkable

@@ -1,4 +1,4 @@
-"""``SqliteAuditLog``: records in a SQLite file (table ``tool_calls``), WAL journal."""
+"""``SqliteAuditLog``: records in a SQLite file (table ``tool_calls``), WAL journal, one hash chain per file."""
 
 from __future__ import annotations
 
@@ -14,13 +14,21 @@ from typing import Any
 
 import anyio
 
-from .records import AuditRecord, matches
+from .chain import FILE_CHAIN, audit_key, link
+from .records import AuditRecord, matches, merge
 
-__all__ = ["COLUMNS", "SqliteAuditLog"]
+__all__ = ["ADDED", "COLUMNS", "JSON_COLUMNS", "SqliteAuditLog"]
+
+# Columns added since the first release, with their SQLite types; older files get them on open.
+ADDED = {"worker": "TEXT", "record_id": "TEXT", "phase": "TEXT", "ref": "TEXT", "step": "TEXT", "chain": "TEXT",
+         "seq": "INTEGER", "prev": "TEXT", "hash": "TEXT", "alg": "TEXT"}
 
 COLUMNS = ("time", "agent", "server", "tool", "alias", "arguments", "decision", "reviewer", "reason", "outcome",
-           "error", "duration", "call_id", "worker", "record_id")
+           "error", "duration", "call_id", *ADDED)
 """The columns of ``tool_calls`` that hold an ``AuditRecord``'s fields (the PostgreSQL log has the same)."""
+
+JSON_COLUMNS = ("arguments", "step")
+"""Columns holding JSON text (SQLite) or ``json`` (PostgreSQL)."""
 
 _CREATE = """
 CREATE TABLE IF NOT EXISTS tool_calls (
@@ -39,11 +47,17 @@ CREATE TABLE IF NOT EXISTS tool_calls (
     duration REAL NOT NULL,
     call_id TEXT,
     worker TEXT,
-    record_id TEXT
+    record_id TEXT,
+    phase TEXT,
+    ref TEXT,
+    step TEXT,
+    chain TEXT,
+    seq INTEGER,
+    prev TEXT,
+    hash TEXT,
+    alg TEXT
 )"""
 _BY_TIME = "CREATE INDEX IF NOT EXISTS tool_calls_by_time ON tool_calls(time)"
-# Columns added since the first release; older files get them on open.
-_ADDED = ("worker", "record_id")
 # Rows written before records had ids keep a NULL id, which a UNIQUE index allows many times.
 _UNIQUE_ID = "CREATE UNIQUE INDEX IF NOT EXISTS tool_calls_by_record_id ON tool_calls(record_id)"
 # Seconds a writer waits for another process's lock before giving up.
@@ -54,7 +68,13 @@ class SqliteAuditLog:
     """Records in a SQLite file (table ``tool_calls``), WAL journal, one connection per log.
 
     Several processes may write the same file; SQLite serialises them (``busy_timeout``). A
-    file written by an older version gains the ``worker`` and ``record_id`` columns on open.
+    file written by an older version gains the newer columns (``ADDED``) on open.
+
+    Each row extends the file's hash chain (``bridge.audit.chain``): the last row is read and the
+    new one inserted in one ``BEGIN IMMEDIATE`` transaction, so concurrent writers keep one
+    unbroken chain. ``synchronous=NORMAL``: in WAL mode a committed row survives the writing
+    process being killed (only a power loss can take the last commits back), at a fraction of
+    the cost of a disk flush per row.
     """
 
     kind = "sqlite"
@@ -83,27 +103,37 @@ class SqliteAuditLog:
         return self._conn
 
     async def append(self, record: AuditRecord) -> None:
-        """Insert one row (on a worker thread), secrets masked (``AuditRecord.masked``); a record
-        already stored is left as it is."""
-        await anyio.to_thread.run_sync(self._write, record.masked())
+        """Insert one row (on a worker thread), secrets masked (``AuditRecord.masked``), chained; a
+        record already stored is left as it is."""
+        await anyio.to_thread.run_sync(self.write, record.masked())
 
-    def _write(self, record: AuditRecord) -> None:
-        row = record.to_json()
-        row["arguments"] = json.dumps(row["arguments"], ensure_ascii=False, default=str)
+    def write(self, record: AuditRecord) -> None:
+        """``append`` on the calling thread (it blocks on the disk and other writers' locks)."""
+        key = audit_key()
         with self._lock:
-            self._connection().execute(
-                f"INSERT OR IGNORE INTO tool_calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
-                tuple(row[c] for c in COLUMNS))
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                last = conn.execute("SELECT seq, hash FROM tool_calls ORDER BY id DESC LIMIT 1").fetchone()
+                head = (int(last[0]), str(last[1])) if last is not None and last[0] is not None and last[1] else None
+                row = link(record, FILE_CHAIN, head, key).stored_json()
+                for column in JSON_COLUMNS:
+                    if row[column] is not None:
+                        row[column] = json.dumps(row[column], ensure_ascii=False, default=str)
+                conn.execute(f"INSERT OR IGNORE INTO tool_calls ({', '.join(COLUMNS)}) "
+                             f"VALUES ({', '.join('?' for _ in COLUMNS)})", tuple(row[c] for c in COLUMNS))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
     def records(self, *, agent: str | None = None, tool: str | None = None,
                 since: datetime | None = None) -> list[AuditRecord]:
-        """Rows in insertion order.
+        """One record per call (``merge``), in insertion order.
 
         Raises:
             sqlite3.DatabaseError: the file is not an audit database.
         """
-        if not self.path.exists():
-            return []
         clauses, params = [], []
         if agent is not None:
             clauses.append("agent = ?")
@@ -112,6 +142,20 @@ class SqliteAuditLog:
             clauses.append("(tool = ? OR alias = ?)")
             params += [tool, tool]
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        # Times are compared as datetimes: offsets in stored strings may differ.
+        return [r for r in merge(self._select(where, params)) if matches(r, None, None, since)]
+
+    def entries(self) -> list[AuditRecord]:
+        """Every row as stored, in insertion order.
+
+        Raises:
+            sqlite3.DatabaseError: the file is not an audit database.
+        """
+        return self._select("", [])
+
+    def _select(self, where: str, params: list[str]) -> list[AuditRecord]:
+        if not self.path.exists():
+            return []
         with self._lock:
             conn = self._connection()
             conn.row_factory = sqlite3.Row
@@ -123,11 +167,10 @@ class SqliteAuditLog:
         out = []
         for row in rows:
             data = dict(row)
-            data["arguments"] = json.loads(data["arguments"])
-            record = AuditRecord.from_json(data)
-            # Times are compared as datetimes: offsets in stored strings may differ.
-            if matches(record, None, None, since):
-                out.append(record)
+            for column in JSON_COLUMNS:
+                if data[column] is not None:
+                    data[column] = json.loads(data[column])
+            out.append(AuditRecord.from_json(data))
         return out
 
     def close(self) -> None:
@@ -147,6 +190,7 @@ class SqliteAuditLog:
 
 def _prepare(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
     _migrate(conn)
 
 
@@ -170,7 +214,7 @@ def _current(conn: sqlite3.Connection) -> bool:
     have = {row[1] for row in conn.execute("PRAGMA table_info(tool_calls)")}
     indexed = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'tool_calls_by_record_id'"
                            ).fetchone()
-    return set(_ADDED) <= have and indexed is not None
+    return set(ADDED) <= have and indexed is not None
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -183,9 +227,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute(_CREATE)
         conn.execute(_BY_TIME)
         have = {row[1] for row in conn.execute("PRAGMA table_info(tool_calls)")}
-        for column in _ADDED:
+        for column, kind in ADDED.items():
             if column not in have:
-                conn.execute(f"ALTER TABLE tool_calls ADD COLUMN {column} TEXT")
+                conn.execute(f"ALTER TABLE tool_calls ADD COLUMN {column} {kind}")
         conn.execute(_UNIQUE_ID)
         conn.execute("COMMIT")
     except BaseException:

@@ -1,5 +1,10 @@
-"""``AuditTrail``: the interceptor that writes one record per call, whatever happens to it, and one per
-attempt the guards refused before it could become a call."""
+"""``AuditTrail``: the interceptor that writes a call's record before its request leaves and its outcome
+after, whatever happens to it, and one record per attempt the guards stopped before it was sent.
+
+The approval decision is read from the call itself (``ToolCall.approval``, set by the approval
+gate outside the trail), so every record of a call that went on carries it, however the call
+ended; the gate tells the trail of the calls it stopped (``record_unsent``), and the toolset of
+the attempts it refused (``record_refusal``)."""
 
 from __future__ import annotations
 
@@ -14,13 +19,13 @@ from typing import Any, Literal, get_args
 
 import anyio
 
-from ..approval import NOTES_KEY, Decision
 from ..connection import Handler, ToolCall
-from ..errors import AuditError, ConfigError
+from ..decisions import Decision
+from ..errors import AuditError, CallTimeout, ConfigError
 from ..results import CallResult
 from ..secrets import clip, mask_data, mask_known
 from .postgres import PostgresAuditLog
-from .records import ERROR_LIMIT, AuditLog, AuditRecord, Outcome, current_worker
+from .records import ERROR_LIMIT, AuditLog, AuditRecord, Outcome, current_worker, new_record_id
 from .stores import open_audit_log
 
 __all__ = ["AuditTrail", "OnAuditFailure", "audit_interceptor"]
@@ -35,7 +40,13 @@ logger = logging.getLogger("bridge.audit")
 class AuditTrail:
     """The audit ``Interceptor``: records every call that passes through it, whatever happens.
 
-    A record that cannot be written is logged as an error and the call's result is still
+    Write-ahead: a call is recorded as ``started`` before its request leaves the process, and
+    ``finished`` with its outcome (``ok``, ``tool_error``, ``exception``, ``cancelled``,
+    ``timeout``) after; a process killed in between leaves the started record, which readers show
+    as "no outcome". If the started record cannot be written, the call is not sent (with
+    ``on_failure="refuse"``): a call with effects never leaves unrecorded.
+
+    A record of the outcome that cannot be written is logged as an error and the call's result is still
     returned: by then the call has happened, and failing it would make the model retry a
     call that already had its effect (a second email, say). Then the trail fails closed: with
     ``on_failure="refuse"`` every further call is refused (``AuditError``, naming the trail)
@@ -43,7 +54,9 @@ class AuditTrail:
     also shows the trail works again, so the calls after it pass.
 
     Attempts refused before they reach the chain (an unknown tool, one outside the agent's
-    selection or withheld, arguments the schema refuses) are recorded through ``record_refusal``.
+    selection or withheld, arguments the schema refuses) are recorded through ``record_refusal``;
+    calls the approval gate stopped (a denial, a review that never ended) through ``record_unsent``.
+    Put the trail inside the approval gate (``Guards.open`` does), so calls carry their decision.
 
     Args:
         log: where records go.
@@ -78,21 +91,22 @@ class AuditTrail:
     async def __call__(self, call: ToolCall, call_next: Handler) -> CallResult:
         if self.failure is not None and self.on_failure == "refuse":
             await self._refuse_while_failing(call)
-        notes: dict[str, Any] = {}
         started = time.perf_counter()
-        base = self._begin(call)
+        opening = replace(self._finish(self._begin(call), call.approval, "started", None, started), phase="started",
+                          duration=0.0)
+        await self._write(opening)
+        if self.failure is not None and self.on_failure == "refuse":
+            raise self._failing(call)  # not sent: nothing would show it ever was
+        base = replace(opening, record_id=new_record_id(), phase="finished", ref=opening.record_id)
         try:
-            result = await call_next(replace(call, meta={**call.meta, NOTES_KEY: notes}))
+            result = await call_next(call)
         except BaseException as e:
-            error = "cancelled" if isinstance(e, anyio.get_cancelled_exc_class()) else (str(e) or type(e).__name__)
-            await self._write(self._finish(base, notes, "exception", error, started))
+            outcome, error = _failure(e)
+            await self._write(self._finish(base, call.approval, outcome, error, started))
             raise
-        decision = notes.get("approval")
-        if isinstance(decision, Decision) and not decision.approved:
-            outcome: Outcome = "denied"
-        else:
-            outcome = "tool_error" if result.is_error else "ok"
-        await self._write(self._finish(base, notes, outcome, result.text if result.is_error else None, started))
+        ended: Outcome = "tool_error" if result.is_error else "ok"
+        await self._write(self._finish(base, call.approval, ended, result.text if result.is_error else None,
+                                       started))
         return result
 
     def _begin(self, call: ToolCall) -> AuditRecord:
@@ -100,7 +114,7 @@ class AuditTrail:
         base = AuditRecord(time=at, agent=call.agent, server=call.server, tool=call.mcp_name,
                            alias=call.tool if call.tool != call.mcp_name else None,
                            arguments=mask_data(dict(call.arguments), self._extra), outcome="ok", call_id=call.call_id,
-                           worker=self.worker or current_worker())
+                           worker=self.worker or current_worker(), step=call.step.to_json() if call.step else None)
         return base
 
     async def record_refusal(self, call: ToolCall, reason: str, error: BaseException | str) -> None:
@@ -111,23 +125,35 @@ class AuditTrail:
             reason: why, in the bridge's words (``"unknown tool"``, ``"invalid arguments"``, ...).
             error: what the caller was told.
         """
-        record = self._finish(self._begin(call), {}, "refused", str(error) or type(error).__name__,
+        record = self._finish(self._begin(call), call.approval, "refused", str(error) or type(error).__name__,
                               time.perf_counter())
         await self._write(replace(record, reason=reason))
 
+    async def record_unsent(self, call: ToolCall, outcome: Literal["denied", "exception"], error: str) -> None:
+        """Record a call the approval gate stopped before it was sent: ``denied`` (the decision in
+        ``call.approval``) or ``exception`` (its review ended without a decision).
+
+        Args:
+            call: the call as the gate had it.
+            outcome: ``denied`` or ``exception``.
+            error: what the caller was told.
+        """
+        await self._write(self._finish(self._begin(call), call.approval, outcome, error, time.perf_counter()))
+
+    def _failing(self, call: ToolCall) -> AuditError:
+        return AuditError(f"audit trail {self.location} could not write a record ({self.failure}), so calls are "
+                          "refused until it can; repair it, or set on_audit_failure='continue' to call unrecorded",
+                          server=call.server, tool=call.mcp_name)
+
     async def _refuse_while_failing(self, call: ToolCall) -> None:
-        error = AuditError(f"audit trail {self.location} could not write a record ({self.failure}), so calls are "
-                           "refused until it can; repair it, or set on_audit_failure='continue' to call unrecorded",
-                           server=call.server, tool=call.mcp_name)
+        error = self._failing(call)
         # Recorded if the trail can take it now, which shows it works again: the calls after this pass.
         await self.record_refusal(call, "the audit trail could not write a record", error)
         raise error
 
     @staticmethod
-    def _finish(base: AuditRecord, notes: Mapping[str, Any], outcome: Outcome, error: str | None,
+    def _finish(base: AuditRecord, d: Decision | None, outcome: Outcome, error: str | None,
                 started: float) -> AuditRecord:
-        decision = notes.get("approval")
-        d = decision if isinstance(decision, Decision) else None
         return replace(base, outcome=outcome, error=clip(error, ERROR_LIMIT) if error else None,
                        duration=round(time.perf_counter() - started, 6),
                        decision=d.status if d else None, reviewer=d.reviewer if d else None,
@@ -183,6 +209,13 @@ class AuditTrail:
 
     def __repr__(self) -> str:
         return f"AuditTrail({self.log!r})"
+
+
+def _failure(e: BaseException) -> tuple[Outcome, str]:
+    """The outcome and error text of a call that raised ``e``."""
+    if isinstance(e, anyio.get_cancelled_exc_class()):
+        return "cancelled", "cancelled"
+    return "timeout" if isinstance(e, CallTimeout) else "exception", str(e) or type(e).__name__
 
 
 def audit_interceptor(log: AuditLog | str | os.PathLike[str], *, redact_keys: str | None = None,
