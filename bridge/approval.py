@@ -16,9 +16,13 @@ alias never exempts the tool behind it.
 Default policy: ask for every tool not annotated read-only. Annotations come from the server
 and are untrusted hints; a tool without them counts as destructive and is asked about.
 
-Each decision is handed on in two ways: down the chain in ``ToolCall.meta[DECISION_KEY]``, and
-to interceptors further out (the audit trail) through the mutable notes dict they may place in
-``ToolCall.meta[NOTES_KEY]``, because a denial never returns through inner interceptors.
+The decision travels with the call as a typed value, ``ToolCall.approval`` (a ``Decision``),
+passed on with ``dataclasses.replace``: the gate runs outside the audit trail (``Guards.open``
+builds it so), so the trail finds the decision on every call it records, whatever happens to
+it next. A call the gate stops never reaches the trail, so the gate tells its ``recorders``
+(``record_unsent``): a denial, or a review that ended without a decision (cancelled, or a
+policy that raised). A decision may also arrive with the call: a caller whose framework asked
+a human already (Agent Framework) hands the answer in, and a denial given that way stands.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import json
 import logging
 import shutil
 import sys
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Any, Literal, Protocol, TextIO, runtime_checkable
@@ -37,15 +41,16 @@ from typing import Any, Literal, Protocol, TextIO, runtime_checkable
 import anyio
 from anyio.lowlevel import RunVar
 
+from .callbacks import console_input
 from .connection import Handler, ToolCall
+from .decisions import Decision
 from .errors import ConfigError
 from .results import CallResult
 from .sanitize import as_seen, cell_width, framed, one_line
 from .secrets import mask_data
 
 __all__ = [
-    "DECISION_KEY",
-    "NOTES_KEY",
+    "APPROVER_TYPES",
     "PROMPT",
     "ApprovalGate",
     "ApprovalPolicy",
@@ -55,6 +60,7 @@ __all__ = [
     "CallbackApprover",
     "ConsoleApprover",
     "Decision",
+    "Recorder",
     "Rule",
     "approver_from_config",
     "tool_names",
@@ -62,41 +68,11 @@ __all__ = [
 
 logger = logging.getLogger("bridge.approval")
 
-DECISION_KEY = "bridge.approval"
-"""``ToolCall.meta`` key holding the ``Decision`` for interceptors inside the approval gate."""
-
-NOTES_KEY = "bridge.notes"
-"""``ToolCall.meta`` key of a mutable dict an outer interceptor provides to hear back from inner ones."""
-
 Mode = Literal["always", "never", "annotations"] | Callable[[ToolCall], "bool | Awaitable[bool]"]
 """``always`` ask; ``never`` ask; ``annotations`` ask unless the tool is annotated read-only;
 or a callable deciding per call (return True to ask)."""
 
 _MODES = ("always", "never", "annotations")
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The outcome of an approval step.
-
-    Attributes:
-        approved: the call may proceed.
-        reviewer: who decided (``console:alice``, ``auto``, ``policy``, a callback's name).
-        reason: why; shown to the model on denial.
-        required: False when the policy did not ask anyone (the call passed unreviewed).
-    """
-
-    approved: bool
-    reviewer: str
-    reason: str = ""
-    required: bool = True
-
-    @property
-    def status(self) -> str:
-        """``approved``, ``denied`` or ``not_required`` (as written to the audit trail)."""
-        if not self.required:
-            return "not_required"
-        return "approved" if self.approved else "denied"
 
 
 @dataclass(frozen=True)
@@ -337,14 +313,21 @@ row of the request shown above it, so nothing of theirs can pose as this line.""
 
 
 class ConsoleApprover:
-    """Asks at the terminal, the way AutoGen's ``UserProxyAgent`` does (``input()`` on a thread).
+    """Asks at the terminal and reads the answer without a thread (``bridge.callbacks.console_input``).
 
     Shows agent, server, tool, its read-only/destructive hints and the arguments as indented
     JSON (secret-looking values redacted), then reads an answer: ``y``/``yes`` approves;
     an empty line or ``n`` denies; any other text denies with that text as the reason.
     Prompts are serialised across every console approver, so parallel tool calls (and several
-    agents) are asked one at a time. When there is no
-    one to ask (stdin closed) the call is denied.
+    agents) are asked one at a time. When there is no one to ask (stdin closed, at its end or
+    not a file) the call is denied. Ctrl-C at the prompt cancels the wait like any other await:
+    the run ends at once (``KeyboardInterrupt`` from ``asyncio.run``, exit 130 from the CLI).
+
+    With ``queue`` (an approver too, typically ``QueueApprover``), the request is also put on
+    the approval queue while the console waits, so a reviewer elsewhere (another terminal, the
+    web page) can decide: whichever answers first decides, and the other is withdrawn (the
+    console prompt is closed with a line saying who decided; the queued request is marked
+    cancelled). Without anybody at the console, the queue alone decides.
 
     Everything a server or the model wrote (the tool's names, the arguments) has its control,
     bidi and invisible characters shown as escapes (``bridge.sanitize``), and the arguments stand
@@ -352,18 +335,21 @@ class ConsoleApprover:
     bridge's own (a forged ``Approve?`` line, an argument drawn over another).
 
     Args:
-        input_fn: the line reader, sync or async (default: ``input``).
+        input_fn: the line reader, sync or async (default: ``console_input``, which prints the
+            prompt to ``output``).
         output: where the request is printed (default: stderr, so piped stdout stays clean).
         reviewer: recorded as the reviewer (default ``console:<login name>``).
         width: the screen's columns (default: the terminal's, asked each time).
+        queue: asked at the same time as the console; the first answer wins.
     """
 
     def __init__(self, input_fn: InputFn | None = None, output: TextIO | None = None,
-                 reviewer: str | None = None, width: int | None = None) -> None:
+                 reviewer: str | None = None, width: int | None = None, *, queue: Approver | None = None) -> None:
         self._input = input_fn
         self._output = output
         self.reviewer = reviewer or f"console:{_login()}"
         self.width = width
+        self.queue = queue
 
     def describe(self, call: ToolCall) -> str:
         """The text shown to the reviewer."""
@@ -379,20 +365,58 @@ class ConsoleApprover:
         args = json.dumps(mask_data(call.arguments), indent=2, ensure_ascii=False, sort_keys=True, default=str)
         # A request with no agent behind it is the server's own (sampling): say whose words these are.
         who, author = (f"agent {one_line(call.agent)}", "model") if call.agent else ("the server itself", "server")
+        elsewhere = "  (also queued: a reviewer elsewhere may decide first)\n" if self.queue is not None else ""
         return (f"\n[approval needed] {who} wants to call\n"
                 f"{_field('server: ', call.server, width)}\n{_field('tool:   ', tool, width)}\n"
-                f"  arguments (as the {author} wrote them):\n{framed(args, width)}\n")
+                f"  arguments (as the {author} wrote them):\n{framed(args, width)}\n{elsewhere}")
 
     async def review(self, call: ToolCall) -> Decision:
-        """Show the call and read the reviewer's answer (one prompt on the terminal at a time)."""
+        """Show the call and read the reviewer's answer (one prompt on the terminal at a time);
+        with a ``queue``, the first of the console and the queue to answer decides."""
         async with _terminal_lock():
             out = self._output or sys.stderr
             out.write(self.describe(call))
             out.flush()
-            try:
-                answer = await self._read(PROMPT)
-            except (EOFError, OSError):
-                return Decision(False, self.reviewer, "no reviewer at the console (stdin closed)")
+            if self.queue is None:
+                return await self._ask(out)
+            return await self._race(call, self.queue, out)
+
+    async def _ask(self, out: TextIO) -> Decision:
+        try:
+            answer = await self._read(PROMPT, out)
+        except (EOFError, OSError):
+            return Decision(False, self.reviewer, "no reviewer at the console (stdin closed)")
+        return self._decision(answer)
+
+    async def _race(self, call: ToolCall, queue: Approver, out: TextIO) -> Decision:
+        decided: list[tuple[str, Decision]] = []
+        async with anyio.create_task_group() as group:
+
+            async def console() -> None:
+                try:
+                    answer = await self._read(PROMPT, out)
+                except (EOFError, OSError):
+                    out.write("\n  nobody at the console: waiting for the queue\n")
+                    out.flush()
+                    return  # the queue alone decides
+                decided.append(("console", self._decision(answer)))
+                group.cancel_scope.cancel()
+
+            async def queued() -> None:
+                decided.append(("queue", await queue.review(call)))
+                group.cancel_scope.cancel()
+
+            group.start_soon(console)
+            group.start_soon(queued)
+        where, decision = decided[0]
+        if where == "queue":
+            verdict = "approved" if decision.approved else "denied"
+            out.write(f"\n  decided in the queue: {verdict} by {one_line(decision.reviewer)}"
+                      f"{': ' + one_line(decision.reason) if decision.reason else ''}\n")
+            out.flush()
+        return decision
+
+    def _decision(self, answer: str) -> Decision:
         text = answer.strip()
         if text.lower() in ("y", "yes"):
             return Decision(True, self.reviewer, "approved at the console")
@@ -400,17 +424,16 @@ class ConsoleApprover:
             return Decision(False, self.reviewer, "denied at the console")
         return Decision(False, self.reviewer, text)
 
-    async def _read(self, prompt: str) -> str:
+    async def _read(self, prompt: str, out: TextIO) -> str:
         if self._input is None:
-            # input() blocks; a worker thread keeps the event loop (and other agents) running.
-            return await anyio.to_thread.run_sync(input, prompt, abandon_on_cancel=True)
+            return await console_input(prompt, out)
         answer = self._input(prompt)
         if inspect.isawaitable(answer):
             answer = await answer
         return str(answer)
 
     def to_config(self) -> dict[str, Any]:
-        """A JSON-able form (a custom ``input_fn``/``output`` is not kept)."""
+        """A JSON-able form (a custom ``input_fn``/``output`` and the ``queue`` are not kept)."""
         return {"type": "console", "reviewer": self.reviewer}
 
 
@@ -444,6 +467,11 @@ def _field(label: str, value: str, width: int) -> str:
     return f"  {label.rstrip()}\n{framed(one_line(value), width)}"
 
 
+APPROVER_TYPES: dict[str, Callable[[Mapping[str, Any]], Approver]] = {}
+"""Approver types of modules above this one, by ``to_config`` type: how ``approver_from_config``
+rebuilds them (``queue``: ``bridge.approvals.QueueApprover``, added when that package loads)."""
+
+
 def approver_from_config(data: Mapping[str, Any]) -> Approver:
     """Rebuild an approver written by its ``to_config``.
 
@@ -451,6 +479,8 @@ def approver_from_config(data: Mapping[str, Any]) -> Approver:
         ConfigError: an unknown approver type (callbacks cannot be serialised).
     """
     kind = data.get("type")
+    if isinstance(kind, str) and kind in APPROVER_TYPES:
+        return APPROVER_TYPES[kind](data)
     if kind == "auto_approve":
         return AutoApprove(str(data.get("reviewer", "auto")))
     if kind == "auto_deny":
@@ -458,43 +488,79 @@ def approver_from_config(data: Mapping[str, Any]) -> Approver:
                         str(data.get("reviewer", "auto")))
     if kind == "console":
         return ConsoleApprover(reviewer=data.get("reviewer"))
-    raise ConfigError(f"unknown approver type {kind!r}; expected auto_approve, auto_deny or console")
+    raise ConfigError(f"unknown approver type {kind!r}; expected auto_approve, auto_deny, console"
+                      f"{''.join(', ' + k for k in APPROVER_TYPES)}")
 
 
 # -- the interceptor ---------------------------------------------------------------------------
 
 
-def record_decision(call: ToolCall, decision: Decision) -> ToolCall:
-    """Tell interceptors further out (via notes) and further in (via meta) what was decided."""
-    notes = call.meta.get(NOTES_KEY)
-    if isinstance(notes, MutableMapping):
-        notes["approval"] = decision
-    return replace(call, meta={**call.meta, DECISION_KEY: decision})
+@runtime_checkable
+class Recorder(Protocol):
+    """Keeps a record of attempts the gate stopped before they were sent (the audit trail is one)."""
+
+    async def record_unsent(self, call: ToolCall, outcome: Literal["denied", "exception"], error: str) -> None:
+        """Record ``call``, stopped by the gate: ``denied`` (``call.approval`` says by whom and why)
+        or ``exception`` (its review ended without a decision; ``error`` says how)."""
+        ...
 
 
 class ApprovalGate:
-    """The approval ``Interceptor``: asks when the policy says so; a denial never reaches the server."""
+    """The approval ``Interceptor``: asks when the policy says so; a denial never reaches the server.
+
+    The decision goes on with the call (``ToolCall.approval``). A call that arrives already
+    denied is denied without asking anyone; one that arrives approved is still reviewed (only
+    an approver that reports a caller's own answer, like Agent Framework's, takes it as given).
+
+    Args:
+        policy: when to ask (default ``ApprovalPolicy()``).
+        approver: who answers (default ``ConsoleApprover()``).
+        recorders: told of every call the gate stops (``Guards.open`` passes the audit trail).
+    """
 
     kind = "approval"
 
-    def __init__(self, policy: ApprovalPolicy | None = None, approver: Approver | None = None) -> None:
+    def __init__(self, policy: ApprovalPolicy | None = None, approver: Approver | None = None, *,
+                 recorders: Sequence[Recorder] = ()) -> None:
         self.policy = policy or ApprovalPolicy()
         self.approver: Approver = approver if approver is not None else ConsoleApprover()
+        self.recorders = tuple(recorders)
 
     async def __call__(self, call: ToolCall, call_next: Handler) -> CallResult:
-        if not await self.policy.requires_approval(call):
-            return await call_next(record_decision(call, Decision(True, "policy", "not required", required=False)))
         try:
-            decision = await self.approver.review(call)
+            decision = await self.decide(call)
+        except BaseException as e:
+            # Stopped before anyone decided (cancelled while a reviewer thought, a policy that raised).
+            error = "cancelled" if isinstance(e, anyio.get_cancelled_exc_class()) else f"{e}" or type(e).__name__
+            await self._tell(call, "exception", f"no approval decision: {error}")
+            raise
+        call = replace(call, approval=decision)
+        if decision.approved:
+            return await call_next(call)
+        result = CallResult.error(f"denied by reviewer: {decision.reason or 'no reason given'}",
+                                  server=call.server, tool=call.mcp_name)
+        await self._tell(call, "denied", result.text)
+        return result
+
+    async def decide(self, call: ToolCall) -> Decision:
+        """The decision on ``call``: the denial it arrived with, ``not required`` by the policy, or
+        the approver's answer (an approver that raises denies: a broken approver fails closed)."""
+        if call.approval is not None and not call.approval.approved:
+            return call.approval
+        if not await self.policy.requires_approval(call):
+            return Decision(True, "policy", "not required", required=False)
+        try:
+            return await self.approver.review(call)
         except Exception as e:
-            # A broken approver must fail closed, and the model should learn why.
+            # The model should learn why, and the call must not pass.
             logger.exception("approver failed on %s/%s", call.server, call.mcp_name)
-            decision = Decision(False, type(self.approver).__name__, f"the approver failed: {e}")
-        call = record_decision(call, decision)
-        if not decision.approved:
-            return CallResult.error(f"denied by reviewer: {decision.reason or 'no reason given'}",
-                                    server=call.server, tool=call.mcp_name)
-        return await call_next(call)
+            return Decision(False, type(self.approver).__name__, f"the approver failed: {e}")
+
+    async def _tell(self, call: ToolCall, outcome: Literal["denied", "exception"], error: str) -> None:
+        # Shielded: a call cancelled while under review is exactly what the trail must keep.
+        with anyio.CancelScope(shield=True):
+            for recorder in self.recorders:
+                await recorder.record_unsent(call, outcome, error)
 
     def to_config(self) -> dict[str, Any]:
         """A JSON-able form for component configs.

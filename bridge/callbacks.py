@@ -1,4 +1,5 @@
-"""Answers to the requests a server sends back: elicitation (ask the user) and roots.
+"""Answers to the requests a server sends back: elicitation (ask the user) and roots; and
+``console_input``, the one way the bridge reads an answer from the person at the terminal.
 
 Each builder returns a callback in the SDK's shape, ready for ``ClientCallbacks``.
 Sampling, which needs a model, lives in ``bridge.autogen.sampling``.
@@ -13,19 +14,25 @@ from __future__ import annotations
 import inspect
 import os
 import shutil
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import signal
+import stat
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TextIO, TypeAlias
 
 import anyio
 import mcp_types as types
+from anyio.lowlevel import RunVar
 from mcp.client.session import ClientRequestContext, ElicitationFnT, ListRootsFnT
 
 from .sanitize import one_line, quoted
 
-__all__ = ["ElicitationAnswer", "console_elicitation", "elicitation_from", "for_server", "server_label",
-           "static_roots"]
+__all__ = ["ElicitationAnswer", "console_elicitation", "console_input", "elicitation_from", "for_server",
+           "server_label", "static_roots"]
 
 _SERVER: ContextVar[str] = ContextVar("bridge_server_label", default="")
 
@@ -85,6 +92,121 @@ def elicitation_from(handler: ElicitationHandler) -> ElicitationFnT:
     return callback
 
 
+# -- reading the terminal ----------------------------------------------------------------------
+
+_STDIN: RunVar[anyio.Lock] = RunVar("bridge_stdin_lock")
+_UNREAD = bytearray()
+"""Bytes read from stdin past the last line returned (a pipe may hold several answers)."""
+
+
+def _stdin_lock() -> anyio.Lock:
+    # One waiter on the descriptor at a time (the event loop refuses a second one).
+    try:
+        return _STDIN.get()
+    except LookupError:
+        lock = anyio.Lock()
+        _STDIN.set(lock)
+        return lock
+
+
+def _stdin_fd() -> int:
+    try:
+        if sys.stdin is None:
+            raise EOFError("there is no stdin")
+        return sys.stdin.fileno()
+    except (OSError, ValueError) as e:  # closed, or replaced by an object without a descriptor
+        raise EOFError(f"stdin cannot be read: {e}") from None
+
+
+async def console_input(prompt: str = "", output: TextIO | None = None) -> str:
+    """``input()`` for async code: print ``prompt``, read one line from stdin, without a thread.
+
+    The event loop waits for stdin to become readable (a terminal hands over a whole line at
+    once) and only then reads, so the wait is an ordinary await that any cancel scope ends,
+    and nothing is left behind blocked on the terminal to keep the interpreter alive. A pipe
+    or a file works too, one line per call.
+
+    Ctrl-C while it waits raises ``KeyboardInterrupt`` at once, as at Python's own prompt: on
+    asyncio, ``asyncio.run`` then cancels every task (whoever runs this one: a framework's
+    runtime often runs tool calls in tasks of its own, which cancelling the main task alone
+    would leave waiting) and re-raises it.
+
+    Args:
+        prompt: written to ``output`` (default: stdout, as ``input()`` does) before reading.
+
+    Returns:
+        The line, without its line ending.
+
+    Raises:
+        EOFError: stdin is closed, at its end, or not a file (nobody can answer).
+    """
+    out = output or sys.stdout
+    if prompt:
+        out.write(prompt)
+        out.flush()
+    async with _stdin_lock():
+        fd = _stdin_fd()
+        while b"\n" not in _UNREAD:
+            with _ctrl_c_interrupts():
+                chunk = await _read_some(fd)
+            if not chunk:
+                if not _UNREAD:
+                    raise EOFError("stdin is at its end")
+                break
+            _UNREAD.extend(chunk)
+        line, _, rest = bytes(_UNREAD).partition(b"\n")
+        _UNREAD[:] = rest
+    encoding = getattr(sys.stdin, "encoding", None) or "utf-8"
+    return line.decode(encoding, errors="replace").removesuffix("\r")
+
+
+@contextmanager
+def _ctrl_c_interrupts() -> Iterator[None]:
+    """Python's own SIGINT handler while the person is asked, on asyncio's main thread.
+
+    asyncio.run's handler only cancels the main task; a prompt in another task (a framework's
+    runtime runs tool calls in its own) would go on waiting, and the run with it. A handler
+    that ignores SIGINT (a background job) is left alone, and so is trio's.
+    """
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+        main = threading.current_thread() is threading.main_thread()
+    except RuntimeError:
+        main = False
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    if previous in (None, signal.SIG_IGN, signal.default_int_handler):
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+async def _read_some(fd: int) -> bytes:
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError as e:
+        raise EOFError(f"stdin cannot be read: {e}") from None
+    if sys.platform == "win32":
+        # Windows cannot wait on a console handle: a thread reads there (and may outlive a cancel).
+        return await anyio.to_thread.run_sync(os.read, fd, 65536, abandon_on_cancel=True)
+    if not regular:  # a file is always readable (and the loop refuses to watch one)
+        try:
+            await anyio.wait_readable(fd)
+        except (anyio.ClosedResourceError, OSError) as e:
+            raise EOFError(f"stdin cannot be read: {e}") from None
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:  # someone else took the line first
+        return await _read_some(fd)
+    except OSError as e:
+        raise EOFError(f"stdin cannot be read: {e}") from None
+
+
 def _coerce(raw: str, prop: Mapping[str, Any]) -> Any:
     kind = prop.get("type")
     if kind == "boolean":
@@ -107,19 +229,27 @@ def _field_prompt(key: str, prop: Mapping[str, Any], required: bool) -> str:
     return f"  {label}{hint}{suffix}{'' if required else ' (optional)'}: "
 
 
-def console_elicitation(input_fn: Callable[[str], str] = input, print_fn: Callable[[str], None] = print,
-                        width: int | None = None) -> ElicitationFnT:
+def console_elicitation(input_fn: Callable[[str], str | Awaitable[str]] | None = None,
+                        print_fn: Callable[[str], None] = print, width: int | None = None) -> ElicitationFnT:
     """Ask the person at the console to fill the server's form, one field at a time.
 
-    Works with ``input()`` as AutoGen's ``UserProxyAgent`` does; an empty answer to an
-    optional field leaves it out, ``!decline`` declines and ``!cancel`` dismisses.
+    Reads with ``console_input`` (no thread: Ctrl-C ends the wait at once) unless ``input_fn``
+    (sync or async) is given; an empty answer to an optional field leaves it out, ``!decline``
+    declines and ``!cancel`` dismisses; stdin closed dismisses the form.
 
     The server's message is shown as its own (``server 'mail' asks:``, every row behind a ``|``
     gutter cut to ``width``, default the terminal's; controls, bidi and invisible characters
     escaped), so it cannot pose as the bridge's approval prompt and take the answer meant for it.
     """
 
-    def ask(server: str, message: str, schema: Mapping[str, Any]) -> ElicitationAnswer:
+    async def read(prompt: str) -> str:
+        if input_fn is None:
+            return await console_input(prompt)
+        answer = input_fn(prompt)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    async def ask(message: str, schema: Mapping[str, Any]) -> ElicitationAnswer:
+        server = server_label()
         columns = width or shutil.get_terminal_size().columns
         print_fn(quoted(f"server '{server}'" if server else "an unnamed server", message, "asks", columns))
         required = set(schema.get("required") or [])
@@ -127,7 +257,10 @@ def console_elicitation(input_fn: Callable[[str], str] = input, print_fn: Callab
         for key, prop in (schema.get("properties") or {}).items():
             default = prop.get("default")
             while True:
-                raw = input_fn(_field_prompt(str(key), prop, key in required)).strip()
+                try:
+                    raw = (await read(_field_prompt(str(key), prop, key in required))).strip()
+                except EOFError:
+                    return "cancel"  # nobody at the console to fill it in
                 if raw in ("!decline", "!cancel"):
                     return "decline" if raw == "!decline" else "cancel"
                 if not raw:
@@ -145,11 +278,7 @@ def console_elicitation(input_fn: Callable[[str], str] = input, print_fn: Callab
                     print_fn(f"  expected a {one_line(str(prop.get('type')))}")
         return values
 
-    async def run(message: str, schema: Mapping[str, Any]) -> ElicitationAnswer:
-        # input() blocks; keep the event loop (and the session's other calls) running.
-        return await anyio.to_thread.run_sync(ask, server_label(), message, schema)
-
-    return elicitation_from(run)
+    return elicitation_from(ask)
 
 
 def static_roots(roots: Iterable[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]]) -> ListRootsFnT:

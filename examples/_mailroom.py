@@ -17,8 +17,8 @@ if str(ROOT) not in sys.path:
 # The mail itself and how it arrives are shared with the tests and benchmarks.
 from fixtures.mailroom import BODY, CUSTOMER, CUSTOMER_NAME, REPLY, SUBJECT, receive_new_mail  # noqa: E402
 
-__all__ = ["BODY", "CUSTOMER", "CUSTOMER_NAME", "REPLY", "ROOT", "SUBJECT", "env", "live", "receive_new_mail",
-           "server"]
+__all__ = ["BODY", "CUSTOMER", "CUSTOMER_NAME", "REPLY", "ROOT", "SUBJECT", "ask", "cli_reviewer", "env", "live",
+           "quiet_interrupts", "receive_new_mail", "server"]
 
 
 def server(db: Path) -> list[str]:
@@ -35,3 +35,58 @@ def live() -> bool:
     """Whether a real model is configured (a key, or an OpenAI-compatible endpoint): the examples
     use it instead of their scripted model turns."""
     return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
+
+
+async def cli_reviewer(store: str, reviewer: str = "scripted-reviewer", poll: float = 0.2) -> None:
+    """A reviewer who approves every request on the approval queue through the CLI, as a person
+    at another terminal would (``mcp-bridge approvals approve ID``); runs until cancelled."""
+    import asyncio
+
+    from bridge.approvals import open_approval_store
+
+    queue = open_approval_store(store)
+    seen: set[int] = set()
+    try:
+        while True:
+            for request in reversed(await queue.list(statuses=("pending",))):
+                if request.id in seen:
+                    continue
+                seen.add(request.id)
+                command = ["approvals", "approve", str(request.id), "--store", store, "--reviewer", reviewer,
+                           "--reason", "read and approved"]
+                print(f"(scripted reviewer) $ mcp-bridge {' '.join(command[:3])} ...", flush=True)
+                cli = await asyncio.create_subprocess_exec(sys.executable, "-m", "bridge.cli", *command,
+                                                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                await cli.wait()
+            await asyncio.sleep(poll)
+    finally:
+        await queue.aclose()
+
+
+async def ask(prompt: str) -> str:
+    """The operator's answer at the terminal: ``console_input``, which Ctrl-C ends at once."""
+    from bridge.callbacks import console_input
+
+    try:
+        return await console_input(prompt)
+    except EOFError:
+        return ""  # nobody at the terminal: no
+
+
+def quiet_interrupts() -> None:
+    """One line for Ctrl-C instead of a page: AutoGen's runtime logs every one of its tasks that
+    the interrupt cancels with a full traceback; records caused by a ``KeyboardInterrupt`` are
+    dropped, every other warning is printed as before."""
+    import logging
+
+    def caused_by_ctrl_c(record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        while error is not None:
+            if isinstance(error, KeyboardInterrupt):
+                return False
+            error = error.__cause__ or error.__context__
+        return True
+
+    handler = logging.StreamHandler()
+    handler.addFilter(caused_by_ctrl_c)
+    logging.getLogger().addHandler(handler)

@@ -21,6 +21,13 @@ holding the oversight key) sees the held reply and approves it; ``wait_for_decis
     python examples/distributed_team.py                  # everything, offline
     python examples/distributed_team.py --interactive    # you are the operator
     python examples/distributed_team.py --audit postgresql://user@db.internal/audit
+    python examples/distributed_team.py --approvals approvals.db   # each flagged call waits in the queue
+
+With ``--approvals FILE|postgresql://...`` every call the approval policy flags (the drafter's
+reply, the new contact) waits on that durable queue, whichever worker makes it; a scripted
+reviewer approves each through the CLI (``mcp-bridge approvals approve ID``), or, with
+``--wait-for-reviewer``, you do (``mcp-bridge approvals list|serve --store ...``). Without it, the
+policy's approvals are given automatically and the audit trail is the control.
 
 The host, the workers and the ``Coordinator`` this program drives are ``bridge.autogen.distributed``;
 they also run on their own, on as many machines as you like::
@@ -45,7 +52,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from _mailroom import CUSTOMER, CUSTOMER_NAME, live, receive_new_mail  # also puts the repo root on sys.path
+# _mailroom also puts the repo root on sys.path.
+from _mailroom import CUSTOMER, CUSTOMER_NAME, cli_reviewer, live, quiet_interrupts, receive_new_mail
 
 from bridge.audit import query as query_audit
 from bridge.audit import render_table
@@ -81,12 +89,22 @@ def _queued_reply(reports: Sequence[Report]) -> str:
     raise SystemExit("the drafter did not queue a reply")
 
 
-async def _work_the_mail(host: str, mail_url: str, drafter_key: str, audit: str, *, interactive: bool) -> None:
+async def _work_the_mail(host: str, mail_url: str, drafter_key: str, audit: str, *, interactive: bool,
+                         approvals: str | None = None, script_reviewer: bool = True) -> None:
     """The team's run across both workers, then the operator's decision on the held reply."""
     async with Coordinator(host) as team:
         await team.wait_for(LAYOUT)
         placed = {a: w for w, agents in LAYOUT.items() for a in agents}
-        reports = await team.run_chain(CHAIN, "Work the new mail in the support inbox.")
+        if approvals:
+            print(f"Approval requests wait in {approvals} ('mcp-bridge approvals list --store ...').", flush=True)
+        scripted = asyncio.ensure_future(cli_reviewer(approvals, "team-lead")) if approvals and script_reviewer \
+            else None
+        try:
+            reports = await team.run_chain(CHAIN, "Work the new mail in the support inbox.")
+        finally:
+            if scripted is not None:
+                scripted.cancel()
+                await asyncio.gather(scripted, return_exceptions=True)
         print()
         for report in reports:
             tools = ", ".join(u.tool for u in report.tools) or "no tools"
@@ -97,7 +115,8 @@ async def _work_the_mail(host: str, mail_url: str, drafter_key: str, audit: str,
         await operate(mail_url, reply_id, drafter_key, audit, interactive=interactive)
 
 
-async def run_team(workdir: Path, audit: str, *, interactive: bool) -> None:
+async def run_team(workdir: Path, audit: str, *, interactive: bool, approvals: str | None = None,
+                   script_reviewer: bool = True) -> None:
     """Everything: the stand-in, the model, the host, the workers; the team's run; the operator; the trail."""
     from fixtures.openai_compat import ScriptedModel
 
@@ -119,7 +138,7 @@ async def run_team(workdir: Path, audit: str, *, interactive: bool) -> None:
             procs += [mail, host_process]
             mail_url, host = address(mail), address(host_process)
             dump = workdir / "agents.json"
-            dump.write_text(json.dumps(build_components(audit, model), indent=1))
+            dump.write_text(json.dumps(build_components(audit, model, approvals), indent=1))
             assert not [k for k in keys.values() if k in dump.read_text()], "a MultiMail key reached the configs"
             print(f"Component configs: {dump} (no secrets: keys and passwords are ${{VAR}} references)")
             print(f"gRPC host on {host}")
@@ -133,7 +152,8 @@ async def run_team(workdir: Path, audit: str, *, interactive: bool) -> None:
             for name, proc in workers.items():
                 ready(proc)
                 print(f"worker {name}: {', '.join(LAYOUT[name])}")
-            await _work_the_mail(host, mail_url, keys["drafter"], audit, interactive=interactive)
+            await _work_the_mail(host, mail_url, keys["drafter"], audit, interactive=interactive,
+                                 approvals=approvals, script_reviewer=script_reviewer)
         finally:
             # Workers first (they leave the host), then the host and the mail server.
             stop_all([p for p in procs if p.name.startswith("worker")])
@@ -173,12 +193,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--audit", metavar="URL", help="a postgresql:// URL (default: a throwaway server)")
     parser.add_argument("--workdir", type=Path, help="keep mail.db and agents.json here (default: a temp dir)")
     parser.add_argument("--interactive", action="store_true", help="decide on the held reply yourself")
+    parser.add_argument("--approvals", metavar="FILE|URL",
+                        help="flagged calls wait on this approval queue (a SQLite file or postgresql:// URL)")
+    parser.add_argument("--wait-for-reviewer", action="store_true",
+                        help="with --approvals: script no reviewer; decide with 'mcp-bridge approvals'")
     args = parser.parse_args(argv)
     folder = args.workdir or Path(tempfile.mkdtemp(prefix="distributed-team-"))
     folder.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         audit = args.audit or _throwaway_postgres(stack)
-        asyncio.run(run_team(folder, audit, interactive=args.interactive))
+        approvals = str(Path(args.approvals).resolve()) if args.approvals and "://" not in args.approvals \
+            else args.approvals
+        quiet_interrupts()
+        try:
+            asyncio.run(run_team(folder, audit, interactive=args.interactive, approvals=approvals,
+                                 script_reviewer=not args.wait_for_reviewer))
+        except KeyboardInterrupt:
+            print("distributed_team: interrupted", file=sys.stderr)
+            return 130
     return 0
 
 

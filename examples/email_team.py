@@ -16,9 +16,18 @@ example prints the delivered mail and the audit trail.
 
     python examples/email_team.py                  # offline: scripted model turns, real tool calls
     python examples/email_team.py --interactive    # you are the reviewer and the operator
+    python examples/email_team.py --approvals approvals.db   # unattended: the reviewer decides in the queue
     OPENAI_API_KEY=... python examples/email_team.py   # a real model drives the agents
 
+``--approvals FILE|postgresql://...`` puts the team's approval requests on a durable queue
+(``QueueApprover``) instead of asking at this console: a scripted reviewer approves each one
+through the CLI (``mcp-bridge approvals approve ID``); with ``--wait-for-reviewer`` nobody is
+scripted, and you decide from another terminal (``mcp-bridge approvals list --store FILE``) or
+the web page (``mcp-bridge approvals serve --store FILE``). With ``--interactive`` too, the
+console asks and the queue waits side by side: whichever answers first decides.
+
 ``--workdir DIR`` keeps the mail store (``mail.db``) and audit trail (``audit.jsonl``) there.
+Ctrl-C at any prompt stops the run at once (exit 130).
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from _mailroom import CUSTOMER, CUSTOMER_NAME, REPLY, env, receive_new_mail, server
+from _mailroom import CUSTOMER, CUSTOMER_NAME, REPLY, ask, cli_reviewer, env, quiet_interrupts, receive_new_mail, server
 from _models import calls, live, model_client
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent
@@ -40,6 +49,8 @@ from autogen_core import CancellationToken
 from rich.console import Console
 
 from bridge import ApprovalPolicy, ConsoleApprover, ToolFilter, connect
+from bridge.approval import Approver
+from bridge.approvals import QueueApprover
 from bridge.audit import query as query_audit
 from bridge.audit import render_table as render_audit_table
 from bridge.multimail import ACCOUNT_TOOLS as MULTIMAIL_ACCOUNT_TOOLS
@@ -51,10 +62,14 @@ def answers(*lines: str) -> Iterator[str]:
     yield from lines
 
 
-def reviewer(interactive: bool, name: str, scripted: Iterator[str]) -> ConsoleApprover:
-    """The human in the chat. Offline, scripted answers are typed in for them (and shown)."""
+def reviewer(interactive: bool, name: str, scripted: Iterator[str], approvals: str | None = None) -> Approver:
+    """The human in the chat. Offline, scripted answers are typed in for them (and shown).
+    With an approval queue, the request waits there (and at the console too, when interactive)."""
+    queue = QueueApprover(approvals, expires_after=3600) if approvals else None
     if interactive:
-        return ConsoleApprover(reviewer=f"console:{name}", output=sys.stdout)
+        return ConsoleApprover(reviewer=f"console:{name}", output=sys.stdout, queue=queue)
+    if queue is not None:
+        return queue
 
     def typed(prompt: str) -> str:
         answer = next(scripted, "n")
@@ -100,7 +115,7 @@ def queued_reply(messages: list) -> str:  # type: ignore[type-arg]
     raise SystemExit("the drafter did not queue a reply")
 
 
-async def main(workdir: Path, interactive: bool) -> None:
+async def main(workdir: Path, interactive: bool, approvals: str | None = None, script_reviewer: bool = True) -> None:
     db, audit = workdir / "mail.db", workdir / "audit.jsonl"
     email = receive_new_mail(db)
     print(f"New mail from {CUSTOMER_NAME}: {email['id']} in {email['thread_id']}\n")
@@ -108,7 +123,7 @@ async def main(workdir: Path, interactive: bool) -> None:
     async with connect(server(db), env=env(AGENT_KEY), name="multimail") as mail:
         # One reviewer for the team; it is asked before any call not annotated read-only.
         # read_email only flips the unread flag, so this team lets triage read without asking.
-        gate = reviewer(interactive, "team-lead", answers("y", "y"))
+        gate = reviewer(interactive, "team-lead", answers("y", "y"), approvals)
         common = {"approval": ApprovalPolicy(tools={"read_email": "never"}), "approver": gate, "audit": audit,
                   "select": ToolFilter(opt_in=MULTIMAIL_ACCOUNT_TOOLS)}
         tools = {
@@ -120,7 +135,17 @@ async def main(workdir: Path, interactive: bool) -> None:
             print(f"{agent:>8}: {', '.join(t.name for t in granted)}")
         print()
 
-        result = await build_team(tools, email).run(task="Work the new mail in the support inbox.")
+        if approvals:
+            print(f"Approval requests wait in {approvals}: decide with 'mcp-bridge approvals list --store "
+                  f"{approvals}' or the page of 'mcp-bridge approvals serve --store {approvals}'.\n", flush=True)
+        scripted = (asyncio.ensure_future(cli_reviewer(approvals, "team-lead"))
+                    if approvals and script_reviewer and not interactive else None)
+        try:
+            result = await build_team(tools, email).run(task="Work the new mail in the support inbox.")
+        finally:
+            if scripted is not None:
+                scripted.cancel()
+                await asyncio.gather(scripted, return_exceptions=True)
         for message in result.messages:
             if message.source != "user" and type(message).__name__ == "TextMessage":
                 print(f"[{message.source}] {message.to_text()}")
@@ -138,7 +163,8 @@ async def main(workdir: Path, interactive: bool) -> None:
                 print(f"Operator sees pending {item['id']} to {', '.join(item['to'])}: {item['subject']!r}")
             action = "approve"
             if interactive:
-                action = "approve" if input("Operator: approve the reply? [y/N] ").strip().lower() == "y" else "reject"
+                action = "approve" if (await ask("Operator: approve the reply? [y/N] ")).strip().lower() == "y" \
+                    else "reject"
             print(f"Operator: {action} {reply_id}")
             await ops["decide_email"].run_json({"email_id": reply_id, "action": action,
                                                 "reason": "checked by the operator"}, CancellationToken())
@@ -158,9 +184,18 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="keep mail.db and audit.jsonl here (default: a temp dir)")
     parser.add_argument("--interactive", action="store_true", help="answer the approval prompts yourself")
+    parser.add_argument("--approvals", metavar="FILE|URL",
+                        help="put approval requests on this queue (a SQLite file or postgresql:// URL)")
+    parser.add_argument("--wait-for-reviewer", action="store_true",
+                        help="with --approvals: script no reviewer; decide with 'mcp-bridge approvals'")
     args = parser.parse_args()
     folder = args.workdir or Path(tempfile.mkdtemp(prefix="email-team-"))
     folder.mkdir(parents=True, exist_ok=True)
     if live():
         print("Using a real model (OPENAI_API_KEY / OPENAI_BASE_URL is set).\n")
-    asyncio.run(main(folder, args.interactive))
+    quiet_interrupts()
+    try:
+        asyncio.run(main(folder, args.interactive, args.approvals, not args.wait_for_reviewer))
+    except KeyboardInterrupt:
+        print("email_team: interrupted", file=sys.stderr)
+        sys.exit(130)

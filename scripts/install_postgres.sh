@@ -32,37 +32,17 @@ if [ "${1:-}" = "--check" ]; then
   exit 1
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install_postgres: initdb not found and this is not a Debian-like system; install PostgreSQL's" \
-       "server package, or set PG_BIN to the directory holding initdb" >&2
-  exit 1
-fi
-if [ "$(id -u)" -eq 0 ]; then
-  as_root=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-  as_root=(sudo -n)
-else
-  echo "install_postgres: initdb not found; run 'sudo apt-get install -y postgresql' (no root or" \
-       "password-less sudo here), or set PG_BIN to the directory holding initdb" >&2
-  exit 1
-fi
+source "$(dirname "$0")/apt_packages.sh"
+as_root_or_fail install_postgres "run 'sudo apt-get install -y postgresql', or set PG_BIN to the directory holding initdb"
 
 echo "installing PostgreSQL server programs (apt-get install postgresql) for the audit-log tests..."
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 # Only the programs are needed: the tests run servers of their own, so the package is told not
 # to create (and start) a system-wide cluster, unless the machine already says otherwise.
 if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
   "${as_root[@]}" mkdir -p /etc/postgresql-common
   echo "create_main_cluster = false" | "${as_root[@]}" tee /etc/postgresql-common/createcluster.conf >/dev/null
 fi
-if ! { "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-       "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-         -o Dpkg::Options::=--force-confold postgresql; } >"$log" 2>&1; then
-  echo "install_postgres: apt-get failed:" >&2
-  tail -n 20 "$log" >&2
-  exit 1
-fi
+apt_install install_postgres postgresql
 if ! find_initdb >/dev/null; then
   echo "install_postgres: postgresql installed but initdb is still not found" >&2
   exit 1
