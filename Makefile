@@ -36,9 +36,11 @@ third-party:
 metagpt:
 	@bash scripts/metagpt_env.sh
 
-# The official client conformance suite runs first (~2.5 min), so pytest's summary closes the run.
-test: $(STAMP) third-party metagpt
+# Lint and type checks run first (seconds, and they fail before the long installs); the official
+# client conformance suite then runs (~2.5 min) before pytest, so pytest's summary closes the run.
+test: lint third-party metagpt
 	@bash scripts/install_postgres.sh
+	@bash scripts/install_chromium.sh
 	$(PY) scripts/conformance.py
 	$(PY) -m pytest -q
 

@@ -11,7 +11,8 @@ one run; within a round the in-process variants' calls are interleaved in short 
   the SDK's ``stdio_client``, which splits the bridge's number into what its transport saves
   and what its layers cost;
 - bridge: ``MCPTool.run_json`` (lookup, jsonschema validation, interceptor chain, result
-  rendering) on the bridge's persistent session; goal: within 5% of raw;
+  rendering) on the bridge's persistent session; goals: at most raw (≤ 1.0×), and its layers at
+  most 1.10× the raw session on the same transport;
 - autogen-ext ``McpWorkbench`` (one session, kept open across rounds);
 - autogen-ext default adapter (``mcp_server_tools`` + ``tool.run_json``): a new server
   process per call, so it runs fewer calls in fewer rounds; its number is still per call.
@@ -214,7 +215,7 @@ async def main(argv: list[str] | None = None) -> Path:
     layers = sorted(paired(bridge_walls, ours_walls))
     bridge_row.note = (f"CPU {_cpu(results['bridge'])} µs/call; {wall_extra:+.0f} µs wall and {cpu_extra:+.0f} µs CPU "
                        f"per call vs raw; {layers[len(layers) // 2]:.2f}× the raw session on the same transport "
-                       f"(the bridge's layers alone); protocol {protocols['bridge']}; goal ≤ 1.05×")
+                       f"(the bridge's layers alone, goal ≤ 1.10×); protocol {protocols['bridge']}; goal ≤ 1.0×")
     bridge_row.extra |= {"overhead_wall_us": wall_extra, "overhead_cpu_us": cpu_extra}
     # Noise-free: the Python bytecodes this process executes per call (the SDK's and ours, every
     # task), counted by a trace function over 50 calls. C work (pydantic, json) is not counted.

@@ -15,22 +15,29 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import mcp_types as types
 from mcp.shared.dispatcher import ProgressFnT
 
 from .catalogue import Annotations, Catalogue, ToolEntry, safe_names, withhold_unreadable_names
+from .decisions import Decision
 from .errors import CatalogueDrift, InvalidArguments, ToolError
 from .lock import LockGuard
 from .options import ProgressListener
+from .repair import SkippedTool
+from .resources import Resources
 from .results import CallResult
-from .session import ServerInfo, Session, tool_changes
+from .session import ServerInfo, Session
+from .steps import Step
 
-__all__ = ["Connection", "Handler", "Interceptor", "ListingCheck", "ToolCall", "run_chain"]
+__all__ = ["Connection", "Handler", "Interceptor", "Listing", "ListingCheck", "ToolCall", "find_after_relisting",
+           "run_chain"]
 
 logger = logging.getLogger("bridge.connection")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,11 @@ class ToolCall:
     """One call on its way to a server, as interceptors see it.
 
     ``tool`` is the name the agent used (safe, maybe prefixed); ``mcp_name`` is the wire name.
-    ``arguments`` have already been validated against the tool's inputSchema.
+    ``arguments`` have already been validated against the tool's inputSchema. ``approval`` is the
+    approval decision made so far: the caller's own (its framework asked a human already) on
+    the way in, the approval gate's after it (passed on with ``dataclasses.replace``). ``step`` is
+    the model's step that asked for the call (``bridge.steps.Step``), when the framework names it.
+    ``request_meta`` goes to the server as the request's ``_meta`` (a W3C trace context, say).
     """
 
     server: str
@@ -50,6 +61,9 @@ class ToolCall:
     call_id: str | None = None
     timeout: float | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    approval: Decision | None = None
+    step: Step | None = None
+    request_meta: Mapping[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[[ToolCall], Awaitable[CallResult]]
@@ -102,6 +116,37 @@ def withhold_task_only_tools(server: str, tools: Sequence[types.Tool]) -> tuple[
     return [t for t in tools if t.name not in withheld], withheld
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What the server says now, before any check: every listed tool, the handshake's
+    instructions as sent, and the tools whose definitions were invalid. For reviewing a server
+    (pinning it in a lock file, comparing it with one), never for a model: nothing here is vetted.
+    """
+
+    tools: tuple[types.Tool, ...]
+    instructions: str | None
+    skipped: tuple[SkippedTool, ...]
+
+
+async def find_after_relisting(name: str, connections: Sequence[Connection],
+                               find: Callable[[], Awaitable[T | None]]) -> T | None:
+    """After a lookup of the tool ``name`` found nothing: ``find()`` again on fresh listings.
+
+    A server may add a tool without announcing it; one fresh listing of every connection settles
+    whether it did. ``None`` when the tool is not there after that either.
+
+    Raises:
+        CatalogueDrift: a check (a lock file) withheld the tool ``name``; says why.
+    """
+    for connection in connections:
+        connection.invalidate()
+    found = await find()
+    if found is None:
+        for connection in connections:
+            connection.refuse_withheld(name)
+    return found
+
+
 class Connection:
     """A live server with its catalogue; framework adapters build tools on top of it.
 
@@ -133,6 +178,8 @@ class Connection:
         self._catalogue: Catalogue | None = None
         self._catalogue_version = -1
         self._list_lock = anyio.Lock()
+        self.resources = Resources()
+        """What this connection's toolsets opened (audit stores), shared per key; closed with it."""
         self.list_seconds = 0.0
         """How long the last full tools/list walk took."""
 
@@ -154,7 +201,10 @@ class Connection:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        await self.session.__aexit__(exc_type, exc, tb)
+        try:
+            await self.session.__aexit__(exc_type, exc, tb)
+        finally:
+            await self.resources.aclose()
 
     @property
     def name(self) -> str:
@@ -175,7 +225,7 @@ class Connection:
 
         Under a lock file they are vetted like tools: instructions that changed since they were
         locked are withheld (``None``; ``instructions_withheld`` says why) unless the policy is
-        ``"warn"``. The unreviewed text is never handed out here (``session.info`` has it raw).
+        ``"warn"``. The unreviewed text is never handed out here (``listing()`` has it raw).
         """
         return self._vetted_instructions()[0]
 
@@ -183,6 +233,15 @@ class Connection:
     def instructions_withheld(self) -> str | None:
         """Why the lock file withholds the server's instructions, or ``None`` when it does not."""
         return self._vetted_instructions()[1]
+
+    async def listing(self) -> Listing:
+        """A fresh ``tools/list`` (every page) and the handshake's instructions, unvetted.
+
+        Raises:
+            ProtocolError, CallTimeout: as ``Session.list_tools``.
+        """
+        tools = await self.session.list_tools()
+        return Listing(tuple(tools), self.session.info.instructions, self.session.skipped_tools)
 
     def _vetted_instructions(self) -> tuple[str | None, str | None]:
         live = self.session.info.instructions
@@ -215,13 +274,11 @@ class Connection:
                 logger.warning("server %s lists duplicate tool names %s; the first of each is used",
                                self.name, sorted(set(catalogue.duplicates)))
             self._catalogue, self._catalogue_version = catalogue, version
-            tool_changes.bump()
             return catalogue
 
     def invalidate(self) -> None:
         """Forget the catalogue: the next look re-lists (a tool may have been added without notice)."""
         self._catalogue_version = -1
-        tool_changes.bump()
 
     def _accept(self, tools: list[types.Tool]) -> list[types.Tool]:
         """Vet a fresh listing before it becomes the catalogue: runs the checks in order.
@@ -243,16 +300,11 @@ class Connection:
             ToolNotFound: with the closest names.
             CatalogueDrift: a check (lock file) withheld the tool; says why.
         """
-        catalogue = self.current or await self.catalogue()
-        found = catalogue.get(name)
-        if found is None:
-            # The server may have added it without telling us; one fresh listing settles it.
-            self.invalidate()
-            catalogue = await self.catalogue()
-            if catalogue.get(name) is None:
-                self.refuse_withheld(name)
-            found = catalogue.lookup(name)
-        return found
+        async def find() -> ToolEntry | None:
+            return (await self.catalogue()).get(name)
+
+        found = await find() or await find_after_relisting(name, [self], find)
+        return found if found is not None else (await self.catalogue()).lookup(name)
 
     def refuse_withheld(self, name: str) -> None:
         """Raise ``CatalogueDrift`` saying why, when a check withheld the tool ``name``."""
@@ -261,21 +313,6 @@ class Connection:
             if name in (mcp_name, safe[mcp_name]):
                 raise CatalogueDrift(f"withheld {reason}", server=self.name, tool=mcp_name)
 
-    async def _send(self, call: ToolCall, progress: ProgressFnT | None = None) -> CallResult:
-        """The end of every interceptor chain: the MCP request itself."""
-        if progress is None and self.options.on_progress is not None:
-            progress = _bind_progress(self.options.on_progress, call)
-        return await self._request(call.mcp_name, call.arguments, call.timeout, progress,
-                                   call.annotations.effective_idempotent)
-
-    async def _request(self, mcp_name: str, arguments: Mapping[str, Any], timeout: float | None,
-                       progress: ProgressFnT | None, idempotent: bool) -> CallResult:
-        started = time.perf_counter()
-        raw = await self.session.call_tool(mcp_name, arguments, timeout=timeout, progress=progress,
-                                           idempotent=idempotent)
-        return CallResult.from_mcp(raw, server=self.session.name, tool=mcp_name,
-                                   duration=time.perf_counter() - started, max_chars=self.options.max_result_chars)
-
     def prepare(self, entry: ToolEntry, arguments: Mapping[str, Any] | None = None, *, validate: bool = True,
                 agent: str | None = None, call_id: str | None = None, timeout: float | None = None) -> ToolCall:
         """Validate the arguments against the entry's inputSchema and build the call.
@@ -283,11 +320,6 @@ class Connection:
         Raises:
             InvalidArguments: names the argument and the rule it breaks.
         """
-        return ToolCall(server=self.name, tool=entry.name, mcp_name=entry.mcp_name,
-                        arguments=self._checked(entry, arguments, validate), annotations=entry.annotations,
-                        agent=agent, call_id=call_id, timeout=timeout)
-
-    def _checked(self, entry: ToolEntry, arguments: Mapping[str, Any] | None, validate: bool) -> dict[str, Any]:
         args = dict(arguments or {})
         if validate:
             try:
@@ -295,7 +327,28 @@ class Connection:
             except InvalidArguments as e:
                 e.server, e.tool = self.name, entry.mcp_name
                 raise
-        return args
+        return ToolCall(server=self.name, tool=entry.name, mcp_name=entry.mcp_name, arguments=args,
+                        annotations=entry.annotations, agent=agent, call_id=call_id, timeout=timeout)
+
+    async def send(self, call: ToolCall, *, interceptors: Sequence[Interceptor] = (),
+                   progress: ProgressFnT | None = None) -> CallResult:
+        """Run a prepared call through ``interceptors`` (outermost first) to the server.
+
+        Args:
+            progress: receives the server's progress reports (default: ``Options.on_progress``).
+        """
+        async def request(c: ToolCall) -> CallResult:
+            reports = progress
+            if reports is None and self.options.on_progress is not None:
+                reports = _bind_progress(self.options.on_progress, c)
+            started = time.perf_counter()
+            raw = await self.session.call_tool(c.mcp_name, c.arguments, timeout=c.timeout, progress=reports,
+                                               idempotent=c.annotations.effective_idempotent,
+                                               meta=c.request_meta or None)
+            return CallResult.from_mcp(raw, server=self.name, tool=c.mcp_name, duration=time.perf_counter() - started,
+                                       max_chars=self.options.max_result_chars)
+
+        return await run_chain(interceptors, request)(call)
 
     async def call(self, name: str | ToolEntry, arguments: Mapping[str, Any] | None = None, *,
                    agent: str | None = None, call_id: str | None = None, timeout: float | None = None,
@@ -303,9 +356,9 @@ class Connection:
                    interceptors: Sequence[Interceptor] = ()) -> CallResult:
         """Call a tool and return everything it sent back; an ``isError`` result is returned, not raised.
 
-        The one call path: lookup, validation, ``interceptors`` (outermost first), the request,
-        the result. Validation comes first, so approvers and the audit trail only ever see calls
-        the server's schema accepts.
+        The one call path: lookup, validation (``prepare``), ``interceptors`` (outermost first),
+        the request, the result (``send``). Validation comes first, so approvers and the audit
+        trail only ever see calls the server's schema accepts.
 
         Args:
             name: the MCP or agent-facing name, or a catalogue entry.
@@ -314,23 +367,15 @@ class Connection:
             timeout: seconds for this call (default ``Options.call_timeout``).
             validate: check the arguments against the inputSchema first.
             progress: receives the server's progress reports on this call.
-            interceptors: wrappers around the request (see ``Guards.chain``).
+            interceptors: wrappers around the request (see ``Guards.open``).
 
         Raises:
             ToolNotFound, InvalidArguments: before anything is sent.
             ConnectionLost, CallTimeout, ProtocolError, ConnectError: the call could not complete.
         """
         entry = name if isinstance(name, ToolEntry) else await self.entry(name)
-        if interceptors or (progress is None and self.options.on_progress is not None):
-            call = self.prepare(entry, arguments, validate=validate, agent=agent, call_id=call_id, timeout=timeout)
-
-            async def terminal(c: ToolCall) -> CallResult:
-                return await self._send(c, progress)
-
-            return await run_chain(interceptors, terminal)(call)
-        # Nothing would look at a ToolCall: send without building one.
-        return await self._request(entry.mcp_name, self._checked(entry, arguments, validate), timeout, progress,
-                                   entry.annotations.effective_idempotent)
+        call = self.prepare(entry, arguments, validate=validate, agent=agent, call_id=call_id, timeout=timeout)
+        return await self.send(call, interceptors=interceptors, progress=progress)
 
     async def call_checked(self, name: str | ToolEntry, arguments: Mapping[str, Any] | None = None,
                            **kwargs: Any) -> CallResult:

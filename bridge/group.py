@@ -179,8 +179,8 @@ class ServerGroup(Mapping[str, Server]):
         """Every tool of every started server as AutoGen tools, **unguarded** (like ``Server.tools``)."""
         from .autogen import tools_for
 
-        guards = Guards(approval=False, interceptors=tuple(interceptors), warn_unguarded=False)
-        return await tools_for(Toolset(self.servers, agent=agent, guards=guards))
+        return await tools_for(self.toolset(agent, approval=False, interceptors=tuple(interceptors),
+                                            warn_unguarded=False))
 
     async def tools_for(self, agent: str, guards: Guards | None = None, **guard_options: Any) -> list[MCPTool]:
         """``Server.tools_for`` across every started server.
@@ -190,7 +190,7 @@ class ServerGroup(Mapping[str, Server]):
         """
         from .autogen import tools_for
 
-        return await tools_for(self.toolset(agent, guards, **guard_options))
+        return await tools_for(self, agent, guards, **guard_options)
 
     def workbench_for(self, agent: str, guards: Guards | None = None, **guard_options: Any) -> MCPWorkbench:
         """``Server.workbench_for`` across every started server.
@@ -198,9 +198,9 @@ class ServerGroup(Mapping[str, Server]):
         Raises:
             ConfigError: malformed patterns.
         """
-        from .autogen import MCPWorkbench
+        from .autogen import workbench_for
 
-        return MCPWorkbench(self.toolset(agent, guards, growing=True, **guard_options))
+        return workbench_for(self, agent, guards, **guard_options)
 
     def __repr__(self) -> str:
         return f"ServerGroup(started={list(self._servers)!r}, failed={list(self.failed)!r})"

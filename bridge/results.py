@@ -19,7 +19,7 @@ import mcp_types as types
 
 from .options import DEFAULT_MAX_CHARS
 
-__all__ = ["DEFAULT_MAX_CHARS", "CallResult", "render"]
+__all__ = ["DEFAULT_MAX_CHARS", "CallResult", "block_text", "render", "repeats_structured"]
 
 
 def _size(data: str) -> str:
@@ -34,7 +34,8 @@ def _size(data: str) -> str:
     return f"{n / (1024 * 1024):.1f} MB"
 
 
-def _block_text(block: Any) -> str:
+def block_text(block: Any) -> str:
+    """One content block as a model reads it (media and binary resources as a placeholder)."""
     if isinstance(block, types.TextContent):
         return block.text
     if isinstance(block, types.ImageContent):
@@ -62,16 +63,20 @@ def _json_or_none(text: str) -> Any:
         return None
 
 
+def repeats_structured(block: Any, structured: Any) -> bool:
+    """Whether ``block`` is a text block holding ``structured`` as JSON: servers mirror structured
+    content in a text block (the spec asks them to), and every view shows it once."""
+    return (structured is not None and isinstance(block, types.TextContent)
+            and _json_or_none(block.text) == structured)
+
+
 def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def render(content: Sequence[Any], structured: Any = None, *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """The text a model sees for a result; truncated past ``max_chars`` with a note saying so."""
-    if structured is None and len(content) == 1 and type(content[0]) is types.TextContent:
-        text = content[0].text  # most results are one text block: what follows would only join it
-    else:
-        text = _joined(content, structured)
+    text = _joined(content, structured)
     if len(text) > max_chars:
         total = len(text)
         text = (text[:max_chars] + f"\n[truncated: showing {max_chars:,} of {total:,} characters;"
@@ -83,7 +88,7 @@ def _joined(content: Sequence[Any], structured: Any) -> str:
     parts: list[str] = []
     wrapped = False
     for block in content:
-        text = _block_text(block)
+        text = block_text(block)
         # Servers mirror structured content in a text block (the spec asks them to); show it once.
         if structured is not None and isinstance(block, types.TextContent):
             parsed = _json_or_none(text)
@@ -124,13 +129,8 @@ class CallResult:
                  max_chars: int = DEFAULT_MAX_CHARS) -> CallResult:
         content = tuple(result.content)
         structured = result.structured_content
-        # Every call makes one: filled in one step rather than through the frozen __init__, which
-        # sets each field separately (the same fields, no __post_init__ to skip).
-        made = object.__new__(cls)
-        made.__dict__.update(server=server, tool=tool, content=content, structured=structured,
-                             is_error=bool(result.is_error), meta=result.meta, duration=duration,
-                             text=render(content, structured, max_chars=max_chars))
-        return made
+        return cls(server=server, tool=tool, content=content, structured=structured, is_error=bool(result.is_error),
+                   meta=result.meta, duration=duration, text=render(content, structured, max_chars=max_chars))
 
     @classmethod
     def error(cls, text: str, *, server: str, tool: str) -> CallResult:

@@ -3,8 +3,9 @@
 A ``Server`` is a ``Connection`` (catalogue, ``call``, ``call_checked``) plus the ways to hand its
 tools to an agent: ``toolset(agent, ...)`` for any framework adapter, and, because AutoGen is
 the first-class target, ``tools()`` / ``tools_for()`` / ``workbench_for()`` returning AutoGen
-objects. Those three import ``bridge.autogen`` (and so ``autogen_core``) on first use only:
-``import bridge`` loads no agent framework.
+objects: sugar for ``bridge.autogen.tools_for(server, agent=...)`` and ``workbench_for``, the
+adapter's entry points. Those three import ``bridge.autogen`` (and so ``autogen_core``) on first
+use only: ``import bridge`` loads no agent framework.
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ class Server(Connection):
         """
         from .autogen import tools_for
 
-        guards = Guards(approval=False, interceptors=tuple(interceptors), warn_unguarded=False)
-        return await tools_for(Toolset(self, agent=agent, guards=guards))
+        return await tools_for(self.toolset(agent, approval=False, interceptors=tuple(interceptors),
+                                            warn_unguarded=False))
 
     async def tools_for(self, agent: str, guards: Guards | None = None, **guard_options: Any) -> list[MCPTool]:
         """The tools ``agent`` may use, for ``AssistantAgent(tools=...)``, guarded.
@@ -91,7 +92,7 @@ class Server(Connection):
         """
         from .autogen import tools_for
 
-        return await tools_for(self.toolset(agent, guards, **guard_options))
+        return await tools_for(self, agent, guards, **guard_options)
 
     def workbench_for(self, agent: str, guards: Guards | None = None, **guard_options: Any) -> MCPWorkbench:
         """Like ``tools_for``, as a workbench for ``AssistantAgent(workbench=...)``.
@@ -102,9 +103,9 @@ class Server(Connection):
         Raises:
             ConfigError: malformed patterns or options.
         """
-        from .autogen import MCPWorkbench
+        from .autogen import workbench_for
 
-        return MCPWorkbench(self.toolset(agent, guards, growing=True, **guard_options))
+        return workbench_for(self, agent, guards, **guard_options)
 
 
 Roots = Sequence[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]]

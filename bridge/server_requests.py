@@ -20,7 +20,10 @@ defaults when it is not set), whatever answers them (any framework's model clien
   ``denied`` by the approver, ``refused`` over budget, ``exception`` when the model failed) and
   per elicitation answer (``tool="elicitation/create"``: ``ok`` when accepted, ``denied`` when
   declined or dismissed), in ``audit`` (a path, an ``AuditLog``, or the ``AuditTrail`` the
-  connection's agents write to).
+  connection's agents write to). The guard only describes it: a path or URL is opened for each
+  record and closed after it (these requests are few, budgeted and slow: a model answers each),
+  so nothing stays open past the record; a store object is used as given, and closed by whoever
+  holds it (the owner of the agents' toolsets, for their trail's store).
 
 The records hold the request's text (secrets masked) so a reviewer can tell what the server
 made the model write, or what it asked the person.
@@ -33,8 +36,9 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal, TypeAlias, get_args
 
@@ -44,6 +48,8 @@ from mcp.client.session import ClientRequestContext, ElicitationFnT, SamplingFnT
 
 from .approval import Approver, ConsoleApprover, Decision
 from .audit import AuditLog, AuditRecord, AuditTrail, Outcome, current_worker, open_audit_log
+from .audit.postgres import is_postgres_url
+from .audit.stores import close_audit_log
 from .catalogue import Annotations
 from .connection import ToolCall
 from .errors import ConfigError
@@ -102,7 +108,6 @@ class ServerRequestGuard:
     sampling_approval: SamplingApproval = "allow"
     approver: Approver | None = None
     audit: AuditTrail | AuditLog | str | os.PathLike[str] | None = None
-    _log: AuditLog | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name, least in (("sampling_requests", 0), ("sampling_tokens", 0), ("max_tokens", 1)):
@@ -115,7 +120,11 @@ class ServerRequestGuard:
         if self.approver is not None and self.sampling_approval != "ask":
             raise ConfigError("server_requests.approver is given but sampling_approval is 'allow'; "
                               "set sampling_approval='ask' to have it asked")
-        object.__setattr__(self, "_log", _open_log(self.audit))
+        if self.audit is not None and not isinstance(self.audit, AuditTrail | AuditLog | str | os.PathLike):
+            raise ConfigError(f"server_requests.audit must be a path, a postgresql:// URL, an AuditLog or an "
+                              f"AuditTrail, not {type(self.audit).__name__}")
+        if isinstance(self.audit, str) and is_postgres_url(self.audit):
+            open_audit_log(self.audit)  # a malformed URL or missing psycopg fails here; nothing connects
 
     def bind(self, server: str, callbacks: ClientCallbacks) -> ClientCallbacks:
         """``callbacks`` for one connection to the server labelled ``server``: sampling and
@@ -131,14 +140,17 @@ class ServerRequestGuard:
         )
 
 
-def _open_log(audit: AuditTrail | AuditLog | str | os.PathLike[str] | None) -> AuditLog | None:
-    if audit is None:
-        return None
-    if isinstance(audit, AuditTrail):
-        return audit.log
-    if isinstance(audit, AuditLog):
-        return audit
-    return open_audit_log(audit)
+@asynccontextmanager
+async def _opened(audit: AuditTrail | AuditLog | str | os.PathLike[str]) -> AsyncIterator[AuditLog]:
+    """The store ``audit`` names: a given one as it is; one opened from a path or URL, closed after."""
+    if isinstance(audit, AuditTrail | AuditLog):
+        yield audit.log if isinstance(audit, AuditTrail) else audit
+        return
+    log = open_audit_log(audit)
+    try:
+        yield log
+    finally:
+        await anyio.to_thread.run_sync(close_audit_log, log)
 
 
 class _Budget:
@@ -254,8 +266,8 @@ class _Guarded:
                       reason: str | None = None, error: str | None = None) -> None:
         """Write one record: ``request`` (what the server or the person wrote) masked like tool
         arguments, ``plain`` (figures the bridge computed, e.g. ``maxTokens``) as they are."""
-        log = self.guard._log
-        if log is None:
+        where = self.guard.audit
+        if where is None:
             return
         record = AuditRecord(
             time=datetime.now(timezone.utc).isoformat(timespec="milliseconds"), agent=None, server=self.server,
@@ -267,10 +279,23 @@ class _Guarded:
         # Shielded: a request the server gave up on is exactly the kind the trail must keep.
         with anyio.CancelScope(shield=True):
             try:
-                await log.append(record)
+                async with _opened(where) as log:
+                    await log.append(record)
             except Exception as e:
                 logger.error("could not write the audit record of %s from server %s to %s: %s", tool,
-                             one_line(self.server), getattr(log, "location", type(log).__name__), e)
+                             one_line(self.server), _location(where), e)
+
+
+def _location(where: AuditTrail | AuditLog | str | os.PathLike[str]) -> str:
+    """Where records go, for messages (a URL's password masked by the store)."""
+    if isinstance(where, AuditTrail):
+        return where.location
+    if isinstance(where, AuditLog):
+        return str(getattr(where, "location", type(where).__name__))
+    try:
+        return str(getattr(open_audit_log(where), "location", where))
+    except ConfigError:
+        return "the audit log"
 
 
 # -- what a request holds ----------------------------------------------------------------------

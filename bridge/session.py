@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,16 +49,16 @@ from .errors import (
     ServerStartError,
     translate,
 )
-from .options import Options, byte_size
+from .options import ClientCallbacks, Options, byte_size
 from .repair import SkippedTool
 from .sanitize import one_line
 from .secrets import log_mask
 from .targets import StdioTarget, Target
 from .tasks import Held
 from .transports import StderrCapture, open_streams
-from .wire import Wire, requests_sent
+from .wire import Wire, WireReport, requests_sent
 
-__all__ = ["ServerInfo", "Session", "ToolChanges", "tool_changes"]
+__all__ = ["ServerInfo", "Session"]
 
 logger = logging.getLogger("bridge.session")
 
@@ -66,23 +66,6 @@ logger = logging.getLogger("bridge.session")
 _MAX_PAGES = 10_000
 # Teardown of a generation (close stdin, TERM, KILL) gets this long before we move on.
 _CLOSE_TIMEOUT = 10.0
-
-
-class ToolChanges:
-    """A process-wide count of everything that can make a cached tool list stale: a
-    tools/list_changed, a reconnect, a re-list, a forced re-list. A cache over many connections
-    (an agent's routes) tells in one comparison that none of them changed, on every call."""
-
-    __slots__ = ("count",)
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def bump(self) -> None:
-        self.count += 1
-
-
-tool_changes = ToolChanges()
 
 
 @dataclass(frozen=True)
@@ -114,15 +97,28 @@ class _Generation:
 
     Everything it opened is released when ``open()``'s context is left; the session holds that
     context with a ``Held`` task, so one task enters and leaves the client's task groups.
+
+    Args:
+        number: which connection of its session this is (1 for the first, then each reconnect).
+        name: the session's name for the server (log messages, the elicitation prompt).
+        target, options, callbacks: where the server is, how to connect, what answers its requests.
+        opened: told the client once the handshake is done, before any request is made on it.
+        tools_changed: told of every tools/list_changed, by notification or ``subscriptions/listen``.
     """
 
-    def __init__(self, number: int, session: Session) -> None:
+    def __init__(self, number: int, name: str, target: Target, options: Options, callbacks: ClientCallbacks, *,
+                 opened: Callable[[Client], None], tools_changed: Callable[[], None]) -> None:
         self.number = number
-        self.session = session
+        self.name = name
+        self.target = target
+        self.options = options
+        self.callbacks = callbacks
+        self.opened = opened
+        self.tools_changed = tools_changed
         self.client: Client | None = None
-        self.wire = Wire(session.name, lambda: self.client.protocol_version if self.client is not None else None)
-        self.stderr = StderrCapture() if isinstance(session.target, StdioTarget) else None
-        self.held: Held[Client] = Held(self.open(), name=f"{session.name}#{number}")
+        self.wire = Wire(name, lambda: self.client.protocol_version if self.client is not None else None)
+        self.stderr = StderrCapture() if isinstance(target, StdioTarget) else None
+        self.held: Held[Client] = Held(self.open(), name=f"{name}#{number}")
         self.broken = False
 
     @property
@@ -140,20 +136,20 @@ class _Generation:
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[Client]:
-        session = self.session
-        options = session.options
-        callbacks = session.callbacks
-        streams = open_streams(session.target, timeout=options.timeout, grace=options.exit_grace, observer=self.wire,
+        options = self.options
+        callbacks = self.callbacks
+        name = self.name
+        streams = open_streams(self.target, timeout=options.timeout, grace=options.exit_grace, observer=self.wire,
                                stderr=self.stderr, max_message_bytes=options.max_message_bytes)
         client = Client(
             streams,  # type: ignore[arg-type]
             mode=options.mode,
             read_timeout_seconds=options.timeout,
             cache=None,  # the catalogue is our cache; the SDK's would serve stale pages
-            message_handler=session._on_message,
+            message_handler=self._on_message,
             sampling_callback=callbacks.sampling,
             # The callback learns which server asks, by the user's name for it (its prompt says so).
-            elicitation_callback=(for_server(callbacks.elicitation, lambda: session.name)
+            elicitation_callback=(for_server(callbacks.elicitation, lambda: name)
                                   if callbacks.elicitation is not None else None),
             list_roots_callback=callbacks.list_roots,
             logging_callback=callbacks.logging,
@@ -161,9 +157,9 @@ class _Generation:
         try:
             async with client, anyio.create_task_group() as tasks:
                 self.client = client
-                session._connected(self)
+                self.opened(client)
                 if _wants_listen(client):
-                    tasks.start_soon(session._listen, client)
+                    tasks.start_soon(self._listen, client)
                 tasks.start_soon(self._watch_eof)
                 try:
                     yield client
@@ -180,10 +176,26 @@ class _Generation:
     async def _watch_eof(self) -> None:
         await self.wire.eof.wait()
         if self.wire.lost_reason is None:  # else the wire has said why, louder
-            logger.info("server %s closed its connection", self.session.name)
+            logger.info("server %s closed its connection", self.name)
         self.broken = True
         # Leave the client open until a reconnect or exit stops it: in-flight calls get
         # the SDK's own "connection closed" answer rather than a cancellation.
+
+    async def _listen(self, client: Client) -> None:
+        try:
+            async with client.listen(tools_list_changed=True) as sub:
+                async for _event in sub:
+                    self.tools_changed()
+        except (ListenNotSupportedError, SubscriptionLost, TimeoutError) as e:
+            logger.debug("tools/list_changed stream for %s ended: %r", self.name, e)
+        except Exception as e:
+            logger.debug("tools/list_changed stream for %s failed: %r", self.name, e)
+
+    async def _on_message(self, message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self.tools_changed()
+        elif isinstance(message, Exception):
+            logger.debug("transport error from %s: %r", self.name, message)
 
 
 def _wants_listen(client: Client) -> bool:
@@ -279,7 +291,8 @@ class Session:
     async def _open_generation(self) -> _Generation:
         assert self._tg is not None
         self._generations += 1
-        gen = _Generation(self._generations, self)
+        gen = _Generation(self._generations, self.name, self.target, self.options, self.callbacks,
+                          opened=self._opened, tools_changed=self._mark_tools_changed)
         try:
             with anyio.fail_after(self.timeout):
                 await self._tg.start(gen.held.run)
@@ -292,7 +305,6 @@ class Session:
             gen.dispose()
             raise error from exc
         self.tools_version += 1
-        tool_changes.bump()
         return gen
 
     def _start_error(self, exc: BaseException, gen: _Generation) -> BridgeError:
@@ -314,34 +326,15 @@ class Session:
                 err.detail = f"{err.detail} (stderr: {' | '.join(tail.splitlines())})"
         return err.redact(self._secrets)
 
-    def _connected(self, gen: _Generation) -> None:
-        assert gen.client is not None
-        self._info = self._read_info(gen.client)
-        gen.wire.server = self.name
+    def _opened(self, client: Client) -> None:
+        self._info = self._read_info(client)
         if self._listing:
             # A new client knows no tools: without this, a call re-sent right after a reconnect
             # makes the SDK re-list page one and warn that it cannot validate the result.
-            _absorb(gen.client, self._listing)
-
-    async def _listen(self, client: Client) -> None:
-        try:
-            async with client.listen(tools_list_changed=True) as sub:
-                async for _event in sub:
-                    self._mark_tools_changed()
-        except (ListenNotSupportedError, SubscriptionLost, TimeoutError) as e:
-            logger.debug("tools/list_changed stream for %s ended: %r", self.name, e)
-        except Exception as e:
-            logger.debug("tools/list_changed stream for %s failed: %r", self.name, e)
-
-    async def _on_message(self, message: Any) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
-            self._mark_tools_changed()
-        elif isinstance(message, Exception):
-            logger.debug("transport error from %s: %r", self.name, message)
+            _absorb(client, self._listing)
 
     def _mark_tools_changed(self) -> None:
         self.tools_version += 1
-        tool_changes.bump()
         self._tools_changed.set()
         self._tools_changed = anyio.Event()
 
@@ -425,8 +418,7 @@ class Session:
             gen = self._gen
             if gen is None or not gen.alive:
                 gen = await self._live()
-            wire = gen.wire
-            malformed = wire.malformed
+            malformed = gen.wire.malformed
             sent: list[Any] = []
             tracking = requests_sent.set(sent)
             try:
@@ -435,45 +427,50 @@ class Session:
                 failure = exc
             finally:
                 requests_sent.reset(tracking)
-            err = translate(failure, server=self.name, tool=tool, timeout=timeout, secrets=self._secrets)
-            refused = wire.refused(sent)
-            if refused is not None:
-                raise _auth_error(refused, self.name) from failure
-            never_arrived = wire.never_arrived(sent)
-            if never_arrived or isinstance(err, ConnectionLost) or wire.ended:
-                gen.broken = True
-                if wire.lost_reason is not None:
-                    # Closed on purpose, after the request arrived: its answer may be the very message
-                    # that broke the bound, and would again. Not re-sent; the next request reconnects.
-                    raise self._lost(wire.lost_reason, tool) from failure
-                if never_arrived:
-                    err = ConnectionLost(f"the request did not reach the server: {never_arrived}",
-                                         server=self.name, tool=tool)
-                elif not isinstance(err, ConnectionLost):
-                    err = ConnectionLost(f"the server went away during the request ({err.detail})",
-                                         server=self.name, tool=tool)
-                if wire.ended and gen.stderr is not None:
-                    # A dying process often says why on its way out.
-                    last = gen.stderr_tail(lines=1)
-                    if last:
-                        err.detail += f"; the server process exited (stderr: {last})"
-                        err.redact(self._secrets)
-                if attempt == 0 and (never_arrived or retry):
-                    logger.info("%s; re-sending on a new connection", err)
-                    continue
-            elif isinstance(err, CallTimeout) and wire.malformed > malformed:
-                # The answer may have been among them: say so rather than just "no answer".
-                count = wire.malformed - malformed
-                err.detail += (f"; meanwhile the server sent {count} message(s) that are not valid JSON-RPC"
-                               f" (last: {wire.last_malformed})")
-                err.redact(self._secrets)
-            raise err from failure
+            report = gen.wire.report(sent, malformed_before=malformed)
+            error = self._request_error(failure, report, gen, tool, timeout)
+            if not isinstance(error, ConnectionLost):
+                raise error from failure
+            gen.broken = True
+            # Re-sent only when that cannot run it twice; never after a deliberate close, whose
+            # cause (e.g. an answer past a bound) the request would meet again.
+            if attempt == 0 and report.lost_reason is None and (report.never_arrived or retry):
+                logger.info("%s; re-sending on a new connection", error)
+                continue
+            raise error from failure
         raise AssertionError("unreachable")
 
-    def _lost(self, reason: str, tool: str | None) -> ConnectionLost:
-        then = ("; the next request reconnects" if self.options.reconnect_attempts > 0
-                else "; reconnection is disabled")
-        return ConnectionLost(reason + then, server=self.name, tool=tool)
+    def _request_error(self, failure: Exception, report: WireReport, gen: _Generation, tool: str | None,
+                       timeout: float | None) -> BridgeError:
+        """The error a failed request raises, from what it raised and what its wire saw.
+
+        A ``ConnectionLost`` means the generation is gone (the next request reconnects).
+        """
+        if report.refused is not None:
+            return _auth_error(report.refused, self.name)
+        error = translate(failure, server=self.name, tool=tool, timeout=timeout, secrets=self._secrets)
+        if report.lost_reason is not None:
+            then = ("; the next request reconnects" if self.options.reconnect_attempts > 0
+                    else "; reconnection is disabled")
+            return ConnectionLost(report.lost_reason + then, server=self.name, tool=tool)
+        if report.never_arrived:
+            detail = f"the request did not reach the server: {report.never_arrived}"
+        elif isinstance(error, ConnectionLost):
+            detail = error.detail
+        elif report.ended:
+            detail = f"the server went away during the request ({error.detail})"
+        elif isinstance(error, CallTimeout) and report.malformed:
+            # The answer may have been among them: say so rather than just "no answer".
+            return CallTimeout(f"{error.detail}; meanwhile the server sent {report.malformed} message(s) that are "
+                               f"not valid JSON-RPC (last: {report.last_malformed})", timeout=error.timeout,
+                               server=self.name, tool=tool).redact(self._secrets)
+        else:
+            return error
+        # A dying process often says why on its way out.
+        last = gen.stderr_tail(lines=1) if report.ended else ""
+        if last:
+            detail += f"; the server process exited (stderr: {last})"
+        return ConnectionLost(detail, server=self.name, tool=tool).redact(self._secrets)
 
     async def list_tools(self) -> list[types.Tool]:
         """Every tool, following ``nextCursor`` to the last page.
@@ -524,18 +521,22 @@ class Session:
             logger.debug("catalogue of %s changed while listing", self.name)
         return tools
 
-    def call_tool(self, name: str, arguments: Mapping[str, Any] | None, *, timeout: float | None = None,
-                  progress: ProgressFnT | None = None, idempotent: bool = False
-                  ) -> Coroutine[Any, Any, types.CallToolResult]:
-        """Send ``tools/call``; await it for the SDK result (``is_error`` results are returned, not raised).
+    async def call_tool(self, name: str, arguments: Mapping[str, Any] | None, *, timeout: float | None = None,
+                        progress: ProgressFnT | None = None, idempotent: bool = False,
+                        meta: Mapping[str, Any] | None = None) -> types.CallToolResult:
+        """Send ``tools/call`` and return the SDK result (``is_error`` results are returned, not raised).
 
-        A plain method handing back ``request``'s coroutine: one coroutine frame fewer on every
-        resumption of every call.
+        ``idempotent``: the tool may run twice, so a call cut off by a lost connection is re-sent.
+        ``meta``: the request's ``_meta`` (a W3C trace context, say).
         """
         seconds = timeout if timeout is not None else self.options.call_timeout
-        args = arguments if isinstance(arguments, dict) else dict(arguments or {})
-        return self.request(_call_tool, name, args, seconds, progress,  # type: ignore[return-value]
-                            tool=name, timeout=seconds, retry=idempotent)
+        sent = types.RequestParamsMeta(**dict(meta)) if meta else None  # type: ignore[typeddict-item]
+
+        async def op(client: Client) -> types.CallToolResult:
+            return await client.call_tool(name, dict(arguments or {}), seconds, progress, meta=sent)
+
+        result: types.CallToolResult = await self.request(op, tool=name, timeout=seconds, retry=idempotent)
+        return result
 
 
 class _Walk:
@@ -582,21 +583,6 @@ class _Walk:
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
-
-
-def _call_tool(client: Client, name: str, arguments: dict[str, Any], seconds: float,
-               progress: ProgressFnT | None) -> Awaitable[types.CallToolResult]:
-    """``tools/call`` on ``client``: the same request whichever era it speaks.
-
-    What ``Client.call_tool`` adds to its session's (input-required rounds, the resend after a
-    header mismatch) exists only from 2026-07-28 on, and the bridge claims no result extensions;
-    a handshake-era call goes straight to the session, three coroutine frames fewer on each of
-    its resumptions.
-    """
-    session = client.session
-    if session.protocol_version in MODERN_PROTOCOL_VERSIONS:
-        return client.call_tool(name, arguments, seconds, progress)
-    return session.call_tool(name, arguments, seconds, progress)
 
 
 def _absorb(client: Client, tools: Sequence[types.Tool]) -> None:

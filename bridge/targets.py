@@ -10,12 +10,13 @@ a header) are kept out of ``repr`` and ``describe`` and are written as ``${VAR}`
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 import re
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -44,6 +45,7 @@ __all__ = [
     "expand_vars",
     "load_config",
     "parse_config",
+    "read_config",
     "resolve_target",
 ]
 
@@ -408,15 +410,8 @@ def _expanded_entry(name: str, entry: Any, environ: Mapping[str, str] | None, ba
     raise ConfigError(f"{where} needs either 'command' (stdio) or 'url' (HTTP/SSE)")
 
 
-def parse_config(data: Any, *, environ: Mapping[str, str] | None = None, base: Path | None = None,
-                 source: str = "config") -> dict[str, Target]:
-    """Targets from a parsed ``{"mcpServers": {...}}`` document (Claude Desktop / Cursor / VS Code).
-
-    VS Code's ``{"servers": {...}}`` spelling is accepted too.
-
-    Raises:
-        ConfigError: the document is not of that shape; the message names the offending entry.
-    """
+def _servers(data: Any, source: str) -> dict[str, Any]:
+    """The entries of an ``mcpServers`` document by name, as written (VS Code's ``servers`` too)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a JSON object with an 'mcpServers' key")
     servers = data.get("mcpServers", data.get("servers"))
@@ -424,11 +419,40 @@ def parse_config(data: Any, *, environ: Mapping[str, str] | None = None, base: P
         raise ConfigError(f"{source}: no 'mcpServers' object found")
     if not servers:
         raise ConfigError(f"{source}: 'mcpServers' is empty")
-    return {str(name): _entry_to_target(str(name), entry, environ, base) for name, entry in servers.items()}
+    return {str(name): entry for name, entry in servers.items()}
 
 
-def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> dict[str, Target]:
-    """Read an ``mcpServers`` JSON file into named targets (``${VAR}`` expanded).
+def _chosen(entries: dict[str, Any], only: Collection[str] | None, source: str) -> dict[str, Any]:
+    if only is None:
+        return entries
+    for name in only:
+        if name not in entries:
+            close = difflib.get_close_matches(name, list(entries), n=3, cutoff=0.5)
+            hint = (f"did you mean {', '.join(map(repr, close))}?" if close
+                    else f"it defines {', '.join(sorted(entries))}")
+            raise ConfigError(f"no server {name!r} in {source}; {hint}")
+    return {name: entries[name] for name in only}
+
+
+def parse_config(data: Any, *, environ: Mapping[str, str] | None = None, base: Path | None = None,
+                 source: str = "config", only: Collection[str] | None = None) -> dict[str, Target]:
+    """Targets from a parsed ``{"mcpServers": {...}}`` document (Claude Desktop / Cursor / VS Code).
+
+    VS Code's ``{"servers": {...}}`` spelling is accepted too. ``only`` parses just those
+    entries, in that order: the others are neither expanded nor checked, so a ``${VAR}`` that
+    only they use may be unset.
+
+    Raises:
+        ConfigError: the document is not of that shape (the message names the offending entry),
+            or ``only`` names an entry it lacks (the message offers close names, or lists them all).
+    """
+    entries = _chosen(_servers(data, source), only, source)
+    return {name: _entry_to_target(name, entry, environ, base) for name, entry in entries.items()}
+
+
+def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``mcpServers`` entries of a JSON config file by name, as written: nothing is expanded
+    or checked beyond the document's shape (``load_config`` does that).
 
     Raises:
         ConfigError: the file is missing, not JSON, or not an ``mcpServers`` document.
@@ -444,4 +468,21 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError(f"{p}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
-    return parse_config(data, environ=environ, base=p.resolve().parent, source=str(p))
+    return _servers(data, str(p))
+
+
+def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None,
+                only: Collection[str] | None = None) -> dict[str, Target]:
+    """Read an ``mcpServers`` JSON file into named targets (``${VAR}`` expanded); ``only`` as
+    for ``parse_config``. A relative ``cwd`` is taken from the file's folder.
+
+    Raises:
+        ConfigError: the file is missing, not JSON, or not an ``mcpServers`` document; an entry
+            is malformed (the message names the file and the entry); ``only`` names an unknown one.
+    """
+    p = Path(path)
+    entries = _chosen(read_config(p), only, str(p))
+    try:
+        return {name: _entry_to_target(name, entry, environ, p.resolve().parent) for name, entry in entries.items()}
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e.detail}") from None

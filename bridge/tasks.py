@@ -49,10 +49,6 @@ class Held(Generic[T]):
         self.opened = False
         self._stop = anyio.Event()
 
-    @property
-    def closing(self) -> bool:
-        return self._stop.is_set()
-
     def close(self) -> None:
         """Ask the owning task to leave the context (returns at once)."""
         self._stop.set()

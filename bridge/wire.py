@@ -39,6 +39,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -59,7 +60,7 @@ from pydantic import ValidationError
 from .repair import SkippedTool, ordinary_call_result, repair_call_result, repair_listing
 from .secrets import clip, head
 
-__all__ = ["Wire", "requests_sent"]
+__all__ = ["Wire", "WireReport", "requests_sent"]
 
 logger = logging.getLogger("bridge.wire")
 
@@ -139,6 +140,23 @@ def _sdk_parses(message: Mapping[str, Any]) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class WireReport:
+    """What a wire saw of one operation's requests, for the error the operation raises."""
+
+    refused: int | None
+    """The HTTP status (401/403) with which the server refused our credentials, if it did."""
+    never_arrived: str | None
+    """Why none of the requests reached the server, or ``None`` if any may have run."""
+    lost_reason: str | None
+    """Why the transport closed the connection on purpose, if it did."""
+    ended: bool
+    """The read side has ended: no answer will come."""
+    malformed: int
+    """Messages that were not JSON-RPC, answered no known request, and arrived during the operation."""
+    last_malformed: str
+
+
 class Wire:
     """Per-generation message bookkeeping; ``streams`` wraps a transport's stream pair.
 
@@ -151,7 +169,6 @@ class Wire:
         self.server = server
         self._negotiated = version
         self._known_version: str | None = None
-        self._is_modern: bool | None = None
         self.eof = anyio.Event()
         self.ended = False
         """The read side has ended (``eof`` is set); a plain flag for hot paths."""
@@ -193,6 +210,12 @@ class Wire:
         if not ids or any(i not in self._rejected for i in ids):
             return None
         return self._rejected[ids[-1]]
+
+    def report(self, ids: list[RequestId], *, malformed_before: int) -> WireReport:
+        """What this wire saw of the requests ``ids`` (``malformed_before``: ``malformed`` when they began)."""
+        return WireReport(refused=self.refused(ids), never_arrived=self.never_arrived(ids),
+                          lost_reason=self.lost_reason, ended=self.ended,
+                          malformed=self.malformed - malformed_before, last_malformed=self.last_malformed)
 
     def end(self) -> None:
         """The read side ended: no answer will come on this wire any more."""
@@ -269,14 +292,7 @@ class Wire:
         return item
 
     def _modern(self) -> bool:
-        # A generation negotiates once and keeps its version; asked on every answer, so remembered.
-        modern = self._is_modern
-        if modern is None:
-            version = self._version()
-            if version is None:
-                return False
-            modern = self._is_modern = version in MODERN_PROTOCOL_VERSIONS
-        return modern
+        return self._version() in MODERN_PROTOCOL_VERSIONS
 
     def _version(self) -> str | None:
         # A generation negotiates once and keeps its version; asked on every answer, so remembered.

@@ -1,23 +1,15 @@
-"""Shared test helpers: real fixture servers as subprocesses, on 127.0.0.1 only."""
+"""Shared pytest fixtures, defined once here and injected by name; plain helper functions are in
+``helpers.py``."""
 
 from __future__ import annotations
 
-import inspect
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
 import pytest
+from helpers import SECURED_PASSWORD, SECURED_ROLE, http_server
 
-ROOT = Path(__file__).resolve().parents[1]
-PY = sys.executable
+from fixtures.postgres import PostgresUnavailable, TempPostgres
 
 
 @pytest.fixture
@@ -25,80 +17,40 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-async def until(predicate: Callable[[], bool | Awaitable[bool]], what: str, limit: float = 60.0) -> None:
-    """Wait for something the test itself set in motion (``predicate`` may be async); the limit only
-    turns a hang into a named failure."""
-    with anyio.move_on_after(limit):
-        while True:
-            done = predicate()
-            if await done if inspect.isawaitable(done) else done:
-                return
-            await anyio.sleep(0.02)
-    raise AssertionError(f"never happened: {what}")
-
-
-def module_cmd(module: str, *args: str) -> list[str]:
-    """argv that runs ``python -m module args`` from the repo root (fixtures are not installed)."""
-    return [PY, "-m", module, *args]
-
-
-def fixture_env(**extra: str) -> dict[str, str]:
-    """Environment for a fixture server subprocess: importable from the repo root."""
-    env = {"PYTHONPATH": str(ROOT)}
-    env.update(extra)
-    return env
-
-
-@contextmanager
-def http_server(module: str, *args: str, transport: str = "http", env: dict[str, str] | None = None,
-                timeout: float = 20.0) -> Iterator[str]:
-    """Start ``python -m module --transport T --port 0 ...`` and yield its URL; always stopped after."""
-    full_env = {**os.environ, **fixture_env(), **(env or {})}
-    proc = subprocess.Popen(
-        [PY, "-m", module, "--transport", transport, "--port", "0", *args],
-        cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        url = _await_listening(proc, timeout)
+@pytest.fixture(scope="module")
+def zoo_url() -> Iterator[str]:
+    """One schema zoo over Streamable HTTP per test module (its echo tools keep no state); each
+    test opens its own session."""
+    with http_server("fixtures.schema_zoo", transport="http") as url:
         yield url
-    finally:
-        stop_process(proc)
 
 
-def _await_listening(proc: subprocess.Popen[str], timeout: float) -> str:
-    assert proc.stderr is not None
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}: {''.join(lines)[-2000:]}")
-            continue
-        lines.append(line)
-        m = re.search(r"LISTENING (http://\S+)", line)
-        if m:
-            return m.group(1)
-    raise RuntimeError(f"server did not report LISTENING within {timeout}s: {''.join(lines)[-2000:]}")
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A freshly seeded MultiMail database file (seeded here so server processes never race to create it)."""
+    from fixtures.multimail.seed import open_store
+
+    path = tmp_path / "multimail.sqlite3"
+    open_store(path).close()
+    return path
 
 
-def stop_process(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-    if proc.stderr is not None:
-        proc.stderr.close()
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[TempPostgres]:
+    """A throwaway PostgreSQL server per test module (tests make databases of their own in it,
+    ``new_database``); one role needs a password (``SECURED_ROLE``, owning ``secured_audit``), the
+    rest are trusted. A machine without PostgreSQL's programs fails these tests, never skips them."""
+    import psycopg
 
-
-def children_of(pid: int) -> Sequence[int]:
-    """Live child process ids (for leak checks)."""
-    import psutil
-
+    server = TempPostgres(hba=[f"host all {SECURED_ROLE} 127.0.0.1/32 scram-sha-256"])
     try:
-        return [c.pid for c in psutil.Process(pid).children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE]
-    except psutil.NoSuchProcess:
-        return []
+        server.start()
+    except PostgresUnavailable as e:
+        pytest.fail(f"PostgreSQL for the tests: {e}", pytrace=False)
+    try:
+        with psycopg.connect(server.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {SECURED_ROLE} LOGIN PASSWORD '{SECURED_PASSWORD}'")
+            conn.execute(f"CREATE DATABASE secured_audit OWNER {SECURED_ROLE}")
+        yield server
+    finally:
+        server.stop()

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import anyio
 import psutil
-from conftest import children_of
+from helpers import children_of
 
 T = TypeVar("T")
 

@@ -7,19 +7,18 @@ import asyncio
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from autogen import AssistantAgent, GroupChat, GroupChatManager, UserProxyAgent
-from conftest import PY, ROOT, fixture_env, http_server, module_cmd
+from helpers import PY, ROOT, canonical, fixture_env, module_cmd
 from test_thirdparty import offered as offered_tools
 from test_thirdparty import wire_listing
 from thirdparty import servers
 
 from bridge import ApprovalPolicy, AutoApprove, ConfigError, Server, connect
-from bridge.ag2 import HumanInputApprover, Toolkit, register_tools
+from bridge.ag2 import HumanInputApprover, register, register_tools, tools_for
 from bridge.audit import query as query_audit
 from bridge.multimail import account_filter, wait_for_decision
 from fixtures.multimail.catalogue import TOOLS as MULTIMAIL_TOOLS
@@ -36,30 +35,12 @@ REPLY_TO_JONAS = ("Hi Jonas,\n\nsorry about the broken pole. A replacement for y
                   "on order #5120.\n\nAcme Support")
 
 
-def canonical(value: Any) -> str:
-    # == would take True for 1 and 1.0 for 1; the wire must keep each JSON type as listed.
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
 def mail_cmd(db: Path) -> list[str]:
     return module_cmd("fixtures.multimail", "--db", str(db))
 
 
 def mail(db: Path, key: str = AGENT_KEY) -> Server:
     return connect(mail_cmd(db), env=fixture_env(MULTIMAIL_API_KEY=key), cwd=ROOT, name="multimail")
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "multimail.sqlite3"
-    open_store(path).close()
-    return path
-
-
-@pytest.fixture(scope="module")
-def zoo_url() -> Iterator[str]:
-    with http_server("fixtures.schema_zoo", transport="http") as url:
-        yield url
 
 
 def llm(model: ScriptedModel) -> dict[str, Any]:
@@ -220,8 +201,8 @@ async def test_caller_and_executor_may_be_one_agent_and_errors_are_one_line(db: 
             assert json.loads(await solo.function_map["check_inbox"](limit=1))["count"] == 1
         with pytest.raises(ConfigError, match="llm_config"):
             await register_tools(server, caller=Human())
-        with pytest.raises(ConfigError, match="growing=False"):
-            Toolkit(server.toolset("x", growing=True))
+        with pytest.raises(ConfigError, match="growing toolsets are refused"):
+            await tools_for(server.toolset("x", growing=True))
         with pytest.raises(ConfigError, match="unknown guard option"):
             await register_tools(server, caller=solo, colour="red")
 
@@ -250,8 +231,9 @@ async def test_nobody_to_ask_denies_without_blocking_and_unattended_may_approve(
     async with mail(db) as server:
         with ScriptedModel(script) as model:
             agent, human = assistant("contacts", model), Human(mode="NEVER")
-            kit = Toolkit.of(server, agent="contacts", include=["add_contact"], approver=HumanInputApprover(human))
-            await kit.register(agent, human)
+            functions = await tools_for(server, agent="contacts", include=["add_contact"],
+                                        approver=HumanInputApprover(human))
+            register(functions, agent, human)
             await human.a_initiate_chat(agent, message="Add Ana.", max_turns=2)
             assert "human_input_mode NEVER" in last_result(model, 1)
             other = Human("other", mode="NEVER")
@@ -297,7 +279,7 @@ async def test_group_chat_gives_each_agent_only_its_tools(db: Path) -> None:
         assert offered == {k: set(v) for k, v in seen.items()}
         assert "reply_email" not in offered["triage"] and "check_inbox" not in offered["drafter"]
         results = [r for body in model.requests for r in tool_results_of(body)]
-        assert "Error: tool 'reply_email' is not among the tools of agent 'triage'" in results
+        assert "Error: tool 'reply_email': not among the tools of agent 'triage'" in results
         assert any(r.startswith("{") and '"count": 1' in r for r in results)
         assert len(human.prompts) == 1 and "agent drafter" in human.prompts[0]
     queued = pending(db)

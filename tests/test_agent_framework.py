@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from agent_framework import Agent, AgentResponse, Message
 from agent_framework.openai import OpenAIChatCompletionClient
-from conftest import PY, ROOT, fixture_env, module_cmd
+from helpers import PY, ROOT, canonical, fixture_env, module_cmd
 from test_thirdparty import offered as offered_tools
 from test_thirdparty import wire_listing
 from thirdparty import servers
@@ -36,11 +36,6 @@ EMAIL = ORDER_EMAIL_IDS[0]
 REPLY = "Hi Maria, a replacement ships today. Acme Support"
 
 
-def canonical(value: Any) -> str:
-    # == would take True for 1 and 1.0 for 1; the wire must keep each JSON type as listed.
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
 def mail(db: Path, **options: Any) -> Server:
     return connect(module_cmd("fixtures.multimail", "--db", str(db)), env=fixture_env(MULTIMAIL_API_KEY=AGENT_KEY),
                    cwd=ROOT, name="multimail", **options)
@@ -49,13 +44,6 @@ def mail(db: Path, **options: Any) -> Server:
 def zoo() -> Server:
     return connect(module_cmd("fixtures.schema_zoo", "--transport", "stdio"), env=fixture_env(), cwd=ROOT,
                    name="zoo")
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "multimail.sqlite3"
-    open_store(path).close()
-    return path
 
 
 @asynccontextmanager

@@ -14,7 +14,7 @@ from agent_script import calls, script
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent
 from autogen_core import CancellationToken
-from conftest import http_server
+from helpers import http_server
 
 from bridge import AutoApprove, CallbackApprover, ConfigError, ConsoleApprover, Server, ToolFilter, connect
 from bridge.audit import query as query_audit

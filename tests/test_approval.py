@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -12,7 +11,6 @@ from agent_script import calls, script
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent
 from autogen_core import CancellationToken
-from conftest import http_server
 
 from bridge import (
     ApprovalPolicy,
@@ -41,12 +39,6 @@ def make_call(tool: str = "send_email", *, server: str = "mail", agent: str | No
               annotations: Annotations = UNANNOTATED, alias: str | None = None, **arguments: object) -> ToolCall:
     return ToolCall(server=server, tool=alias or tool, mcp_name=tool, arguments=arguments, annotations=annotations,
                     agent=agent)
-
-
-@pytest.fixture(scope="module")
-def zoo_url() -> Iterator[str]:
-    with http_server("fixtures.schema_zoo", transport="http") as url:
-        yield url
 
 
 # -- policy ------------------------------------------------------------------------------------
@@ -255,5 +247,5 @@ async def test_agent_gets_the_denial_as_an_error_result_and_carries_on(zoo_url: 
         result = await agent.run(task="work")
     events = [m for m in result.messages if isinstance(m, ToolCallExecutionEvent)]
     by_name = {r.name: r for r in events[0].content}
-    assert by_name["sleep"].is_error and by_name["sleep"].content == "denied by reviewer: not now"
+    assert by_name["sleep"].is_error and by_name["sleep"].content == "Error: denied by reviewer: not now"
     assert not by_name["stats"].is_error

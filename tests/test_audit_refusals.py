@@ -17,13 +17,14 @@ from typing import Any
 
 import mcp_types as types
 import pytest
-from conftest import ROOT, fixture_env, module_cmd
+from helpers import ROOT, fixture_env, module_cmd
 from leaks import leak_checked
 
 from bridge import BridgeError, ConfigError, Guards, InvalidArguments, Server, ToolNotFound, connect
 from bridge.audit import AuditTrail, JsonlAuditLog
 from bridge.errors import CatalogueDrift
 from bridge.lock import LockFile, ServerPin
+from bridge.resources import Resources
 
 pytestmark = pytest.mark.anyio
 
@@ -117,23 +118,24 @@ async def test_after_a_failed_audit_write_calls_are_refused_until_the_trail_writ
         toolset = server.toolset("triage", unguarded(audit))
         assert (await toolset.call("echo", {}, call_id="before")).text == "done"
         break_file(audit)
-        # Its record cannot be written, but the call has happened: its result is returned.
-        assert (await toolset.call("echo", {}, call_id="unrecorded")).text == "done"
-        assert "could not write audit record for h/echo" in caplog.text
         expected = (rf"^server 'h', tool 'echo': audit trail {tmp_path}/audit.jsonl could not write a record "
                     r"\(\[Errno 28\] No space left on device\), so calls are refused until it can; repair it, or "
                     r"set on_audit_failure='continue' to call unrecorded$")
+        # Its record cannot be written before it is sent, so it is not sent.
+        with pytest.raises(BridgeError, match=expected):
+            await toolset.call("echo", {}, call_id="unrecorded")
+        assert "could not write audit record for h/echo" in caplog.text
         for _ in range(2):
             with pytest.raises(BridgeError, match=expected):
                 await toolset.call("echo", {}, call_id="refused-while-broken")
-        assert calls_received(journal) == ["echo", "echo"]
+        assert calls_received(journal) == ["echo"]
         # Repaired: the next attempt is still refused, but its record is written, which shows the
         # trail works again, so the call after it runs.
         audit.unlink()
         with pytest.raises(BridgeError, match=expected):
             await toolset.call("echo", {}, call_id="refused-and-recorded")
         assert (await toolset.call("echo", {}, call_id="after")).text == "done"
-    assert calls_received(journal) == ["echo", "echo", "echo"]
+    assert calls_received(journal) == ["echo", "echo"]
     assert [(r.call_id, r.outcome, r.reason) for r in JsonlAuditLog(audit).records()] == [
         ("refused-and-recorded", "refused", "the audit trail could not write a record"), ("after", "ok", None)]
 
@@ -152,10 +154,10 @@ async def test_on_audit_failure_continue_keeps_calling(tmp_path: Path) -> None:
 
 def test_the_audit_failure_policy_is_configured_and_carried(tmp_path: Path) -> None:
     path = os.fspath(tmp_path / "audit.jsonl")
-    default = Guards.from_config(Guards(audit=path).to_config())
-    assert isinstance(default.chain[0], AuditTrail) and default.chain[0].on_failure == "refuse"
-    carried = Guards.from_config(Guards(audit=path, on_audit_failure="continue").to_config())
-    assert isinstance(carried.chain[0], AuditTrail) and carried.chain[0].on_failure == "continue"
+    default = Guards.from_config(Guards(audit=path).to_config()).open(Resources()).trail
+    assert isinstance(default, AuditTrail) and default.on_failure == "refuse"
+    carried = Guards.from_config(Guards(audit=path, on_audit_failure="continue").to_config()).open(Resources()).trail
+    assert isinstance(carried, AuditTrail) and carried.on_failure == "continue"
     with pytest.raises(ConfigError, match=r"^on_audit_failure must be one of refuse, continue, not 'ignore'$"):
         Guards(audit=path, on_audit_failure="ignore")  # type: ignore[arg-type]
     trail = AuditTrail(JsonlAuditLog(path), on_failure="continue")

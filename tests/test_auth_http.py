@@ -10,7 +10,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from conftest import PY, ROOT, http_server
+from helpers import PY, ROOT, http_server
 from leaks import leak_checked
 
 from bridge import AuthError, connect

@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import ROOT, fixture_env, module_cmd
+from helpers import ROOT, fixture_env, module_cmd
 from leaks import leak_checked
 
 from bridge import CallTimeout, ConnectionLost, ProtocolError, Server, connect

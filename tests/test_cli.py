@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, http_server
+from helpers import ROOT, http_server
 
 from bridge.cli import main
 from fixtures.multimail.seed import AGENT_KEY, INJECTION_EMAIL_ID, OPERATOR_KEY

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import PY, ROOT
+from helpers import PY, ROOT
 
 from fixtures.chaos import journal_entries
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 import bridge.errors as errors_module
 from bridge.catalogue import Catalogue, ToolEntry
@@ -42,7 +42,7 @@ from bridge.errors import (
 )
 from bridge.schema import compile_schema
 from bridge.secrets import MASK, header_secrets
-from bridge.targets import HttpTarget, StdioTarget, load_config, resolve_target
+from bridge.targets import HttpTarget, StdioTarget, load_config, read_config, resolve_target
 from fixtures.schema_zoo import ZOO_SCHEMAS, ZOO_TOOLS
 
 CONFIG = ROOT / "fixtures" / "configs" / "two_servers.json"
@@ -177,6 +177,13 @@ def test_config_errors_name_the_file_and_the_entry(capsys: pytest.CaptureFixture
     assert code == 1 and "'zoo' in" in err and "is a stdio command; --transport http needs a URL" in err
     code, _, err = _main(capsys, "tools", "--config", str(CONFIG), "--server", "zoo", "--header", "X-A: b")
     assert code == 1 and "--header applies to HTTP and SSE servers" in err
+
+
+def test_the_package_docstring_names_every_registered_command() -> None:
+    import bridge.cli
+    from bridge.cli.commands import COMMANDS
+
+    assert [c.name for c in COMMANDS if f"``{c.name}``" not in (bridge.cli.__doc__ or "")] == []
 
 
 def test_help_lists_every_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
@@ -445,6 +452,19 @@ def test_an_http_server_is_labelled_by_host_port_and_path_never_by_its_secrets()
     assert resolve_target("https://u:pw-secret@mail.example/v1/mcp/?api_key=k-123456").label == "mail.example/v1/mcp"
     assert resolve_target("https://mail.example/").label == "mail.example"
     assert resolve_target("https://mail.example/mcp", name="mail").label == "mail"
+
+
+def test_the_core_loads_only_the_chosen_config_entries() -> None:
+    # The CLI's --config --server goes through these: an unset ${VAR} of another entry is no error.
+    environ = {"BRIDGE_ROOT": str(ROOT)}
+    assert set(read_config(CONFIG)) == {"zoo", "multimail"}
+    assert read_config(CONFIG)["zoo"]["env"] == {"PYTHONPATH": "${BRIDGE_ROOT}"}  # as written, not expanded
+    (zoo,) = load_config(CONFIG, environ=environ, only=("zoo",)).values()
+    assert isinstance(zoo, StdioTarget) and zoo.env == {"PYTHONPATH": str(ROOT)}
+    with pytest.raises(ConfigError, match=r"MULTIMAIL_API_KEY is not set in mcpServers\.multimail"):
+        load_config(CONFIG, environ=environ)
+    with pytest.raises(ConfigError, match=r"no server 'multimial' in .*two_servers\.json; did you mean 'multimail'\?"):
+        load_config(CONFIG, environ=environ, only=("multimial",))
 
 
 def test_a_bare_python_command_is_the_running_interpreter(tmp_path: Path) -> None:

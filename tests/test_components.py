@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from agent_script import calls, script
 from autogen_agentchat.agents import AssistantAgent
-from conftest import PY, ROOT, fixture_env, module_cmd
+from helpers import PY, ROOT, fixture_env, module_cmd
 
 from bridge import ApprovalPolicy, AutoApprove, CallResult, ConsoleApprover, connect
 from bridge.audit import query as query_audit
@@ -110,7 +110,8 @@ async def test_loaded_tool_matches_the_original_without_connecting(mail_cmd: lis
     loaded = MCPTool.load_component(config)
     assert (loaded.name, loaded.description, loaded.schema) == (tool.name, tool.description, tool.schema)
     assert loaded.agent == "x" and loaded.annotations == tool.annotations
-    assert loaded.interceptors[0].to_config()["approver"] == {"type": "console", "reviewer": "console:ops"}
+    (gate,) = [i for i in loaded.interceptors if getattr(i, "kind", None) == "approval"]
+    assert gate.to_config()["approver"] == {"type": "console", "reviewer": "console:ops"}
     with pytest.raises(Exception, match="connects on its first call"):
         _ = loaded.connection
 

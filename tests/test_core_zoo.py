@@ -17,7 +17,7 @@ import anyio
 import pytest
 import typing_extensions
 from autogen_core import CancellationToken
-from conftest import ROOT, children_of, fixture_env, http_server, module_cmd, until
+from helpers import ROOT, children_of, fixture_env, http_server, module_cmd, until
 
 from bridge import CallResult, CallTimeout, InvalidArguments, ProtocolError, Server, ToolError, ToolNotFound, connect
 from bridge.autogen import MCPTool
@@ -52,12 +52,6 @@ async def counters(server: Server, tool: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def zoo_http() -> Iterator[str]:
-    with http_server("fixtures.schema_zoo", transport="http") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def zoo_sse() -> Iterator[str]:
     with http_server("fixtures.schema_zoo", transport="sse") as url:
         yield url
@@ -68,7 +62,7 @@ def zoo_target(request: pytest.FixtureRequest) -> tuple[str, str, str]:
     transport, mode = request.param
     if transport == "stdio":
         return transport, mode, ""
-    url = request.getfixturevalue("zoo_http" if transport == "http" else "zoo_sse")
+    url = request.getfixturevalue("zoo_url" if transport == "http" else "zoo_sse")
     return transport, mode, url
 
 
@@ -299,7 +293,7 @@ async def test_tool_errors_and_protocol_errors_are_distinct() -> None:
         assert (raw.is_error, raw.text) == (True, "the tool failed on purpose")
         with pytest.raises(ToolError) as tool_error:
             await tools["error_result"].run_json({}, CancellationToken())
-        assert str(tool_error.value) == raw.text
+        assert str(tool_error.value) == f"Error: {raw.text}"  # what AutoGen shows the model (bridge.adapters)
         with pytest.raises(ProtocolError) as proto:
             await server.call("protocol_error", {})
         assert "protocol_error" in str(proto.value) and server.name in str(proto.value)
@@ -376,8 +370,8 @@ async def test_calls_run_in_parallel_on_one_session() -> None:
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_list_changed_updates_the_catalogue(mode: str, zoo_http: str) -> None:
-    for server_cm in (zoo_stdio(mode=mode), connect(zoo_http, mode=mode)):
+async def test_list_changed_updates_the_catalogue(mode: str, zoo_url: str) -> None:
+    for server_cm in (zoo_stdio(mode=mode), connect(zoo_url, mode=mode)):
         async with server_cm as server:
             name = f"dyn_{mode}_{server.info.transport}"
             assert name not in {t.mcp_name for t in await server.tools()}
@@ -461,9 +455,9 @@ async def test_agent_uses_tools_and_keeps_running_on_error() -> None:
         outcomes = {r.name: (r.is_error, r.content) for r in events[0].content}
         assert outcomes == {
             "files_read": (False, '{"arguments": {"path": "x"}, "tool": "files.read"}'),
-            "error_result": (True, "the tool failed on purpose"),
-            "formats": (True, "server 'fixtures.schema_zoo', tool 'formats': invalid argument 'email': 'nope' is not a "
-                              "'email' (rule: format)"),
+            "error_result": (True, "Error: the tool failed on purpose"),
+            "formats": (True, "Error: server 'fixtures.schema_zoo', tool 'formats': invalid argument 'email': 'nope' "
+                              "is not a 'email' (rule: format)"),
         }
 
 

@@ -15,7 +15,7 @@ import anyio
 import pytest
 from autogen_agentchat.agents import AssistantAgent
 from autogen_ext.models.openai import OpenAIChatCompletionClient
-from conftest import fixture_env, http_server, module_cmd
+from helpers import fixture_env, http_server, module_cmd
 
 from bridge import ApprovalPolicy, CallbackApprover, Guards, connect
 from bridge.approval import Decision

@@ -22,20 +22,12 @@ from bridge.approval import Decision
 from bridge.audit import query
 from bridge.connection import ToolCall
 from fixtures.multimail.catalogue import TOOLS as MULTIMAIL_TOOLS
-from fixtures.multimail.seed import open_store
 from fixtures.openai_compat import ScriptedModel, text, tool_call
 
 pytestmark = pytest.mark.anyio
 
 ALLOWED = ["check_inbox", "read_email", "search_contacts", "add_contact"]
 CONTACT = {"name": "Jo Park", "email": "jo.park@globex.example"}
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "multimail.sqlite3"
-    open_store(path).close()
-    return path
 
 
 def script() -> list[Any]:

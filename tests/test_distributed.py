@@ -25,9 +25,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
-from bridge.audit import AuditRecord
+from bridge.audit import AuditRecord, verify_log
 from bridge.audit import query as query_audit
 from bridge.autogen.distributed import Coordinator
 from fixtures.mail_team import (
@@ -331,12 +331,16 @@ async def test_a_killed_worker_leaves_the_other_working_and_the_audit_consistent
         torn = conn.execute("SELECT count(*) FROM tool_calls WHERE record_id IS NULL OR outcome IS NULL").fetchone()
     assert torn == (0,)
     # The audit table: one record per call that finished, from the worker that finished it; w2
-    # died before its two calls returned, so it wrote neither (the server's own log has them).
+    # died before its two calls returned: each left the record written before it was sent, with
+    # no outcome (the server's own log has them), and every writer's hash chain is intact.
     new = [r for r in trail(cluster) if r.record_id not in before]
     finished = [*meanwhile, searched, later]
-    assert sorted((r.call_id, r.worker) for r in new) == sorted((o.job, o.worker) for o in finished)
-    assert not [r for r in new if r.worker == "w2"]
-    assert all(r.outcome == "ok" for r in new)
+    assert sorted((r.call_id, r.worker) for r in new if not r.open) == sorted((o.job, o.worker) for o in finished)
+    assert sorted((r.worker, r.call_id, r.tool, r.outcome) for r in new if r.open) == sorted([
+        ("w2", searched.job, "search_contacts", "started"), ("w2", added.job, "add_contact", "started")])
+    assert {r.record_id for r in query_audit(cluster.audit, open_only=True)} >= {r.record_id for r in new if r.open}
+    assert all(r.outcome == "ok" for r in new if not r.open)
+    assert verify_log(cluster.audit).intact
 
     # A restarted w2 rejoins through the host and serves calls again, audited under its name.
     cluster.link.delay = 0.0

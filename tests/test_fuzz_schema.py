@@ -328,6 +328,9 @@ def _agree(compiled: Any, reference: jsonschema.protocols.Validator, arguments: 
         assert e.rule  # always names the rule it broke
     else:
         assert expected, f"bridge accepted invalid arguments {arguments!r}: {list(reference.iter_errors(arguments))}"
+    fast = compiled._fast
+    if fast is not None:  # where the bridge asks jsonschema-rs first, it gives jsonschema's very verdict
+        assert fast(arguments) == expected, f"jsonschema-rs says {not expected} for {arguments!r}"
     return expected
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -13,7 +12,7 @@ import pytest
 from agent_script import calls, script
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent
-from conftest import ROOT, children_of, http_server
+from helpers import ROOT, children_of
 
 from bridge import AutoApprove, ConfigError, open_servers
 from bridge.audit import query as query_audit
@@ -21,12 +20,6 @@ from bridge.group import ServerGroupError, ServerSkippedWarning
 from fixtures.multimail.seed import AGENT_KEY, open_store
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def zoo_url() -> Iterator[str]:
-    with http_server("fixtures.schema_zoo", transport="http") as url:
-        yield url
 
 
 def write_config(path: Path, servers: dict[str, object]) -> Path:

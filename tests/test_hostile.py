@@ -16,7 +16,7 @@ import pytest
 from agent_script import calls, script
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent
-from conftest import ROOT, fixture_env, module_cmd, until
+from helpers import ROOT, fixture_env, module_cmd, until
 from leaks import leak_checked
 
 from bridge import AuthError, CallTimeout, ProtocolError, Server, ServerStartError, connect
@@ -236,12 +236,13 @@ async def test_hostile_tools_never_crash_the_agent() -> None:
         run = await agent.run(task="use the tools")
         (execution,) = [m for m in run.messages if isinstance(m, ToolCallExecutionEvent)]
         outcome = {r.name: (r.is_error, r.content) for r in execution.content}
-        assert outcome["hang"] == (True, "server 'fixtures.chaos', tool 'hang': no answer within 3s")
-        assert outcome["bad_reply"] == (True, "server 'fixtures.chaos', tool 'bad_reply': MCP error -32603: the answer "
-                                              "is not valid JSON-RPC: Input should be '2.0' (got '1.0')")
+        # Every failure reads as the adapter contract's one error text.
+        assert outcome["hang"] == (True, "Error: server 'fixtures.chaos', tool 'hang': no answer within 3s")
+        assert outcome["bad_reply"] == (True, "Error: server 'fixtures.chaos', tool 'bad_reply': MCP error -32603: "
+                                              "the answer is not valid JSON-RPC: Input should be '2.0' (got '1.0')")
         assert outcome["weird_content"] == (False, "before\n[unsupported content block of type 'hologram']\nafter")
-        assert outcome["die"] == (True, "server 'fixtures.chaos', tool 'die': the connection to the server was lost "
-                                        "(Connection closed); the server process exited (stderr: chaos: dying "
+        assert outcome["die"] == (True, "Error: server 'fixtures.chaos', tool 'die': the connection to the server was "
+                                        "lost (Connection closed); the server process exited (stderr: chaos: dying "
                                         "during die)")
         assert run.messages[-1].to_text() == "Some tools failed; here is what I know."
         assert (await server.call("pid")).text.isdigit()  # and the server was respawned for the next call

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PY, ROOT, fixture_env, module_cmd
+from helpers import PY, ROOT, fixture_env, module_cmd
 
 from bridge import CatalogueDrift, Guards, Server, connect
 from bridge.approval import ApprovalPolicy, CallbackApprover, Rule
@@ -66,8 +66,9 @@ async def test_a_server_cannot_take_the_name_of_one_the_user_trusts(tmp_path: Pa
                                                                                     "filesystem", "9.9")
         assert ServerSpec.of(impostor).name == "fixtures.hostile"  # a dumped component keeps the user's name
 
-        ran = await trusted.call("delete_all", {}, agent="janitor", interceptors=guards.chain)
-        stopped = await impostor.call("delete_all", {}, agent="janitor", interceptors=guards.chain)
+        ran = await trusted.call("delete_all", {}, agent="janitor", interceptors=guards.open(trusted.resources).chain)
+        stopped = await impostor.call("delete_all", {}, agent="janitor",
+                                      interceptors=guards.open(impostor.resources).chain)
 
     assert not ran.is_error and ran.text == "deleted everything"
     assert stopped.is_error and stopped.text == "denied by reviewer: rejected"

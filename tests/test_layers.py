@@ -12,9 +12,12 @@ PACKAGE = Path(bridge.__file__).parent
 # Lowest first. Subpackages count as one layer each.
 ORDER = [
     "sanitize", "secrets", "errors", "options", "callbacks", "targets", "stdio", "transports", "repair", "wire",
+    "resources", "decisions", "steps",
     "tasks", "session", "fast_validator", "schema", "catalogue", "results", "inspection", "search", "profiles", "lock",
-    "connection", "selection", "approval", "audit", "server_requests", "guards", "registry", "toolset", "multimail",
-    "server", "group",
+    "connection", "selection", "approval", "audit", "approvals", "server_requests", "telemetry", "guards", "registry",
+    "routes", "deferred",
+    "toolset", "adapters",
+    "multimail", "server", "group",
     "autogen", "ag2", "metagpt", "agent_framework", "cli",
 ]
 FRAMEWORKS = ("autogen", "ag2", "metagpt", "agent_framework")

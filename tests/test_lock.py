@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
-from conftest import PY, ROOT, fixture_env, module_cmd
+from helpers import PY, ROOT, fixture_env, module_cmd
 
 from bridge import CatalogueDrift, ConfigError, connect
 from bridge.cli import main

@@ -18,7 +18,6 @@ import os
 import re
 import sqlite3
 import subprocess
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from urllib.parse import quote, quote_plus
 import anyio
 import pytest
 from autogen_core import CancellationToken
-from conftest import PY, ROOT, fixture_env, module_cmd
+from helpers import PY, ROOT, fixture_env, module_cmd
 
 from bridge import ConsoleApprover, Guards, Options, Server, ServerStartError, ToolError, connect
 from bridge.audit import AuditRecord, JsonlAuditLog, SqliteAuditLog, audit_interceptor, query
@@ -43,7 +42,7 @@ from bridge.secrets import (
     set_evidence_key,
 )
 from bridge.targets import HttpTarget, StdioTarget, parse_config
-from fixtures.postgres import PostgresUnavailable, TempPostgres
+from fixtures.postgres import TempPostgres
 
 pytestmark = pytest.mark.anyio
 
@@ -192,21 +191,9 @@ async def test_audit_records_mask_errors_and_copied_arguments(tmp_path: Path, su
     assert_masked(shown.out + shown.err, "mcp-bridge audit", KEY)
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[TempPostgres]:
-    server = TempPostgres()
-    try:
-        server.start()
-    except PostgresUnavailable as e:
-        pytest.fail(f"PostgreSQL for the masking tests: {e}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
-
 
 async def test_postgres_audit_records_are_masked(postgres: TempPostgres) -> None:
-    url = postgres.url()
+    url = postgres.new_database("masking")
     await run_audited(audit_interceptor(url))
     (record,) = [r for r in query(url) if r.agent == "a"]
     check_record(record)

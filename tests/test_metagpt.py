@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT, canonical
 
 from bridge.multimail import ACCOUNT_TOOLS
 from bridge.schema import compile_schema
@@ -30,10 +30,6 @@ METAGPT_PY = ROOT / ".venv-metagpt" / "bin" / "python"
 SPECS = {t.name: t for t in MULTIMAIL_TOOLS}
 # Both processes import MetaGPT (~10-25 s on a busy machine) before anything else.
 DEADLINE = 240
-
-
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def camel(name: str) -> str:
@@ -195,7 +191,8 @@ def test_llm_fills_the_arguments_from_the_unchanged_input_schema_and_retries_onc
     assert reply["role"] == "comms(Communications Manager)"
     assert reply["cause_by"] == "bridge.metagpt.actions.GetThread"
     refused = data["refused"]
-    assert refused["content"].startswith("Error: read_email was not called: the model's arguments were rejected twice")
+    # The second refusal reads as any refusal reads to a model (bridge.adapters.error_text).
+    assert refused["content"].startswith("Error: ") and "read_email" in refused["content"]
     assert "'email_id' is a required property" in refused["content"]
     assert refused["last_result"] is None
     assert server_audit(data["db"]) == ["get_thread"]
@@ -251,7 +248,8 @@ def test_the_comms_team_queues_the_reply_for_approval_and_the_audit_names_each_r
     assert held["status"] == "pending_send_approval"
     assert held["subject"] == "Re: Tent pole snapped on the first night"
     assert f"Operator sees pending {held['id']} to jonas.berg@fjord.example" in out
-    records = [json.loads(line) for line in (outcome.workdir / "audit.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (outcome.workdir / "audit.jsonl").read_text().splitlines()]
+    records = [r for r in lines if r.get("phase") != "started"]  # each call's outcome (its full record)
     trail = [(r["agent"], r["tool"], r["decision"], r["call_id"].split(":")[0]) for r in records]
     assert trail == [("comms", "check_inbox", "not_required", "CheckInbox"),
                      ("comms", "get_thread", "not_required", "GetThread"),

@@ -48,7 +48,6 @@ from fixtures.multimail.seed import (
     ORDER_EMAIL_IDS,
     PARTNER_ADDRESS,
     THREAD_ID,
-    open_store,
 )
 from fixtures.multimail.store import Store
 
@@ -61,19 +60,6 @@ NOTE = SHARED_NOTE if SHARED_NOTE.exists() else RECORDED_NOTE
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 STARTUP_TIMEOUT = 60.0
 CALL_TIMEOUT = 60.0
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    """A freshly seeded database file (seeded here so server processes never race to create it)."""
-    path = tmp_path / "multimail.sqlite3"
-    open_store(path).close()
-    return path
 
 
 # -- running servers --------------------------------------------------------------------------------

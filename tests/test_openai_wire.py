@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import ModelClientStreamingChunkEvent, TextMessage, ToolCallExecutionEvent
 from autogen_agentchat.teams import RoundRobinGroupChat
 from autogen_ext.models.openai import OpenAIChatCompletionClient
-from conftest import ROOT, fixture_env, http_server, module_cmd
+from helpers import ROOT, canonical, fixture_env, http_server, module_cmd
 
 from bridge import Server, connect
 from bridge.autogen import MCPTool
@@ -46,20 +45,8 @@ MODEL = "gpt-4o-mini-2024-07-18"
 NESTED = {"company": {"name": "Zoë & Co", "hq": {"city": "Zürich", "geo": {"lat": 47.37, "lon": 8}}}}
 
 
-@pytest.fixture(scope="module")
-def zoo_url() -> Iterator[str]:
-    """One zoo process for the module (its echo tools keep no state); each test opens its own session."""
-    with http_server("fixtures.schema_zoo", transport="http") as url:
-        yield url
-
-
 def model_client(model: ScriptedModel, **kwargs: Any) -> OpenAIChatCompletionClient:
     return OpenAIChatCompletionClient(model=MODEL, base_url=model.base_url, api_key="test", **kwargs)
-
-
-def canonical(value: Any) -> str:
-    # Python's == would take True for 1 and 1.0 for 1; the wire must keep each JSON type as listed.
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 async def assert_offered_as_listed(server: Server, tools: list[MCPTool], offered: dict[str, dict[str, Any]]) -> None:

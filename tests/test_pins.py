@@ -20,7 +20,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import PY, ROOT, module_cmd
+from helpers import PY, ROOT, module_cmd
 
 from bridge import CatalogueDrift, ConfigError, Server, connect
 from bridge.lock import LockFile

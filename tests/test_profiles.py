@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import ROOT, fixture_env, module_cmd
+from helpers import ROOT, fixture_env, module_cmd
 
 from bridge import ConfigError, Guards, InvalidArguments, connect
 from bridge.profiles import Change, apply_profile, restore

@@ -15,7 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import ROOT
+from helpers import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 METAGPT_PYTHON = ROOT / ".venv-metagpt" / "bin" / "python"
@@ -48,7 +48,8 @@ def test_the_usage_example_runs_as_written(tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "OFFERED 46" in proc.stdout
-        [record] = [json.loads(line) for line in audit_file.read_text(encoding="utf-8").splitlines()]
+        started, record = [json.loads(line) for line in audit_file.read_text(encoding="utf-8").splitlines()]
+        assert (started["phase"], record["ref"]) == ("started", started["record_id"])
         assert (record["agent"], record["tool"], record["arguments"]) == ("mail", "check_inbox", {"limit": 2})
     finally:
         audit_file.unlink(missing_ok=True)

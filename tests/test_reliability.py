@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import psutil
 import pytest
-from conftest import PY, ROOT, fixture_env, module_cmd, until
+from helpers import PY, ROOT, fixture_env, module_cmd, until
 from leaks import Baseline
 
 from bridge import ConnectError, ConnectionLost, Server, connect

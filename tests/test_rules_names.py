@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT, fixture_env, module_cmd
+from helpers import ROOT, fixture_env, module_cmd
 
 from bridge import ApprovalPolicy, CallbackApprover, connect
 from bridge.approval import Rule, tool_names

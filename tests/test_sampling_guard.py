@@ -18,7 +18,7 @@ from typing import Any
 import mcp_types as types
 import pytest
 from autogen_ext.models.openai import OpenAIChatCompletionClient
-from conftest import ROOT, fixture_env, module_cmd, until
+from helpers import ROOT, fixture_env, module_cmd, until
 from mcp.client.session import ClientRequestContext
 
 from bridge import ConfigError, ConsoleApprover, Server, ServerRequestGuard, connect

@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from conftest import PY, ROOT, fixture_env, module_cmd
+from helpers import PY, ROOT, fixture_env, module_cmd
 
 from bridge import InvalidArguments, ProtocolError, connect
 from fixtures.schema_zoo import ZOO_TOOLS, remote_ref_tool

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from autogen_core import CancellationToken
-from conftest import PY, ROOT, fixture_env, http_server, module_cmd
+from helpers import PY, ROOT, fixture_env, http_server, module_cmd
 
 from bridge import BridgeError, ConnectError, ProtocolError, ServerStartError, connect
 from bridge.audit import audit_interceptor
@@ -102,7 +102,9 @@ async def test_stdio_paths(tmp_path: Path, every_log: pytest.LogCaptureFixture) 
         LockFile({"chaos": ServerPin.of(await server.session.list_tools())}).save(lock)
         assert_clean(lock.read_text(), "the lock file")
 
-    assert audit.read_text().count("\n") == 2
+    # Two calls, each written ahead (started) and then finished.
+    assert [json.loads(line).get("phase") for line in audit.read_text().splitlines()] == [
+        "started", "finished", "started", "finished"]
     assert_clean(audit.read_text(), "the audit records")
 
 

@@ -14,7 +14,7 @@ import time
 import anyio
 import psutil
 import pytest
-from conftest import PY, ROOT, fixture_env, module_cmd
+from helpers import PY, ROOT, fixture_env, module_cmd
 from leaks import Baseline
 
 from bridge import CallResult, connect, transports

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, fixture_env, module_cmd
+from helpers import ROOT, fixture_env, module_cmd
 
 from bridge import ApprovalPolicy, ConsoleApprover, Server, connect
 from bridge.callbacks import console_elicitation

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent
 from autogen_core import CancellationToken
 from autogen_core.tools import Workbench
-from conftest import fixture_env, http_server, module_cmd
+from helpers import fixture_env, module_cmd
 
 from bridge import AutoApprove, Server, ToolFilter, connect
 from bridge.audit import query as query_audit
@@ -23,12 +22,6 @@ from bridge.autogen import MCPWorkbench
 from bridge.registry import shared_connections
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def zoo_url() -> Iterator[str]:
-    with http_server("fixtures.schema_zoo", transport="http") as url:
-        yield url
 
 
 def count_listings(server: Server) -> list[int]:
@@ -107,7 +100,7 @@ async def test_call_results_errors_and_cancellation(zoo_url: str) -> None:
         bad = await workbench.call_tool("sleep", {"seconds": "soon"})
         assert bad.is_error and "seconds" in bad.to_text()
         failed = await workbench.call_tool("error_result", {"message": "nope"})
-        assert failed.is_error and failed.to_text() == "nope"
+        assert failed.is_error and failed.to_text() == "Error: nope"  # bridge.adapters.error_text
         await zoo.call("cancelled_count", {"reset": True})
         token = CancellationToken()
         with anyio.fail_after(10):

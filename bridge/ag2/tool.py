@@ -1,9 +1,12 @@
-"""An MCP tool as an AG2 function: the server's schema for the model, one call path for the executor.
+"""An MCP tool as an AG2 function: the contract's schema for the model, one call path for the executor.
 
-AG2 keeps two things per tool: the JSON schema in the caller's ``llm_config["tools"]`` (what the
+AG2 keeps two things per tool: the function JSON in the caller's ``llm_config["tools"]`` (what the
 model is offered) and a Python callable in the executor's ``function_map`` (what runs the call).
-``tool_signature`` gives the first with the server's inputSchema unchanged; ``MCPFunction`` is the
-second, a callable that sends every call through the agent's ``Toolset``.
+``MCPFunction`` is both: ``model_tool.function_json()`` is the first (``bridge.adapters.ModelTool``:
+the server's inputSchema, unchanged unless the guards name a schema profile), and the function
+itself is the second, a callable that sends every call through the agent's ``Toolset`` with the
+model's tool call id (read from the message by the executor's reply hook; a fresh id when AG2 gave
+none). ``register`` hands a list of them to a caller and an executor.
 
 AG2 0.14 decides how to run a function by ``is_coroutine_callable``: an async function in a sync
 chat is run on a fresh event loop in a new thread, where the MCP session (owned by the loop that
@@ -28,34 +31,50 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import copy
+import json
 import logging
-from collections.abc import Awaitable, Mapping
+import uuid
+from collections.abc import Awaitable, Mapping, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from autogen import Agent, ConversableAgent, GroupChatManager
 
+from ..adapters import ModelTool, error_text
 from ..catalogue import ToolEntry
-from ..errors import BridgeError, ConfigError
+from ..errors import BridgeError, ConfigError, ConnectionLost
+from ..steps import Step
 from ..toolset import Toolset
 
-__all__ = ["MCPFunction", "tool_signature"]
+__all__ = ["MCPFunction", "register"]
 
 logger = logging.getLogger("bridge.ag2")
 
 # How often a thread waiting for the owning loop checks that the loop is still alive.
 _LIVENESS_CHECK = 0.5
 
-_PROPOSER: ContextVar[str | None] = ContextVar("bridge_ag2_proposer", default=None)
-"""The agent whose tool-call message the executor is answering (set by the executor's reply hook)."""
 
 
-def tool_signature(entry: ToolEntry) -> dict[str, Any]:
-    """What AG2 sends the model for ``entry``: the server's inputSchema as ``parameters``, unchanged
-    (a copy, so AG2 cannot mutate the catalogue's), under the OpenAI-safe name."""
-    return {"type": "function", "function": {"name": entry.name, "description": entry.description,
-                                             "parameters": copy.deepcopy(dict(entry.input_schema))}}
+@dataclass
+class _Proposal:
+    """The tool-call message the executor is answering: who proposed it, and its calls' ids."""
+
+    proposer: str | None
+    ids: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def take_id(self, name: str, arguments: Mapping[str, Any]) -> str | None:
+        """The model's id of the call of ``name`` with ``arguments`` (each id is handed out once)."""
+        waiting = self.ids.get((name, _key(arguments)))
+        return waiting.pop(0) if waiting else None
+
+
+_PROPOSAL: ContextVar[_Proposal | None] = ContextVar("bridge_ag2_proposal", default=None)
+"""Set by the executor's reply hook before AG2 runs the message's tool calls."""
+
+
+def _key(arguments: Any) -> str:
+    return json.dumps(arguments, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def blocked_loop_error(name: str) -> ConfigError:
@@ -70,7 +89,8 @@ class MCPFunction:
 
     Called with the model's JSON arguments as keywords; returns the rendered result text
     (``CallResult.text``), or on the owning event loop a coroutine of it (see the module docstring).
-    An ``isError`` result or a bridge error comes back as ``"Error: ..."`` so the chat carries on.
+    An ``isError`` result or a bridge error comes back as ``bridge.adapters.error_text`` says, so
+    the chat carries on. Build these with ``bridge.ag2.tools_for``.
 
     Args:
         toolset: the agent's tools (every call goes through ``toolset.call``).
@@ -88,6 +108,7 @@ class MCPFunction:
         self.__name__ = entry.name
         self.__qualname__ = entry.name
         self.__doc__ = entry.description
+        self.model_tool = ModelTool.of(toolset, entry)
 
     @property
     def agent(self) -> str | None:
@@ -95,26 +116,27 @@ class MCPFunction:
         return self.toolset.agent
 
     def __call__(self, **arguments: Any) -> str | Awaitable[str]:
+        proposal = _PROPOSAL.get()
+        model_id = proposal.take_id(self.entry.name, arguments) if proposal else None
+        call_id = model_id or f"ag2_{uuid.uuid4().hex}"
+        step = Step("ag2", tool_call_id=model_id)
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
-            return self._wait(arguments)
+            return self._wait(arguments, call_id, step)
         if running is self.loop:
-            return self._on_loop(arguments)
-        return self._from_other_loop(arguments)
+            return self._on_loop(arguments, call_id, step)
+        return self._from_other_loop(arguments, call_id, step)
 
-    async def acall(self, **arguments: Any) -> str:
-        """The call as a coroutine, for code already running on the owning loop."""
-        return await self._on_loop(arguments)
-
-    async def _run(self, arguments: Mapping[str, Any]) -> str:
+    async def _run(self, arguments: Mapping[str, Any], call_id: str, step: Step) -> str:
         try:
-            result = await self.toolset.call(self.entry.name, arguments, timeout=self.timeout)
+            result = await self.toolset.call(self.entry.name, arguments, call_id=call_id, timeout=self.timeout,
+                                             step=step)
         except BridgeError as e:
-            return f"Error: {e}"
-        return f"Error: {result.text or 'the tool reported an error'}" if result.is_error else result.text
+            return error_text(e)
+        return error_text(result) if result.is_error else result.text
 
-    async def _on_loop(self, arguments: Mapping[str, Any]) -> str:
+    async def _on_loop(self, arguments: Mapping[str, Any], call_id: str, step: Step) -> str:
         # Created on the owning loop's thread; AG2's sync path runs it on a loop of its own instead,
         # which means that thread is blocked in initiate_chat and the session cannot be reached.
         # AG2 loses an exception raised there (its helper thread), so the error is logged and
@@ -122,21 +144,21 @@ class MCPFunction:
         if asyncio.get_running_loop() is not self.loop:
             error = blocked_loop_error(self.entry.name)
             logger.error("%s", error)
-            return f"Error: {error}"
-        return await self._run(arguments)
+            return error_text(error)
+        return await self._run(arguments, call_id, step)
 
-    async def _from_other_loop(self, arguments: Mapping[str, Any]) -> str:
-        future = self._submit(arguments)
+    async def _from_other_loop(self, arguments: Mapping[str, Any], call_id: str, step: Step) -> str:
+        future = self._submit(arguments, call_id, step)
         return await asyncio.wrap_future(future)
 
-    def _submit(self, arguments: Mapping[str, Any]) -> concurrent.futures.Future[str]:
+    def _submit(self, arguments: Mapping[str, Any], call_id: str, step: Step) -> concurrent.futures.Future[str]:
         if self.loop.is_closed() or not self.loop.is_running():
             raise ConfigError(f"tool {self.entry.name!r}: the event loop that owns the MCP session is no longer "
                               "running; call tools inside the 'async with connect(...)' that registered them")
-        return asyncio.run_coroutine_threadsafe(self._run(arguments), self.loop)
+        return asyncio.run_coroutine_threadsafe(self._run(arguments, call_id, step), self.loop)
 
-    def _wait(self, arguments: Mapping[str, Any]) -> str:
-        future = self._submit(arguments)
+    def _wait(self, arguments: Mapping[str, Any], call_id: str, step: Step) -> str:
+        future = self._submit(arguments, call_id, step)
         try:
             while True:
                 try:
@@ -144,8 +166,8 @@ class MCPFunction:
                 except concurrent.futures.TimeoutError:
                     if self.loop.is_closed() or not self.loop.is_running():
                         future.cancel()
-                        return (f"Error: tool {self.entry.name!r}: the event loop that owns the MCP session "
-                                "stopped during the call")
+                        return error_text(ConnectionLost("the event loop that owns the MCP session stopped "
+                                                         "during the call", tool=self.entry.name))
         except BaseException:
             future.cancel()
             raise
@@ -164,23 +186,25 @@ class _Dispatch:
         self.routes: dict[str, MCPFunction] = {}
 
     def __call__(self, **arguments: Any) -> str | Awaitable[str]:
-        proposer = _PROPOSER.get()
+        proposal = _PROPOSAL.get()
+        proposer = proposal.proposer if proposal is not None else None
         function = self.routes.get(proposer) if proposer is not None else None
         if function is None and proposer is None and len(self.routes) == 1:
             # Called outside a chat turn (directly, or by code that bypassed the reply hook).
             function = next(iter(self.routes.values()))
         if function is None:
             who = f"agent {proposer!r}" if proposer is not None else "an unnamed caller"
-            return f"Error: tool {self.name!r} is not among the tools of {who}"
+            return error_text(ConfigError(f"not among the tools of {who}", tool=self.name))
         return function(**arguments)
 
 
 def _proposer_hook(recipient: ConversableAgent, messages: list[dict[str, Any]] | None = None,
                    sender: Agent | None = None, config: Any | None = None) -> tuple[bool, Any]:
-    # Records who asked for the tool calls being answered; never answers itself.
+    # Records who asked for the tool calls being answered, and their ids; never answers itself.
     message = messages[-1] if messages else {}
     proposer: str | None = None
-    if message.get("tool_calls") or message.get("function_call"):
+    calls = message.get("tool_calls") or []
+    if calls or message.get("function_call"):
         # A group chat names the speaker on the copies it relays; a speaker's own copy (it runs
         # its own tools) and a two-agent chat's messages carry no name: the speaker, or the sender.
         name = message.get("name")
@@ -190,7 +214,16 @@ def _proposer_hook(recipient: ConversableAgent, messages: list[dict[str, Any]] |
             proposer = recipient.name
         else:
             proposer = sender.name if sender is not None else None
-    _PROPOSER.set(proposer)
+    proposal = _Proposal(proposer)
+    for call in calls:
+        function = call.get("function") or {}
+        try:
+            arguments = json.loads(function.get("arguments") or "{}")
+        except ValueError:
+            continue  # AG2 answers broken JSON itself; nothing is called
+        if call.get("id"):
+            proposal.ids.setdefault((str(function.get("name")), _key(arguments)), []).append(str(call["id"]))
+    _PROPOSAL.set(proposal)
     return False, None
 
 
@@ -210,3 +243,44 @@ def install(executor: ConversableAgent, caller: str, functions: Mapping[str, MCP
     if updates:
         executor.register_function(updates, silent_override=True)
 
+
+
+def register(functions: Sequence[MCPFunction], caller: ConversableAgent,
+             executor: ConversableAgent | None = None) -> list[str]:
+    """Offer ``functions`` to ``caller``'s model and let ``executor`` (default: ``caller``) run them,
+    only for calls ``caller`` proposed.
+
+    Returns:
+        The registered (agent-facing) tool names.
+
+    Raises:
+        ConfigError: ``caller`` has no ``llm_config``.
+    """
+    config = caller.llm_config
+    if not config:
+        raise _no_model(caller)
+    by_name = {f.entry.name: f for f in functions}
+    signatures = [f.model_tool.function_json() for f in by_name.values()]
+    if signatures:
+        # Each update_tool_signature rebuilds the agent's OpenAI client (~0.1 s): all but the
+        # last join the config directly, and one public update rebuilds the client once.
+        kept = [t for t in (config.get("tools") or []) if t.get("function", {}).get("name") not in by_name]
+        config["tools"] = kept + signatures[:-1]
+        caller.update_tool_signature(signatures[-1], is_remove=False, silent_override=True)
+    install(executor if executor is not None else caller, caller.name, by_name)
+    return list(by_name)
+
+
+def check_caller(caller: ConversableAgent) -> None:
+    """Refuse a caller whose model cannot be offered tools.
+
+    Raises:
+        ConfigError: ``caller`` has no ``llm_config``.
+    """
+    if not caller.llm_config:
+        raise _no_model(caller)
+
+
+def _no_model(caller: ConversableAgent) -> ConfigError:
+    return ConfigError(f"agent {caller.name!r} has no llm_config, so its model cannot be offered tools; "
+                       "give it one, or register the tools with the agent that calls the model")

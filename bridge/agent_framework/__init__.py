@@ -1,8 +1,10 @@
 """The Microsoft Agent Framework adapter (``agent-framework-core`` 1.23): MCP tools as ``FunctionTool``s.
 
-The only part of the bridge that imports ``agent_framework``. A thin layer over
-``bridge.toolset.Toolset``: each allowed tool becomes an ``MCPFunctionTool`` whose JSON schema is
-the server's inputSchema, unchanged, under its OpenAI-safe name; every call goes through the
+The only part of the bridge that imports ``agent_framework``. A thin layer over the adapter
+contract (``bridge.adapters``): ``tools_for`` is the entry point every adapter has; each allowed
+tool becomes an ``MCPFunctionTool`` whose function JSON is the contract's ``ModelTool`` (the
+server's inputSchema, unchanged unless the guards name a schema profile, under its OpenAI-safe
+name); every call goes through the
 core's one call path (validation, approval policy, audit naming the agent, reconnection, timeouts)
 over the server's one persistent session.
 
@@ -31,29 +33,26 @@ which records it without asking again. Pass any bridge approver (``approver=Cons
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
-from ..approval import ApprovalGate, ApprovalPolicy
+from ..adapters import Framework, Source, toolset_for
+from ..approval import ApprovalPolicy
 from ..catalogue import ToolEntry
 from ..connection import ToolCall
-from ..errors import ConfigError
 from ..guards import Guards
 from ..toolset import CALL_TOOL, FIND_TOOLS, Toolset
-from .approval import FrameworkApprovals, answer
-from .tool import ApprovalMode, MCPFunctionTool, render
+from .approval import FrameworkApprovals, answer, answer_from
+from .tool import ApprovalMode, MCPFunctionTool
 
-__all__ = ["FrameworkApprovals", "MCPFunctionTool", "ToolSource", "answer", "approval_mode_for", "render",
+__all__ = ["AGENT_FRAMEWORK", "FrameworkApprovals", "MCPFunctionTool", "answer", "answer_from", "approval_mode_for",
            "tools_for"]
 
-
-class ToolSource(Protocol):
-    """Anything that builds a ``Toolset`` for an agent: a ``Server`` or a ``ServerGroup``."""
-
-    def toolset(self, agent: str | None = None, guards: Guards | None = None, *, growing: bool = False,
-                **guard_options: Any) -> Toolset: ...
+AGENT_FRAMEWORK = Framework("Agent Framework")
+"""Agent Framework fixes an agent's tools when the agent is built."""
 
 
-async def tools_for(source: Toolset | ToolSource, agent: str | None = None, guards: Guards | None = None, *,
+async def tools_for(source: Source, agent: str | None = None, guards: Guards | None = None, *,
                     timeout: float | None = None, **guard_options: Any) -> list[MCPFunctionTool]:
     """The tools ``agent`` may use, as Agent Framework function tools, for ``Agent(tools=...)``.
 
@@ -64,27 +63,16 @@ async def tools_for(source: Toolset | ToolSource, agent: str | None = None, guar
         source: a ``Server``, a ``ServerGroup``, or a prepared non-growing ``Toolset``.
         agent: named in approvals and audit records.
         guards, guard_options: see ``Guards`` (include, exclude, read_only, select, approval, approver,
-            audit, interceptors, catalogue, always, ...).
+            audit, interceptors, catalogue, always, schema_profile, ...).
         timeout: seconds for each call (default: the connection's own).
 
     Raises:
-        ConfigError: malformed guard options, a growing toolset, guards given with a prepared
-            ``Toolset``, or two servers offering the same name.
+        ConfigError: see ``bridge.adapters.toolset_for``; two servers offer the same name.
     """
-    if isinstance(source, Toolset):
-        if guards is not None or guard_options or (agent is not None and agent != source.agent):
-            raise ConfigError("a Toolset already carries its agent and guards; pass them to "
-                              "server.toolset(...) instead")
-        if source.growing:
-            raise ConfigError("Agent Framework fixes an agent's tools when it is built: use a Toolset with "
-                              "growing=False")
-        toolset = source
-    else:
-        chosen = Guards.of(guards, **guard_options)
-        if chosen.approval is not False and chosen.approver is None:
-            chosen = Guards.of(chosen, approver=FrameworkApprovals())
-        toolset = source.toolset(agent, chosen, growing=False)
-    gate = next((i for i in toolset.guards.chain if isinstance(i, ApprovalGate)), None)
+    if not isinstance(source, Toolset) and _framework_asks(guards, guard_options):
+        guard_options = {**guard_options, "approver": FrameworkApprovals()}
+    toolset = toolset_for(source, AGENT_FRAMEWORK, agent, guards, **guard_options)
+    gate = toolset.guards.gate
     approvals = gate.approver if gate is not None and isinstance(gate.approver, FrameworkApprovals) else None
     tools = []
     for entry in await toolset.tools():
@@ -93,6 +81,16 @@ async def tools_for(source: Toolset | ToolSource, agent: str | None = None, guar
             mode = await approval_mode_for(toolset, entry, gate.policy)
         tools.append(MCPFunctionTool(toolset, entry, approval_mode=mode, approvals=approvals, timeout=timeout))
     return tools
+
+
+def _framework_asks(guards: Guards | None, options: Mapping[str, Any]) -> bool:
+    # Decided before the one Guards is built: whether a gate is wanted that no approver answers.
+    approval = options.get("approval")
+    approver = options.get("approver")
+    if guards is not None:
+        approval = guards.approval if approval is None else approval
+        approver = guards.approver if approver is None else approver
+    return approval is not False and approver is None
 
 
 async def approval_mode_for(toolset: Toolset, entry: ToolEntry, policy: ApprovalPolicy) -> ApprovalMode:

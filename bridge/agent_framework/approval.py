@@ -8,50 +8,37 @@ is re-checked with the real arguments, the audit trail records the decision), bu
 second time: ``FrameworkApprovals`` is the approver that reports what the caller already decided.
 
 It approves a call only when the tool was invoked by the framework for a model's tool call (so
-after the framework's approval request was answered): the adapter binds that decision to the very
-call it is running (``bind``). Anything else, such as a tool object invoked by hand outside a run,
-is denied, so the gate still fails closed.
+after the framework's approval request was answered): the adapter hands that decision in with the
+very call it is running (``Toolset.call(..., approval=...)``, carried as ``ToolCall.approval``).
+Anything else, such as a tool object invoked by hand outside a run, is denied, so the gate still
+fails closed.
 
 ``answer(request, approved, tools=...)`` is the caller's side: it turns a request into the
 framework's response and tells the bridge who decided and why, so the audit trail names the
 reviewer; a denial is recorded at once (the framework never runs a denied tool, so the bridge
-would otherwise not hear of it), and never reaches the server.
+would otherwise not hear of it), and never reaches the server. ``answer_from(approver, request,
+tools=...)`` lets any bridge approver decide instead: a ``QueueApprover`` puts the request on the
+durable queue and answers with the reviewer's decision (``mcp-bridge approvals approve ID``, the
+web page), bound to the exact arguments the framework will run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from agent_framework import Content
 
-from ..approval import Decision
+from ..approval import Approver, Decision
 from ..connection import ToolCall
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from .tool import MCPFunctionTool
 
-__all__ = ["FrameworkApprovals", "answer"]
+__all__ = ["FrameworkApprovals", "answer", "answer_from"]
 
 REVIEWER = "agent_framework:caller"
-
-# The decision for the call the adapter is running now, with that call's id: a contextvar, so
-# concurrent tool calls of one run never see each other's decisions.
-_BOUND: ContextVar[tuple[str, Decision] | None] = ContextVar("bridge_agent_framework_decision", default=None)
-
-
-@contextmanager
-def bind(call_id: str, decision: Decision) -> Iterator[None]:
-    """Make ``decision`` the answer ``FrameworkApprovals`` gives for the call ``call_id`` run inside."""
-    token = _BOUND.set((call_id, decision))
-    try:
-        yield
-    finally:
-        _BOUND.reset(token)
-
 
 class FrameworkApprovals:
     """The approver for tools whose approval Agent Framework asks for (``approval_mode="always_require"``).
@@ -68,10 +55,9 @@ class FrameworkApprovals:
         self.reviewer = reviewer
 
     async def review(self, call: ToolCall) -> Decision:
-        """The decision bound to this call by the adapter, else a denial."""
-        bound = _BOUND.get()
-        if bound is not None and call.call_id is not None and bound[0] == call.call_id:
-            return bound[1]
+        """The caller's approval the call arrived with (``ToolCall.approval``), else a denial."""
+        if call.approval is not None and call.approval.approved:
+            return call.approval
         return Decision(False, self.reviewer, "no Agent Framework approval was given for this call "
                                               "(run it from an agent, or use another approver)")
 
@@ -126,3 +112,34 @@ async def answer(request: Content, approved: bool, *, tools: Sequence[Any], reas
                                  Decision(False, who, reason or "denied through Agent Framework's approval request"))
     return request.to_function_approval_response(approved)
 
+
+
+async def answer_from(approver: Approver, request: Content, *, tools: Sequence[Any]) -> Content:
+    """Answer one of the framework's approval requests with ``approver``'s decision.
+
+    ```python
+    queue = QueueApprover("approvals.db")
+    replies = [await answer_from(queue, r, tools=tools) for r in response.user_input_requests]
+    response = await agent.run(Message("user", replies), session=session)
+    ```
+
+    The approver is shown the call as the bridge will send it (validated arguments, the tool's
+    hints, the agent); its reviewer and reason go to the audit trail through ``answer``.
+
+    Raises:
+        ConfigError: ``request`` is not an approval request for one of ``tools``.
+        InvalidArguments: the model's arguments break the tool's inputSchema (nothing is asked).
+    """
+    from .tool import MCPFunctionTool
+
+    call = request.function_call if request.type == "function_approval_request" else None
+    if call is None or call.name is None:
+        raise ConfigError(f"expected a function_approval_request, got {request.type!r} content")
+    tool = next((t for t in tools if isinstance(t, MCPFunctionTool) and t.name == call.name), None)
+    if tool is None:
+        raise ConfigError(f"the approval request names {call.name!r}, which is not among the given tools")
+    route = await tool.toolset.route(tool.name)
+    proposed = route.prepare(dict(call.parse_arguments() or {}), agent=tool.agent, call_id=call.call_id,
+                             timeout=tool.timeout)
+    decision = await approver.review(proposed)
+    return await answer(request, decision.approved, tools=tools, reason=decision.reason, reviewer=decision.reviewer)

@@ -1,20 +1,20 @@
 """An MCP tool as an Agent Framework ``FunctionTool``: the server's schema, one session, one call path.
 
-``MCPFunctionTool`` gives the framework the server's inputSchema, unchanged (a deep copy), as the
-tool's JSON-schema ``input_model``, so it is exactly what the chat client sends the model as
-``parameters``. Arguments are checked once, by the core, against that schema: the framework's own
-lightweight checks for schema-supplied tools are skipped, because they reject valid JSON (``2.0``
-for an ``integer``) and answer with a bare "Argument parsing failed". Every call goes through the
+``MCPFunctionTool`` gives the framework the adapter contract's ``ModelTool`` (the server's
+inputSchema, unchanged unless the guards name a schema profile): its schema is the tool's JSON-schema
+``input_model``, and its function JSON is what the chat client sends the model. Arguments are
+checked once, by the core, against the server's schema: the framework's own lightweight checks
+for schema-supplied tools are skipped, because they reject valid JSON (``2.0`` for an
+``integer``) and answer with a bare "Argument parsing failed". Every call goes through the
 agent's ``Toolset`` (validation, approval, audit naming the agent, reconnection, timeouts).
 
 What the model reads back is the rendered result text; an ``isError`` result or a ``BridgeError``
-becomes ``"Error: <one line>"``, returned rather than raised, because the framework turns a raised
-exception into "Function failed." with the detail dropped.
+becomes the contract's ``error_text``, returned rather than raised, because the framework turns
+a raised exception into "Function failed." with the detail dropped.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -22,14 +22,15 @@ from typing import Any, Literal
 
 from agent_framework import FunctionTool
 
+from ..adapters import ModelTool, error_text
 from ..approval import Decision
 from ..catalogue import ToolEntry
 from ..errors import BridgeError
-from ..results import CallResult
+from ..steps import Step
 from ..toolset import Toolset
-from .approval import FrameworkApprovals, bind
+from .approval import FrameworkApprovals
 
-__all__ = ["MCPFunctionTool", "render"]
+__all__ = ["MCPFunctionTool"]
 
 logger = logging.getLogger("bridge.agent_framework")
 
@@ -37,13 +38,6 @@ ApprovalMode = Literal["always_require", "never_require"]
 
 # The model's id for the call being run: the framework passes it to invoke(), not to the function.
 _CALL_ID: ContextVar[str | None] = ContextVar("bridge_agent_framework_call_id", default=None)
-
-
-def render(result: CallResult) -> str:
-    """What the model reads: the result text, or ``Error: ...`` for an ``isError`` result."""
-    if result.is_error:
-        return f"Error: {result.text or 'the tool reported an error'}"
-    return result.text
 
 
 class MCPFunctionTool(FunctionTool):
@@ -67,6 +61,7 @@ class MCPFunctionTool(FunctionTool):
         self.entry = entry
         self.approvals = approvals
         self.timeout = timeout
+        self.model_tool = ModelTool.of(toolset, entry)
         self._decisions: dict[str, Decision] = {}
 
         async def call_mcp_tool(**arguments: Any) -> str:
@@ -74,8 +69,12 @@ class MCPFunctionTool(FunctionTool):
 
         call_mcp_tool.__name__ = entry.name.replace("-", "_")
         super().__init__(name=entry.name, description=entry.description, approval_mode=approval_mode,
-                         func=call_mcp_tool, input_model=copy.deepcopy(dict(toolset.model_schema(entry))),
+                         func=call_mcp_tool, input_model=self.model_tool.schema(),
                          additional_properties={"mcp_name": entry.mcp_name})
+
+    def to_json_schema_spec(self) -> dict[str, Any]:
+        """What the chat client sends the model: the contract's function JSON (``strict`` included)."""
+        return self.model_tool.function_json()
 
     @property
     def mcp_name(self) -> str:
@@ -100,13 +99,7 @@ class MCPFunctionTool(FunctionTool):
         """Run the tool as the framework does, with the model's call id kept for audit and approval."""
         token = _CALL_ID.set(tool_call_id)
         try:
-            decision = self._framework_decision(tool_call_id)
-            if decision is None or tool_call_id is None:
-                return await super().invoke(arguments=arguments, context=context, tool_call_id=tool_call_id,
-                                            **kwargs)
-            with bind(tool_call_id, decision):
-                return await super().invoke(arguments=arguments, context=context, tool_call_id=tool_call_id,
-                                            **kwargs)
+            return await super().invoke(arguments=arguments, context=context, tool_call_id=tool_call_id, **kwargs)
         finally:
             _CALL_ID.reset(token)
 
@@ -126,19 +119,22 @@ class MCPFunctionTool(FunctionTool):
 
     async def record_denial(self, call_id: str, arguments: Mapping[str, Any], decision: Decision) -> None:
         """Run a denied call through the guards so the audit trail records it; it never reaches the server."""
-        with bind(call_id, decision):
-            try:
-                await self.toolset.call(self.entry.name, arguments, call_id=call_id, timeout=self.timeout)
-            except BridgeError as e:  # e.g. arguments the schema refuses: nothing was sent either way
-                logger.info("denied call of %s not recorded: %s", self.entry.name, e)
+        try:
+            await self.toolset.call(self.entry.name, arguments, call_id=call_id, timeout=self.timeout,
+                                    approval=decision, step=Step("agent_framework", tool_call_id=call_id))
+        except BridgeError as e:  # e.g. arguments the schema refuses: nothing was sent either way
+            logger.info("denied call of %s not recorded: %s", self.entry.name, e)
 
     async def _call(self, arguments: Mapping[str, Any]) -> str:
         try:
-            result = await self.toolset.call(self.entry.name, arguments, call_id=_CALL_ID.get(),
-                                             timeout=self.timeout)
+            # The caller's answer to the framework's approval request goes with the call (ToolCall.approval).
+            call_id = _CALL_ID.get()
+            result = await self.toolset.call(self.entry.name, arguments, call_id=call_id, timeout=self.timeout,
+                                             approval=self._framework_decision(call_id),
+                                             step=Step("agent_framework", tool_call_id=call_id))
         except BridgeError as e:
-            return f"Error: {e}"
-        return render(result)
+            return error_text(e)
+        return error_text(result) if result.is_error else result.text
 
     def __repr__(self) -> str:
         return f"MCPFunctionTool({self.name!r}, agent={self.agent!r}, approval_mode={self.approval_mode!r})"

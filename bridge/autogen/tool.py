@@ -1,10 +1,16 @@
 """An MCP tool as an AutoGen ``FunctionTool``: the server's schema, a typed signature, one session.
 
-``MCPTool`` presents the server's inputSchema to the model unchanged (``schema`` is
-overridden; AutoGen's own derivation from the signature would be lossy), validates
+``MCPTool`` presents the tool to the model as the adapter contract's ``ModelTool`` says (the
+server's inputSchema, unchanged unless the guards name a schema profile; ``schema`` is
+overridden, AutoGen's own derivation from the signature would be lossy), validates
 arguments with jsonschema before anything is sent, sends only the arguments the model
 gave (an explicit ``null`` stays ``null``), and sends every call through its agent's
 ``Toolset`` (the guards: audit, approval, interceptors; the core's one call path).
+
+AutoGen shows the model ``str()`` of whatever a tool raises, so every failure is raised with
+the contract's one error text as its ``str()`` (``bridge.adapters.error_text``), keeping its
+class (``InvalidArguments``, ``ToolError`` for an ``isError`` result or a denial, ...) for code
+that catches it.
 
 A tool is an AutoGen component: ``dump_component()`` writes its servers (secrets as ``${VAR}``
 references, every connection option), the tool as listed and its agent's guards;
@@ -15,7 +21,6 @@ opens one persistent session shared by every loaded tool of that server
 
 from __future__ import annotations
 
-import copy
 import inspect
 import logging
 from collections.abc import Mapping
@@ -28,12 +33,14 @@ from autogen_core.tools import BaseTool, FunctionTool, ToolSchema
 from pydantic import BaseModel
 from typing_extensions import Self
 
+from ..adapters import NO_ERROR_TEXT, ModelTool, flagged
 from ..catalogue import ToolEntry
 from ..connection import Connection, Interceptor
-from ..errors import ConnectError, ToolError
+from ..errors import BridgeError, ConnectError, ToolError
 from ..guards import Guards
 from ..results import CallResult
 from ..schema import OMIT
+from ..steps import Step
 from ..tasks import linked_to
 from ..toolset import Toolset
 from .components import ToolComponentConfig, specs_of
@@ -75,6 +82,7 @@ class MCPTool(FunctionTool):
                           strict=False)
         self._args_model: type[BaseModel] | None = None
         self._what = f"tool {entry.name!r}"
+        self._view: ModelTool | None = None
 
     def args_type(self) -> type[BaseModel]:
         """The pydantic model of the arguments, derived from the signature (built on first use)."""
@@ -133,7 +141,7 @@ class MCPTool(FunctionTool):
     @property
     def interceptors(self) -> tuple[Interceptor, ...]:
         """The wrappers run around every call, outermost first."""
-        return self._toolset.guards.chain
+        return self._toolset.chain
 
     @property
     def agent(self) -> str | None:
@@ -174,12 +182,18 @@ class MCPTool(FunctionTool):
         return inspect.signature(self._func)
 
     @property
+    def model_tool(self) -> ModelTool:
+        """What the model is told about this tool (``bridge.adapters.ModelTool``)."""
+        if self._view is None:
+            self._view = ModelTool.of(self._toolset, self._entry)
+        return self._view
+
+    @property
     def schema(self) -> ToolSchema:
-        """The server's inputSchema as ``parameters``, unchanged unless the guards name a schema profile
-        (a copy, so callers cannot mutate ours)."""
-        return ToolSchema(name=self.name, description=self.description,
-                          parameters=cast(Any, copy.deepcopy(dict(self._toolset.model_schema(self._entry)))),
-                          strict=self._toolset.guards.schema_profile == "openai-strict")
+        """``model_tool`` as AutoGen's ``ToolSchema`` (a copy, so callers cannot mutate ours)."""
+        view = self.model_tool
+        return ToolSchema(name=view.name, description=view.description, parameters=cast(Any, view.schema()),
+                          strict=view.strict)
 
     # -- calling -----------------------------------------------------------------------
 
@@ -189,7 +203,7 @@ class MCPTool(FunctionTool):
 
         async def call_mcp_tool(**kwargs: Any) -> CallResult:
             arguments = compiled.to_wire(kwargs) if typed else dict(kwargs)
-            return tool._checked(await tool._toolset.call(tool._entry.name, arguments))
+            return await tool._call(arguments)
 
         if typed:
             call_mcp_tool.__signature__ = compiled.signature.replace(return_annotation=CallResult)  # type: ignore[attr-defined]
@@ -204,18 +218,25 @@ class MCPTool(FunctionTool):
         call_mcp_tool.__doc__ = self._entry.description
         return call_mcp_tool
 
-    def _checked(self, result: CallResult) -> CallResult:
-        """The result, or ``ToolError`` for an error result (AutoGen reports it to the model as one)."""
+    async def _call(self, arguments: Mapping[str, Any], call_id: str | None = None) -> CallResult:
+        """The result, or the failure raised as the model should read it (see the module docstring);
+        an ``isError`` result raises ``ToolError``, which AutoGen reports to the model as an error."""
+        try:
+            result = await self._toolset.call(self._entry.name, arguments, call_id=call_id,
+                                              step=Step("autogen", tool_call_id=call_id))
+        except BridgeError as e:
+            raise _read_by_the_model(e)  # noqa: B904 (the same error, re-raised)
         if result.is_error:
-            raise ToolError(result.text or "the tool reported an error", result=result, server=result.server,
-                            tool=self._entry.mcp_name)
+            error = ToolError(result.text or NO_ERROR_TEXT, result=result, server=result.server,
+                              tool=self._entry.mcp_name)
+            raise _read_by_the_model(error)
         return result
 
     async def run_json(self, args: Mapping[str, Any], cancellation_token: CancellationToken,
                        call_id: str | None = None) -> Any:
         """Run with the model's JSON arguments as-is (no pydantic round trip, nothing added)."""
         async with linked_to(cancellation_token, self._what):
-            return self._checked(await self._toolset.call(self._entry.name, args, call_id=call_id))
+            return await self._call(args, call_id)
 
     async def run(self, args: BaseModel, cancellation_token: CancellationToken) -> Any:
         """Run from the args model AutoGen built from the signature (only fields actually set are sent)."""
@@ -225,7 +246,7 @@ class MCPTool(FunctionTool):
         else:  # the untyped signature is (**arguments), which pydantic models as one field
             wire = dict(dumped.get("arguments") or {})
         async with linked_to(cancellation_token, self._what):
-            return self._checked(await self._toolset.call(self._entry.name, wire))
+            return await self._call(wire)
 
     def return_value_as_string(self, value: Any) -> str:
         """What the model sees: the rendered result text, never a Python repr."""
@@ -255,3 +276,25 @@ class MCPTool(FunctionTool):
         toolset = Toolset(list(config.servers), agent=config.agent, guards=Guards.from_config(config.guards))
         return cls(toolset, entry)
 
+
+
+_MODEL_FACING: dict[type[BridgeError], type[BridgeError]] = {}
+
+
+def _model_facing(cls: type[BridgeError]) -> type[BridgeError]:
+    # The same class for ``except`` clauses, reading as the text the model is shown; rendered
+    # when shown, so the class's own masking still applies then.
+    def __str__(self: BridgeError) -> str:
+        return flagged(cls.__str__(self))
+
+    if cls not in _MODEL_FACING:
+        _MODEL_FACING[cls] = type(cls.__name__, (cls,), {"__str__": __str__, "__module__": cls.__module__,
+                                                          "__qualname__": cls.__qualname__})
+    return _MODEL_FACING[cls]
+
+
+def _read_by_the_model(error: BridgeError) -> BridgeError:
+    """``error``, its ``str()`` now the contract's error text (``bridge.adapters.error_text``)."""
+    if type(error) not in _MODEL_FACING.values():
+        error.__class__ = _model_facing(type(error))
+    return error

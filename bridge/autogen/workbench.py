@@ -8,12 +8,12 @@ removes, without a restart and without a request per model call. In a deferred c
 tools a search found join the list from the next model call on, with their real inputSchema.
 
 Selection is enforced on calls as well as listings: a tool the agent's guards leave out
-answers "not found" even when called by its MCP name.
+answers "not found" even when called by its MCP name. Each tool is described to the model as the
+adapter contract's ``ModelTool`` says, and a failed call reads as its ``error_text``.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -21,29 +21,28 @@ from autogen_core import CancellationToken, Component
 from autogen_core.tools import TextResultContent, ToolResult, ToolSchema, Workbench
 from typing_extensions import Self
 
+from ..adapters import ModelTool, error_text
 from ..catalogue import ToolEntry
 from ..connection import Connection
 from ..errors import BridgeError
 from ..guards import Guards
+from ..steps import Step
 from ..tasks import linked_to
 from ..toolset import Toolset
 from .components import WorkbenchComponentConfig, specs_of
 
-__all__ = ["MCPWorkbench", "tool_schema"]
+__all__ = ["MCPWorkbench"]
 
 
-def tool_schema(entry: ToolEntry, parameters: Mapping[str, Any] | None = None, *, strict: bool = False) -> ToolSchema:
-    """What AutoGen sends the model for ``entry``: the server's inputSchema as ``parameters``, unchanged
-    unless a schema profile rewrote it (a copy, so callers cannot mutate the catalogue's)."""
-    shown = entry.input_schema if parameters is None else parameters
-    return ToolSchema(name=entry.name, description=entry.description,
-                      parameters=cast(Any, copy.deepcopy(dict(shown))), strict=strict)
+def _tool_schema(view: ModelTool) -> ToolSchema:
+    return ToolSchema(name=view.name, description=view.description, parameters=cast(Any, view.schema()),
+                      strict=view.strict)
 
 
 class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
     """Tools of MCP servers for ``AssistantAgent(workbench=...)``, bound to one agent.
 
-    Build one with ``server.workbench_for(agent, ...)`` (or ``group.workbench_for``). A workbench
+    Build one with ``bridge.autogen.workbench_for(source, agent=...)`` (or ``server.workbench_for``). A workbench
     over live connections needs no ``start()``: the connections' own ``async with`` owns them.
     One loaded from a component config opens its servers through the shared registry on
     ``start()`` (or on first use) and releases them on ``stop()``.
@@ -113,8 +112,7 @@ class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
         """The agent's tools, from the cached catalogues (no request unless a server announced a change)."""
         entries = await self._toolset.tools()
         if len(entries) != len(self._key) or any(a is not b for a, b in zip(entries, self._key, strict=True)):
-            strict = self._toolset.guards.schema_profile == "openai-strict"
-            self._schemas = [tool_schema(e, self._toolset.model_schema(e), strict=strict) for e in entries]
+            self._schemas = [_tool_schema(ModelTool.of(self._toolset, e)) for e in entries]
             self._key = entries
         return list(self._schemas)
 
@@ -128,10 +126,12 @@ class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
         token = cancellation_token or CancellationToken()
         try:
             async with linked_to(token, f"tool {name!r}"):
-                result = await self._toolset.call(name, dict(arguments or {}), call_id=call_id)
+                result = await self._toolset.call(name, dict(arguments or {}), call_id=call_id,
+                                                  step=Step("autogen", tool_call_id=call_id))
         except BridgeError as e:
-            return ToolResult(name=name, result=[TextResultContent(content=str(e))], is_error=True)
-        return ToolResult(name=name, result=[TextResultContent(content=result.text)], is_error=result.is_error)
+            return ToolResult(name=name, result=[TextResultContent(content=error_text(e))], is_error=True)
+        text = error_text(result) if result.is_error else result.text
+        return ToolResult(name=name, result=[TextResultContent(content=text)], is_error=result.is_error)
 
     # -- component -----------------------------------------------------------------------
 

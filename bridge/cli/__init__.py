@@ -1,13 +1,15 @@
-"""The ``mcp-bridge`` command line: inspect, explain and call any MCP server's tools.
+"""The ``mcp-bridge`` command line: inspect, explain, call, pin and audit any MCP server's tools, and
+decide the calls waiting for approval.
 
 Layout (each module has one job):
 
 - ``app``: argument parsing, dispatch, and the one place exceptions become exit statuses;
 - ``status``: ``ExitCode`` and the exception -> status mapping;
 - ``context``: ``Command`` (the registry's contract) and ``Context`` (what a command gets);
-- ``commands``: the registry, one module per command (``tools``, ``show``, ``call``);
+- ``commands``: the registry, one module per command: ``tools``, ``show``, ``find``, ``call``,
+  ``audit``, ``lock``, ``verify`` and ``approvals``;
 - ``server_args``: URL / ``-- command`` / ``--config`` options -> a ``Target``;
-- ``arguments``: ``--arg``/``--args`` -> a tool's arguments object;
+- ``arguments``: ``--arg``/``--args`` -> a tool's arguments object, and every invalid one at once;
 - ``output``: stdout/stderr with secret masking and markup-free server text;
 - ``render``: tables, panels and ``--json`` documents;
 - ``fidelity``: server inputSchema vs. what AutoGen sees; ``pytypes``: signatures as source.

@@ -29,7 +29,7 @@ from .output import Output
 from .server_args import add_server_options, choose_server
 from .status import ExitCode, exit_status, exit_status_help
 
-__all__ = ["ExitCode", "build_parser", "main"]
+__all__ = ["ExitCode", "build_parser", "main", "run"]
 
 if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport on 3.10
     from exceptiongroup import BaseExceptionGroup
@@ -42,8 +42,6 @@ A server is named by
   a config entry        mcp-bridge tools --config mcp.json --server NAME
 (the mcpServers JSON of Claude Desktop, Cursor and VS Code; ${VAR} and ${VAR:-default} are expanded).
 A command after -- always comes last, after the tool name and options."""
-# A failed start quotes at most this many of the server's stderr lines in its one error line.
-_STDERR_SHOWN = 3
 
 
 class _Exit(Exception):
@@ -125,7 +123,9 @@ def _raw_secrets(args: argparse.Namespace) -> list[str]:
 
 def _bind_operands(command: Command, operands: list[str]) -> dict[str, str]:
     expected = command.operands
-    if len(operands) < len(expected):
+    # An operand written "[name]" may be left out (only trailing ones are).
+    required = [o for o in expected if not o.startswith("[")]
+    if len(operands) < len(required):
         missing = expected[len(operands)].upper()
         raise ConfigError(f"missing {missing} (usage: {_usage(command).splitlines()[0]})")
     if len(operands) > len(expected):
@@ -134,7 +134,7 @@ def _bind_operands(command: Command, operands: list[str]) -> dict[str, str]:
             raise ConfigError(f"unexpected argument {extra!r} (usage: {_usage(command)})")
         raise ConfigError(f"unexpected argument {extra!r}; the server is named once "
                           "(as SERVER, after --, or with --config)")
-    return dict(zip(expected, operands, strict=True))
+    return {name.strip("[]"): value for name, value in zip(expected, operands, strict=False)}
 
 
 @contextlib.contextmanager
@@ -283,14 +283,8 @@ def _leaf(exc: BaseException) -> BaseException:
 
 
 def _start_message(exc: ServerStartError, state: _RunState) -> str:
+    # The error already quotes the stderr lines that say why (``StderrCapture.tail`` chose them).
     text = str(exc)
-    tail = exc.stderr_tail.strip()
-    lines = [line.strip() for line in tail.splitlines() if line.strip()]
-    # The error quotes the last stderr line; when the server said more, quote what says why.
-    suffix = f" (stderr: {tail.splitlines()[-1]})" if tail else ""
-    if len(lines) > 1 and suffix and text.endswith(suffix):
-        shown = lines if len(lines) <= _STDERR_SHOWN else [*lines[:_STDERR_SHOWN - 1], lines[-1]]
-        text = f"{text[:-len(suffix)]} (stderr: {' | '.join(shown)})"
     command = state.command
     if state.server_operand and command is not None and command.operands and "command not found" in exc.detail:
         ops = " ".join(o.upper() for o in command.operands)

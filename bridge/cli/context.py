@@ -6,8 +6,8 @@ it the parsed options, the output streams and a way to connect. Commands never e
 process and never print errors themselves: they return a status or raise a
 ``BridgeError``, and ``app.main`` maps it (see ``status.exit_status``).
 
-Adding a command (``audit``, ``lock``, ``verify``, ...) means writing one module with a
-``COMMAND = Command(...)`` and listing it in ``commands.COMMANDS``. A command module imports
+Adding a command means writing one module with a ``COMMAND = Command(...)`` and listing it
+in ``commands.COMMANDS``. A command module imports
 at its top only what its help text needs: the SDK, AutoGen, jsonschema and rich are imported
 inside ``run``, so ``mcp-bridge --help`` and usage errors answer without loading them.
 """

@@ -1,6 +1,6 @@
 """Where the CLI writes: stdout for results, stderr for errors and progress, secrets masked in both.
 
-Everything a command prints goes through ``Output``. Two rules are enforced here rather
+Everything a command prints goes through ``Output``. Three rules are enforced here rather
 than in each command:
 
 - server-supplied text is never interpreted as rich markup or emoji codes (the consoles

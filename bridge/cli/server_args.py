@@ -1,33 +1,20 @@
 """Which server a command talks to: a URL, a command after ``--``, or ``--config F --server N``.
 
 This module only parses and checks options; ``bridge.targets`` does the real work
-(URL/command parsing, ``mcpServers`` files, ``${VAR}`` expansion). The result is a
-``Target``; ``option_secrets`` names the values output must hide.
+(URL/command parsing, ``mcpServers`` files, ``${VAR}`` expansion). The result is a ``Target``.
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
 from ..errors import ConfigError
-from ..secrets import env_secrets, header_secrets
-from ..targets import (
-    HttpTarget,
-    StdioTarget,
-    Target,
-    TransportName,
-    parse_config,
-    resolve_target,
-)
+from ..targets import HttpTarget, StdioTarget, Target, TransportName, load_config, read_config, resolve_target
 
-__all__ = ["add_server_options", "choose_server", "option_secrets", "parse_env", "parse_headers"]
+__all__ = ["add_server_options", "choose_server", "parse_env", "parse_headers"]
 
 _URL = re.compile(r"^https?://", re.IGNORECASE)
 
@@ -101,12 +88,6 @@ def parse_headers(items: Sequence[str]) -> dict[str, str]:
     return headers
 
 
-def option_secrets(env: Mapping[str, str], headers: Mapping[str, str]) -> list[str]:
-    """Secret values given on the command line (masked even if no target can be built)."""
-    return [s for v in env.values() for s in env_secrets(v)] + [
-        s for k, v in headers.items() for s in header_secrets(k, v)]
-
-
 def choose_server(args: argparse.Namespace, operands: list[str], command: Sequence[str], *,
                   verb: str = "COMMAND") -> Target:
     """Build the target from the parsed options; consumes the server operand from ``operands``.
@@ -148,46 +129,16 @@ def choose_server(args: argparse.Namespace, operands: list[str], command: Sequen
     return resolve_target(spec, transport=transport, env=env, headers=headers)
 
 
-def _config_entries(path: str) -> dict[str, Any]:
-    """The raw ``mcpServers`` entries of a config file, not yet expanded.
-
-    Raises:
-        ConfigError: unreadable file, invalid JSON, or no ``mcpServers`` object.
-    """
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
-    servers = data.get("mcpServers", data.get("servers")) if isinstance(data, dict) else None
-    if not isinstance(servers, dict) or not servers:
-        raise ConfigError(f"{path}: expected a JSON object with a non-empty 'mcpServers' object")
-    return {str(k): v for k, v in servers.items()}
-
-
 def _from_config(path: str, name: str | None, transport: TransportName | None, env: dict[str, str],
                  headers: dict[str, str]) -> Target:
-    entries = _config_entries(path)
     if name is None:
+        entries = read_config(path)
         if len(entries) != 1:
             raise ConfigError(f"{path} defines {len(entries)} servers ({', '.join(sorted(entries))}); "
                               "choose one with --server NAME")
         name = next(iter(entries))
-    if name not in entries:
-        close = difflib.get_close_matches(name, list(entries), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else \
-            f"; it defines {', '.join(sorted(entries))}"
-        raise ConfigError(f"no server {name!r} in {path}{hint}")
     # Only the chosen entry is parsed, so a ${VAR} that only another server needs may be unset.
-    try:
-        base = parse_config({"mcpServers": {name: entries[name]}}, base=Path(path).resolve().parent,
-                            source=path)[name]
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e.detail}") from None
+    base = load_config(path, only=(name,))[name]
     if isinstance(base, StdioTarget) and transport in ("http", "sse"):
         raise ConfigError(f"server {name!r} in {path} is a stdio command; --transport {transport} needs a URL")
     if isinstance(base, HttpTarget) and transport == "stdio":

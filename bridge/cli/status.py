@@ -9,7 +9,8 @@ The codes follow the MCP Inspector's CLI so scripts can treat both tools alike::
     4  UNREACHABLE   the server could not be reached, failed to start, or went away
     5  TOOL_ERROR    the tool call failed: an ``isError`` result, a JSON-RPC error, no
                      answer within the timeout, or an audit trail that cannot be written
-    6  DRIFT         the live catalogue differs from a lock file
+    6  DRIFT         the live catalogue differs from a lock file, or an audit log fails
+                     ``mcp-bridge audit verify`` (a broken hash chain, keyed records unchecked)
     130 INTERRUPTED  Ctrl-C
 
 Commands return ``ExitCode`` values; everything raised is mapped by ``exit_status``.
@@ -55,7 +56,8 @@ _MEANING = {
     ExitCode.AUTH: "the server refused the credentials",
     ExitCode.UNREACHABLE: "the server is unreachable, failed to start or went away",
     ExitCode.TOOL_ERROR: "the tool call failed: an error result, a protocol error or no answer in time",
-    ExitCode.DRIFT: "the tools differ from the lock file (verify, --lock-policy strict)",
+    ExitCode.DRIFT: "the tools differ from the lock file (verify, --lock-policy strict), or an audit log fails "
+                    "audit verify",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 

@@ -33,8 +33,9 @@ from metagpt.roles import Role  # noqa: E402, F401  (metagpt.team needs Role def
 from metagpt.team import Team  # noqa: E402
 
 from bridge import Server, connect  # noqa: E402
+from bridge.audit import query  # noqa: E402
 from bridge.errors import BridgeError  # noqa: E402
-from bridge.metagpt import AutoApprove, CallbackApprover, ToolRole, actions_for, equip  # noqa: E402
+from bridge.metagpt import AutoApprove, CallbackApprover, ToolRole, equip, tools_for  # noqa: E402
 from bridge.multimail import account_filter  # noqa: E402
 from fixtures.multimail.seed import AGENT_KEY, ORDER_EMAIL_IDS, THREAD_ID, open_store  # noqa: E402
 from fixtures.openai_compat import ScriptedModel, tool_call  # noqa: E402
@@ -69,7 +70,7 @@ def params(signature: inspect.Signature) -> list[list[str]]:
 async def classes() -> dict[str, Any]:
     _, cmd = store("classes")
     async with mail(cmd) as server:
-        generated = await actions_for(server, role="comms", approver=AutoApprove())
+        generated = await tools_for(server, agent="comms", approver=AutoApprove())
         out: dict[str, Any] = {"tools": {}}
         for cls in generated:
             action = cls()
@@ -80,10 +81,10 @@ async def classes() -> dict[str, Any]:
                 "history": params(run)[0], "params": params(run)[1:],
                 "core": params(cls.entry.compiled.signature), "typed": cls.entry.compiled.typed}
         # A clash with a name already taken: the server's name goes in front, then a number.
-        again = await actions_for(server, role="comms", include=["send_email"], taken=["SendEmail"],
-                                  approver=AutoApprove())
-        third = await actions_for(server, role="comms", include=["send_email"],
-                                  taken=["SendEmail", "MultimailSendEmail"], approver=AutoApprove())
+        again = await tools_for(server, agent="comms", include=["send_email"], taken=["SendEmail"],
+                                approver=AutoApprove())
+        third = await tools_for(server, agent="comms", include=["send_email"],
+                                taken=["SendEmail", "MultimailSendEmail"], approver=AutoApprove())
         out["clash"] = [again[0].__name__, third[0].__name__]
     return out
 
@@ -92,7 +93,7 @@ async def direct() -> dict[str, Any]:
     db, cmd = store("direct")
     audit = OUT / "direct.audit.jsonl"
     async with mail(cmd) as server:
-        (check_inbox,) = await actions_for(server, role="comms", include=["check_inbox"], audit=str(audit))
+        (check_inbox,) = await tools_for(server, agent="comms", include=["check_inbox"], audit=str(audit))
         action = check_inbox()
         output = await action.run(limit=2)
         invalid = None
@@ -109,7 +110,7 @@ async def direct() -> dict[str, Any]:
                 "info": output.info.model_dump(), "result_text": output.result.text,
                 "last_result_is_result": action.last_result is output.result,
                 "instruct_type": type(output.instruct_content).__name__, "invalid": invalid, "unknown": unknown,
-                "audit": [json.loads(line) for line in audit.read_text().splitlines()], "db": str(db)}
+                "audit": [r.to_json() for r in query(audit)], "db": str(db)}
 
 
 async def llm_filled() -> dict[str, Any]:
@@ -151,14 +152,14 @@ async def denied() -> dict[str, Any]:
             asked.append(f"{call.agent}:{call.mcp_name}:{call.call_id}")
             return False
 
-        (reply_email,) = await actions_for(server, role="comms", include=["reply_email"], audit=str(audit),
-                                           approver=CallbackApprover(team_lead, reviewer="team-lead"))
+        (reply_email,) = await tools_for(server, agent="comms", include=["reply_email"], audit=str(audit),
+                                         approver=CallbackApprover(team_lead, reviewer="team-lead"))
         output = await reply_email().run(email_id=ORDER_EMAIL_IDS[0], markdown="A replacement ships today.")
         shared = read_only[0].toolset.connections[0] is reply_email.toolset.connections[0]
         return {"engineer": [c.__name__ for c in read_only], "engineer_states": list(engineer.states),
                 "outside": outside, "denied": {"content": output.content, "is_error": output.is_error},
                 "asked": asked, "shared_session": shared, "db": str(db),
-                "audit": [json.loads(line) for line in audit.read_text().splitlines()]}
+                "audit": [r.to_json() for r in query(audit)]}
 
 
 async def quota() -> dict[str, Any]:

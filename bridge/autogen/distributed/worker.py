@@ -91,7 +91,7 @@ class _TimedLog:
 
 
 def _time_audit(workbench: MCPWorkbench, samples: deque[float]) -> None:
-    for interceptor in workbench.guards.chain:
+    for interceptor in workbench.toolset.chain:
         if isinstance(interceptor, AuditTrail):
             interceptor.log = _TimedLog(interceptor.log, samples)
 

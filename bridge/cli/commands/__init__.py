@@ -7,12 +7,12 @@ Each module defines one ``COMMAND``; listing it here is all it takes to add a co
 from __future__ import annotations
 
 from ..context import Command
-from . import audit, call, find, lock, show, tools, verify
+from . import approvals, audit, call, find, lock, show, tools, verify
 
 __all__ = ["COMMANDS", "by_name"]
 
 COMMANDS: tuple[Command, ...] = (tools.COMMAND, show.COMMAND, find.COMMAND, call.COMMAND, audit.COMMAND,
-                                  lock.COMMAND, verify.COMMAND)
+                                  lock.COMMAND, verify.COMMAND, approvals.COMMAND)
 
 
 def by_name() -> dict[str, Command]:

@@ -90,14 +90,13 @@ def _print_text(out: Output, text: str) -> None:
 def _print_block(out: Output, block: Any, media: _MediaWriter) -> None:
     import mcp_types as types
 
+    from ...results import block_text
+
     if isinstance(block, types.TextContent):
         _print_text(out, block.text)
     elif isinstance(block, types.ImageContent | types.AudioContent):
         path, size = media.save(block.data, block.mime_type)
         out.plain(f"[{block.type} {block.mime_type}, {size} bytes saved to {path}]")
-    elif isinstance(block, types.ResourceLink):
-        mime = f", {block.mime_type}" if block.mime_type else ""
-        out.plain(f"[resource link: {block.title or block.name} <{block.uri}>{mime}]")
     elif isinstance(block, types.EmbeddedResource):
         res = block.resource
         if isinstance(res, types.TextResourceContents):
@@ -107,24 +106,18 @@ def _print_block(out: Output, block: Any, media: _MediaWriter) -> None:
             path, size = media.save(res.blob, res.mime_type)
             out.plain(f"[resource <{res.uri}> {res.mime_type or 'binary'}, {size} bytes saved to {path}]")
     else:
-        out.plain(f"[{getattr(block, 'type', type(block).__name__)} content]")
+        # Resource links and kinds without a file to save read as the model reads them.
+        out.plain(block_text(block))
 
 
 def print_result(out: Output, result: CallResult, media: _MediaWriter) -> None:
     """Text blocks as sent, JSON pretty-printed, media saved to files whose paths are printed."""
-    import mcp_types as types
-
+    from ...results import repeats_structured
     from ..render import json_view
 
     for block in result.content:
-        # Servers often mirror structuredContent as a JSON text block; show it once.
-        if result.structured is not None and isinstance(block, types.TextContent):
-            try:
-                if json.loads(block.text) == result.structured:
-                    continue
-            except ValueError:
-                pass
-        _print_block(out, block, media)
+        if not repeats_structured(block, result.structured):
+            _print_block(out, block, media)
     if result.structured is not None:
         out.print(json_view(out, result.structured), soft_wrap=True)
 

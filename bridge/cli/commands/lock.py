@@ -1,4 +1,4 @@
-"""``mcp-bridge lock SERVER [-o FILE]``: pin the server's tools in a lock file."""
+"""``mcp-bridge lock SERVER [-o FILE]``: pin the server's tools and instructions in a lock file."""
 
 from __future__ import annotations
 
@@ -31,13 +31,12 @@ async def run(ctx: Context) -> ExitCode:
     path = Path(ctx.args.output or getattr(ctx.args, "lock", None) or DEFAULT_LOCK_FILE)
     lock = LockFile.load(path) if path.exists() else LockFile()
     async with ctx.server(guarded=False) as server:
-        tools = await server.session.list_tools()
-        # The raw handshake, like the raw listing: the point is to record what the server says now.
-        pin = ServerPin.of(tools, server.session.info.instructions)
+        # Unvetted: the point is to record what the server says now.
+        listing = await server.listing()
+        pin = ServerPin.of(listing.tools, listing.instructions)
         previous = lock.servers.get(server.name)
         lock.servers[server.name] = pin
         lock.save(path)
-        skipped = server.session.skipped_tools
         if ctx.out.json_mode:
             ctx.out.json({"file": str(path), "server": server.name, **pin.to_json()})
             return ExitCode.OK
@@ -49,7 +48,7 @@ async def run(ctx: Context) -> ExitCode:
                                           else "the server gives none (pinned as none)"))
         if previous is not None and previous.unpinned:
             ctx.out.plain(f"upgraded from an older lock file: now also pins {', '.join(previous.unpinned)}")
-        for tool in skipped:
+        for tool in listing.skipped:
             ctx.out.note(f"not pinned: {tool.name!r} has an invalid definition ({tool.reason})")
     return ExitCode.OK
 

@@ -1,4 +1,4 @@
-"""``mcp-bridge verify SERVER --lock FILE``: does the live catalogue still match the lock file?"""
+"""``mcp-bridge verify SERVER --lock FILE``: do the live tools and instructions still match the lock file?"""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ async def run(ctx: Context) -> ExitCode:
     lock = LockFile.load(path)
     # Unguarded: the whole report is the point, even under --lock-policy strict.
     async with ctx.server(guarded=False) as server:
-        drift = compare(lock.pin(server.name), await server.session.list_tools(),
-                        instructions=server.session.info.instructions, server=server.name)
+        listing = await server.listing()
+        drift = compare(lock.pin(server.name), listing.tools, instructions=listing.instructions, server=server.name)
         if ctx.out.json_mode:
             ctx.out.json({"file": str(path), "drift": bool(drift), **drift.to_json()})
             return ExitCode.DRIFT if drift else ExitCode.OK
