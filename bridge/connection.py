@@ -50,6 +50,8 @@ class ToolCall:
     the way in, the approval gate's after it (passed on with ``dataclasses.replace``). ``step`` is
     the model's step that asked for the call (``bridge.steps.Step``), when the framework names it.
     ``request_meta`` goes to the server as the request's ``_meta`` (a W3C trace context, say).
+    ``protocol_version`` and ``session_id`` say which session of the server the call goes to
+    (the negotiated version; the HTTP ``Mcp-Session-Id``, when the server keeps one).
     """
 
     server: str
@@ -64,6 +66,8 @@ class ToolCall:
     approval: Decision | None = None
     step: Step | None = None
     request_meta: Mapping[str, Any] = field(default_factory=dict)
+    protocol_version: str | None = None
+    session_id: str | None = None
 
 
 Handler = Callable[[ToolCall], Awaitable[CallResult]]
@@ -327,8 +331,10 @@ class Connection:
             except InvalidArguments as e:
                 e.server, e.tool = self.name, entry.mcp_name
                 raise
+        session = self.session
         return ToolCall(server=self.name, tool=entry.name, mcp_name=entry.mcp_name, arguments=args,
-                        annotations=entry.annotations, agent=agent, call_id=call_id, timeout=timeout)
+                        annotations=entry.annotations, agent=agent, call_id=call_id, timeout=timeout,
+                        protocol_version=session.protocol_version, session_id=session.session_id)
 
     async def send(self, call: ToolCall, *, interceptors: Sequence[Interceptor] = (),
                    progress: ProgressFnT | None = None) -> CallResult:

@@ -359,6 +359,16 @@ class Session:
         )
 
     @property
+    def protocol_version(self) -> str | None:
+        """The protocol version the latest handshake negotiated (None before the first)."""
+        return self._info.protocol_version if self._info is not None else None
+
+    @property
+    def session_id(self) -> str | None:
+        """The session the server keeps for this connection (HTTP ``Mcp-Session-Id``), if it named one."""
+        return self._gen.wire.session_id if self._gen is not None else None
+
+    @property
     def info(self) -> ServerInfo:
         """The server's self-description from the latest handshake."""
         if self._info is None:

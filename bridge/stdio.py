@@ -81,6 +81,9 @@ class TransportObserver(Protocol):
     def refuse(self, request_id: RequestId, status: int) -> None:
         """The server answered the request with 401/403: our credentials were refused."""
 
+    def session(self, session_id: str) -> None:
+        """The server named the session it keeps for us (HTTP ``Mcp-Session-Id``)."""
+
 
 class _PipeWriter:
     """The write stream: serialises a message and writes its line into the child's stdin."""

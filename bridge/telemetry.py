@@ -146,6 +146,10 @@ class Telemetry:
             attributes["gen_ai.tool.call.id"] = call_id
         if call.agent:
             attributes["gen_ai.agent.name"] = call.agent
+        if call.protocol_version:
+            attributes["mcp.protocol.version"] = call.protocol_version
+        if call.session_id:
+            attributes["mcp.session.id"] = call.session_id
         if call.step is not None:
             if call.step.run_id:
                 attributes["bridge.step.run_id"] = call.step.run_id

@@ -161,6 +161,8 @@ class _Observed(httpx2.AsyncBaseTransport):
                 self._observer.reject(request_id, f"the server is not accepting connections ({type(e).__name__})")
             raise
         status = response.status_code
+        if session_id := response.headers.get("mcp-session-id"):
+            self._observer.session(session_id)
         if status in (401, 403) or (status == 404 and request.headers.get("mcp-session-id")):
             request_id = _request_id(request)
             if request_id is not None and status == 404:

@@ -184,6 +184,12 @@ class Wire:
         """Bytes of ``tools/list`` answers received since it was last set to 0."""
         self.lost_reason: str | None = None
         """Why the transport closed the connection on purpose (``lost``), if it did."""
+        self.session_id: str | None = None
+        """The session the server keeps for us (HTTP ``Mcp-Session-Id``), once it named one."""
+
+    def session(self, session_id: str) -> None:
+        """The server named its session (called by the HTTP transport)."""
+        self.session_id = session_id
 
     # -- requests that never arrived -------------------------------------------------
 

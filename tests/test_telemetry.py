@@ -123,6 +123,7 @@ async def test_one_span_per_call_under_the_current_span_with_the_approval_wait_a
             await toolset.call("send", {"note": "no"}, call_id="c2")
             await toolset.call("lookup", {"note": ARGUMENT}, call_id="c3")
             await toolset.call("broken", {}, call_id="c4")
+        version = server.info.protocol_version
     calls = otel.named("tools/call ")
     assert [s.name for s in calls] == ["tools/call send"] * 2 + ["tools/call lookup", "tools/call broken"]
     sent, denied, looked, broken = calls
@@ -131,8 +132,8 @@ async def test_one_span_per_call_under_the_current_span_with_the_approval_wait_a
     assert dict(sent.attributes or {}) == {
         "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "send", "gen_ai.tool.type": "extension",
         "gen_ai.tool.call.id": "call_model_1", "gen_ai.agent.name": "courier", "mcp.method.name": "tools/call",
-        "bridge.server.name": "h", "bridge.step.run_id": "run-9", "bridge.step.framework": "autogen",
-        "bridge.outcome": "ok"}
+        "mcp.protocol.version": version, "bridge.server.name": "h", "bridge.step.run_id": "run-9",
+        "bridge.step.framework": "autogen", "bridge.outcome": "ok"}  # stdio: no session id
     assert (denied.attributes or {})["bridge.outcome"] == "denied"
     assert (denied.attributes or {})["error.type"] == "denied"
     assert (denied.attributes or {})["gen_ai.tool.call.id"] == "c2"
@@ -176,6 +177,19 @@ async def test_content_goes_on_spans_only_when_asked_and_masked(otel: Captured, 
     assert arguments["note"] == ARGUMENT and arguments["api_key"].startswith("***[")
     assert attributes["gen_ai.tool.call.result"] == "done"
     assert SECRET not in every_attribute(otel.finished())
+
+
+async def test_a_span_names_the_servers_http_session_and_protocol_version(otel: Captured, zoo_url: str) -> None:
+    # The handshake era over Streamable HTTP: the server keeps a session and names it in a header.
+    async with connect(zoo_url, mode="legacy") as server:
+        toolset = server.toolset("courier", Guards(approval=False, warn_unguarded=False))
+        await toolset.call("stats", {"numbers": [1, 2]})
+        await toolset.call("stats", {"numbers": [3]})
+        session_id = server.session.session_id
+    assert session_id  # the stateful zoo named one
+    spans = otel.named("tools/call ")
+    assert [(dict(s.attributes or {})["mcp.session.id"], dict(s.attributes or {})["mcp.protocol.version"])
+            for s in spans] == [(session_id, "2025-11-25")] * 2
 
 
 async def test_nothing_is_emitted_or_sent_without_a_provider(tmp_path: Path) -> None:
