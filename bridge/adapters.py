@@ -68,6 +68,14 @@ def toolset_for(source: Source, framework: Framework, agent: str | None = None, 
                 **guard_options: Any) -> Toolset:
     """The ``Toolset`` of ``agent`` over ``source``, as ``framework`` needs it.
 
+    Args:
+        source: a ``Server``, a ``ServerGroup``, or a prepared ``Toolset`` (non-growing unless the
+            framework re-reads its tool list).
+        framework: the adapter's name and whether it re-reads its tool list every model call.
+        agent: named in approvals and audit records.
+        guards, guard_options: see ``Guards`` (include, exclude, read_only, select, approval, approver,
+            audit, interceptors, catalogue, always, schema_profile, ...).
+
     Raises:
         ConfigError: malformed guard options; no agent named for a ``Server`` or ``ServerGroup``; a
             prepared ``Toolset`` given with guards or another agent's name, or growing when

@@ -45,10 +45,7 @@ async def tools_for(source: Source, agent: str | None = None, guards: Guards | N
     calls are sent from that loop.
 
     Args:
-        source: a ``Server``, a ``ServerGroup``, or a prepared non-growing ``Toolset``.
-        agent: named in approvals and audit records.
-        guards, guard_options: see ``Guards`` (include, exclude, read_only, select, approval, approver,
-            audit, interceptors, catalogue, always, schema_profile, ...).
+        source, agent, guards, guard_options: the adapter contract's (``bridge.adapters.toolset_for``).
         timeout: seconds for each call (default: the connection's own).
 
     Raises:

@@ -42,10 +42,7 @@ async def tools_for(source: Source, agent: str | None = None, guards: Guards | N
     deferred catalogue that grows as the model searches), use ``workbench_for``.
 
     Args:
-        source: a ``Server``, a ``ServerGroup``, or a prepared non-growing ``Toolset``.
-        agent: named in approvals and audit records.
-        guards, guard_options: see ``Guards`` (include, exclude, read_only, select, approval, approver,
-            audit, interceptors, catalogue, always, schema_profile, ...).
+        source, agent, guards, guard_options: the adapter contract's (``bridge.adapters.toolset_for``).
 
     Raises:
         ConfigError: see ``bridge.adapters.toolset_for``; two servers offer the same tool name, or an

@@ -66,10 +66,8 @@ async def tools_for(source: Source, agent: str | None = None, guards: Guards | N
     given (a ``by_order`` role runs them so), else in catalogue order.
 
     Args:
-        source: a ``Server``, a ``ServerGroup``, or a prepared non-growing ``Toolset``.
-        agent: named in approvals and audit records (the role's ``name``).
-        guards, guard_options: see ``Guards`` (include, exclude, read_only, select, approval, approver,
-            audit, interceptors, catalogue, always, schema_profile, ...).
+        source, agent, guards, guard_options: the adapter contract's (``bridge.adapters.toolset_for``);
+            ``agent`` is the role's ``name``.
         timeout: seconds for each call (default: the connection's own).
         taken: class names already in use (e.g. another server's actions), avoided.
 
