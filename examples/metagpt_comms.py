@@ -50,17 +50,9 @@ from bridge.audit import query as query_audit  # noqa: E402
 from bridge.connection import ToolCall  # noqa: E402
 from bridge.metagpt import CallbackApprover, ToolRole, equip  # noqa: E402
 from bridge.multimail import account_filter  # noqa: E402
-from fixtures.multimail.seed import AGENT_KEY, MAILBOX_ADDRESS, OPERATOR_KEY, open_store  # noqa: E402
-from fixtures.multimail.service import Service  # noqa: E402
+from fixtures.mailroom import CUSTOMER_NAME, REPLY, receive_new_mail  # noqa: E402
+from fixtures.multimail.seed import AGENT_KEY, OPERATOR_KEY  # noqa: E402
 from fixtures.openai_compat import ScriptedModel, message_text, text, tool_call  # noqa: E402
-
-CUSTOMER_NAME = "Jonas Berg"
-CUSTOMER = "jonas.berg@fjord.example"
-SUBJECT = "Tent pole snapped on the first night"
-BODY = ("Hello Acme,\n\none of the poles of my new Fjell 2 tent snapped on the first night out. "
-        "Can you send a replacement pole to the address on my order #5120?\n\nThanks,\nJonas")
-REPLY = ("Hi Jonas,\n\nsorry about the broken pole. A replacement for your Fjell 2 ships today to the address "
-         "on order #5120.\n\nAcme Support")
 
 
 class CommunicationsManager(ToolRole):
@@ -84,15 +76,6 @@ def live() -> bool:
     """Whether a real model is configured."""
     return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
 
-
-def receive_new_mail(db: Path) -> dict[str, str]:
-    """A new customer writes in (mail arriving from outside the stand-in)."""
-    store = open_store(db)
-    try:
-        email = Service(store).receive(MAILBOX_ADDRESS, CUSTOMER, SUBJECT, BODY, from_name=CUSTOMER_NAME)
-    finally:
-        store.close()
-    return {"id": email["id"], "thread_id": email["thread_id"]}
 
 
 def pick(action: str) -> Any:
