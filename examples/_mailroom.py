@@ -17,7 +17,7 @@ if str(ROOT) not in sys.path:
 # The mail itself and how it arrives are shared with the tests and benchmarks.
 from fixtures.mailroom import BODY, CUSTOMER, CUSTOMER_NAME, REPLY, SUBJECT, receive_new_mail  # noqa: E402
 
-__all__ = ["BODY", "CUSTOMER", "CUSTOMER_NAME", "REPLY", "ROOT", "SUBJECT", "ask", "cli_reviewer", "env", "live",
+__all__ = ["BODY", "CUSTOMER", "CUSTOMER_NAME", "REPLY", "ROOT", "SUBJECT", "cli_reviewer", "env", "live",
            "quiet_interrupts", "receive_new_mail", "server"]
 
 
@@ -63,14 +63,6 @@ async def cli_reviewer(store: str, reviewer: str = "scripted-reviewer", poll: fl
         await queue.aclose()
 
 
-async def ask(prompt: str) -> str:
-    """The operator's answer at the terminal: ``console_input``, which Ctrl-C ends at once."""
-    from bridge.callbacks import console_input
-
-    try:
-        return await console_input(prompt)
-    except EOFError:
-        return ""  # nobody at the terminal: no
 
 
 def quiet_interrupts() -> None:

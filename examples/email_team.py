@@ -40,12 +40,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from _mailroom import CUSTOMER, CUSTOMER_NAME, REPLY, ask, cli_reviewer, env, quiet_interrupts, receive_new_mail, server
+from _mailroom import CUSTOMER, CUSTOMER_NAME, REPLY, cli_reviewer, env, quiet_interrupts, receive_new_mail, server
 from _models import calls, live, model_client
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent
 from autogen_agentchat.teams import RoundRobinGroupChat
-from autogen_core import CancellationToken
 from rich.console import Console
 
 from bridge import ApprovalPolicy, ConsoleApprover, ToolFilter, connect
@@ -54,7 +53,7 @@ from bridge.approvals import QueueApprover
 from bridge.audit import query as query_audit
 from bridge.audit import render_table as render_audit_table
 from bridge.multimail import ACCOUNT_TOOLS as MULTIMAIL_ACCOUNT_TOOLS
-from bridge.multimail import wait_for_decision
+from fixtures.mail_team import decide_held_reply
 from fixtures.multimail.seed import AGENT_KEY, OPERATOR_KEY, open_store
 
 
@@ -153,23 +152,9 @@ async def main(workdir: Path, interactive: bool, approvals: str | None = None, s
         print(f"\nReply {reply_id} is held in MultiMail's gated_send queue for the operator.\n")
 
         # The workflow waits for the human; the operator decides with the oversight key.
-        waiting = asyncio.ensure_future(wait_for_decision(mail, reply_id, timeout=300 if interactive else 60,
-                                                          poll=0.2))
         async with connect(server(db), env=env(OPERATOR_KEY), name="multimail") as desk:
-            ops = {t.name: t for t in await desk.tools_for("operator", include=["list_pending", "decide_email"],
-                                                           approval=False, audit=audit)}
-            pending = json.loads((await ops["list_pending"].run_json({}, CancellationToken())).text)["pending"]
-            for item in pending:
-                print(f"Operator sees pending {item['id']} to {', '.join(item['to'])}: {item['subject']!r}")
-            action = "approve"
-            if interactive:
-                action = "approve" if (await ask("Operator: approve the reply? [y/N] ")).strip().lower() == "y" \
-                    else "reject"
-            print(f"Operator: {action} {reply_id}")
-            await ops["decide_email"].run_json({"email_id": reply_id, "action": action,
-                                                "reason": "checked by the operator"}, CancellationToken())
-        decision = await waiting
-        print(f"wait_for_decision: {decision.status} (approved={decision.approved}) after {decision.waited:.1f}s\n")
+            await decide_held_reply(mail, desk, reply_id, str(audit), interactive=interactive)
+        print()
 
     store = open_store(db)
     try:
