@@ -111,3 +111,18 @@ SECURED_ROLE = "secured"
 SECURED_PASSWORD = "pg-S3cret@word-9137"
 """The test PostgreSQL's one role that logs in with a password (an ``@`` in it, so a URL spells it
 percent-encoded and both spellings must stay hidden); every other role is trusted."""
+
+
+def status_of(db: Path, rid: int) -> tuple[str, str | None]:
+    """The status and reviewer of approval request ``rid`` in the SQLite queue ``db``."""
+    from bridge.approvals.sqlite import SqliteApprovalStore
+
+    async def go() -> tuple[str, str | None]:
+        store = SqliteApprovalStore(db)
+        try:
+            request = await store.get(rid)
+            return request.status, request.reviewer
+        finally:
+            await store.aclose()
+
+    return anyio.run(go)

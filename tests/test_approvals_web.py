@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 import httpx2
 import pytest
+from helpers import status_of
 
 from bridge.approvals import SqliteApprovalStore
 from bridge.approvals.requests import request_for
@@ -37,18 +38,6 @@ def submit(db: Path, to: str) -> int:
             call = ToolCall(server="mail", tool="send_email", mcp_name="send_email", arguments={"to": to},
                             annotations=Annotations(destructive=True), agent="drafter")
             return (await store.submit(request_for(call, expires_after=600), duplicate_window=3600)).id
-        finally:
-            await store.aclose()
-
-    return anyio.run(go)
-
-
-def status_of(db: Path, rid: int) -> tuple[str, str | None]:
-    async def go() -> tuple[str, str | None]:
-        store = SqliteApprovalStore(db)
-        try:
-            request = await store.get(rid)
-            return request.status, request.reviewer
         finally:
             await store.aclose()
 
@@ -116,8 +105,10 @@ def test_the_page_in_a_real_browser_shows_a_hostile_argument_inert_and_decides(p
     if not os.access(CHROMEDRIVER, os.X_OK):
         pytest.fail("chromium-driver is missing: run scripts/install_chromium.sh", pytrace=False)
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     base, db = page
     options = webdriver.ChromeOptions()
@@ -141,7 +132,9 @@ def test_the_page_in_a_real_browser_shows_a_hostile_argument_inert_and_decides(p
         assert "signed in as alice" in browser.find_element(By.ID, "who").text
         browser.find_element(By.CSS_SELECTOR, "#request-1 input[name='reason']").send_keys("not that recipient")
         browser.find_element(By.CSS_SELECTOR, "#request-1 button[value='deny']").click()
-        assert "Nothing waits." in browser.find_element(By.ID, "pending").text
+        # The form posts and the page reloads: read the new page, not the one being left.
+        WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda driver: "Nothing waits." in driver.find_element(By.ID, "pending").text)
         assert "not that recipient" in browser.find_element(By.ID, "recent").text
         assert browser.execute_script("return window.__pwned === undefined")
     finally:

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 import anyio
 import psutil
 import pytest
-from helpers import PY, ROOT
+from helpers import PY, ROOT, status_of
 
 from bridge.approval import PROMPT, ConsoleApprover
 from bridge.approvals import SqliteApprovalStore
@@ -207,18 +207,6 @@ def _pending_id(db: Path) -> int:
     return anyio.run(go)
 
 
-def _status(db: Path, rid: int) -> tuple[str, str | None]:
-    async def go() -> tuple[str, str | None]:
-        store = SqliteApprovalStore(db)
-        try:
-            request = await store.get(rid)
-            return request.status, request.reviewer
-        finally:
-            await store.aclose()
-
-    return anyio.run(go)
-
-
 def test_with_a_queue_a_decision_from_elsewhere_closes_the_console_prompt(tmp_path: Path) -> None:
     journal, db = tmp_path / "journal.jsonl", tmp_path / "approvals.db"
     with on_terminal([PY, "-c", CONSOLE_SCRIPT], hostile_env(journal, QUEUE=str(db))) as term:
@@ -230,7 +218,7 @@ def test_with_a_queue_a_decision_from_elsewhere_closes_the_console_prompt(tmp_pa
     screen = term.text()
     assert "decided in the queue: approved by alice: checked elsewhere" in screen
     assert '"text": "sent"' in screen and calls_sent(journal) == [{"to": "ann@example.com"}]
-    assert _status(db, rid) == ("approved", "alice")
+    assert status_of(db, rid) == ("approved", "alice")
 
 
 def test_with_a_queue_a_console_answer_withdraws_the_queued_request(tmp_path: Path) -> None:
@@ -242,7 +230,7 @@ def test_with_a_queue_a_console_answer_withdraws_the_queued_request(tmp_path: Pa
         assert term.finish() == 0, term.text()
     assert "denied by reviewer: not to ann" in term.text()
     assert calls_sent(journal) == []
-    assert _status(db, rid)[0] == "cancelled"  # nobody can approve it later
+    assert status_of(db, rid)[0] == "cancelled"  # nobody can approve it later
 
 
 def test_with_a_queue_ctrl_c_cancels_the_queued_request_too(tmp_path: Path) -> None:
@@ -253,7 +241,7 @@ def test_with_a_queue_ctrl_c_cancels_the_queued_request_too(tmp_path: Path) -> N
         status, screen, survivors = ctrl_c_at_the_prompt(term, PROMPT.strip())
     assert status == 130 and "Traceback" not in screen, screen
     assert survivors == []
-    assert _status(db, rid)[0] == "cancelled"
+    assert status_of(db, rid)[0] == "cancelled"
 
 
 @pytest.mark.parametrize("stdin", [b"", b"y\n"], ids=["closed", "piped"])
