@@ -23,7 +23,15 @@ class Step:
     Attributes:
         framework: ``autogen``, ``ag2``, ``agent_framework``, ``metagpt`` (or another caller's name).
         tool_call_id: the model's id for this tool call (``None`` when the framework has none).
-        run_id: the run, turn or conversation the call belongs to, where the framework exposes one.
+        run_id: the run, turn or conversation the call belongs to, where the framework exposes one
+            while the call runs: AutoGen, the key of the runtime agent handling the message
+            (``MessageHandlerContext``: a team's id in AgentChat, the topic source under a
+            ``TypeSubscription``; none for an agent run outside a runtime); Agent Framework, the
+            ``AgentSession.session_id`` of the run (none for a run without a session). AG2 0.14
+            names no chat while it runs (``ChatResult.chat_id`` and ``RunResponse.uuid`` exist
+            only on what a chat returns) and MetaGPT no run or round (``Team.run`` counts rounds
+            in a local variable), so for them it stays ``None`` unless a caller passes one;
+            MetaGPT's ``role``, ``action`` and ``message_id`` place the call instead.
         role: the acting role or agent class (MetaGPT's role).
         action: the framework's action (MetaGPT's action class).
         message_id: the message that asked for the call (MetaGPT's message id).

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, Literal
 
-from agent_framework import FunctionTool
+from agent_framework import FunctionInvocationContext, FunctionTool
 
 from ..adapters import ModelTool, error_text
 from ..approval import Decision
@@ -64,8 +64,17 @@ class MCPFunctionTool(FunctionTool):
         self.model_tool = ModelTool.of(toolset, entry)
         self._decisions: dict[str, Decision] = {}
 
-        async def call_mcp_tool(**arguments: Any) -> str:
-            return await self._call(arguments)
+        # The context parameter makes the framework hand over its FunctionInvocationContext (the
+        # agent session's id is the call's run) on every path, middleware or not; the server's
+        # schema stays the tool's input model, so the model never sees it.
+        async def call_mcp_tool(bridge_invocation: FunctionInvocationContext | Any = None, **arguments: Any) -> str:
+            if isinstance(bridge_invocation, FunctionInvocationContext):
+                # Its arguments are the call's, whole: a tool argument named like this parameter too.
+                given = bridge_invocation.arguments
+                return await self._call(dict(given) if isinstance(given, Mapping) else arguments, bridge_invocation)
+            if bridge_invocation is not None:  # a tool argument of that name, passed without a context
+                arguments = {"bridge_invocation": bridge_invocation, **arguments}
+            return await self._call(arguments, None)
 
         call_mcp_tool.__name__ = entry.name.replace("-", "_")
         super().__init__(name=entry.name, description=entry.description, approval_mode=approval_mode,
@@ -125,13 +134,14 @@ class MCPFunctionTool(FunctionTool):
         except BridgeError as e:  # e.g. arguments the schema refuses: nothing was sent either way
             logger.info("denied call of %s not recorded: %s", self.entry.name, e)
 
-    async def _call(self, arguments: Mapping[str, Any]) -> str:
+    async def _call(self, arguments: Mapping[str, Any], context: FunctionInvocationContext | None) -> str:
         try:
             # The caller's answer to the framework's approval request goes with the call (ToolCall.approval).
             call_id = _CALL_ID.get()
+            session = context.session if context is not None else None
+            step = Step("agent_framework", tool_call_id=call_id, run_id=session.session_id if session else None)
             result = await self.toolset.call(self.entry.name, arguments, call_id=call_id, timeout=self.timeout,
-                                             approval=self._framework_decision(call_id),
-                                             step=Step("agent_framework", tool_call_id=call_id))
+                                             approval=self._framework_decision(call_id), step=step)
         except BridgeError as e:
             return error_text(e)
         return error_text(result) if result.is_error else result.text

@@ -28,12 +28,14 @@ Storage is chosen by the developer: ``JsonlAuditLog(path)`` appends one JSON obj
 ``PostgresAuditLog(url)`` keeps the same table in PostgreSQL, for workers on many machines.
 ``open_audit_log`` picks one from a path or URL (it connects on first use; an owner closes it:
 ``hold_audit_log`` holds it in a connection's ``Resources``); ``query(path_or_url, ...)`` reads any of them.
-Writes run on worker threads so the event loop never waits on the disk or the network.
+Each store writes on a thread of its own (``writer``), so the event loop never waits on the disk,
+another process's lock or the network. A record is masked once, where it is made
+(``AuditRecord.masked``/``amend``), and each store masks whatever else it is given.
 
 Modules: ``records`` (the record, the ``AuditLog`` protocol, worker names, ``merge``), ``chain``
-(hashing and verification), ``jsonl``, ``sqlite``, ``postgres`` (the stores), ``stores``
-(``open_audit_log``), ``trail`` (the interceptor), ``query`` (reading, filtering, verifying and
-rendering).
+(hashing and verification), ``jsonl``, ``sqlite``, ``postgres`` (the stores), ``writer`` (their
+writer thread), ``stores`` (``open_audit_log``), ``trail`` (the interceptor), ``query`` (reading,
+filtering, verifying and rendering).
 """
 
 from .chain import KEY_ENV, Verification, verify

@@ -25,13 +25,13 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ..secrets import known_secrets
-from .records import READER_FIELDS, AuditRecord
+from .records import READER_FIELDS, AuditRecord, aware
 
-__all__ = ["FILE_CHAIN", "KEY_ENV", "Head", "Problem", "Verification", "audit_key", "digest", "link", "verify"]
+__all__ = ["FILE_CHAIN", "KEY_ENV", "Head", "Problem", "Verification", "audit_key", "digest", "linked_row", "verify"]
 
 KEY_ENV = "MCP_BRIDGE_AUDIT_KEY"
 """The HMAC key for audit chains (any text; unset: plain SHA-256)."""
@@ -60,28 +60,40 @@ def audit_key() -> bytes | None:
 
 def canonical(record: AuditRecord) -> bytes:
     """What a record's hash covers: its stored fields, ``None`` ones left out, as canonical JSON."""
-    data = {k: v for k, v in record.stored_json().items() if k not in _UNHASHED and v is not None}
+    return _canonical(record.stored_json())
+
+
+def _canonical(stored: Mapping[str, Any]) -> bytes:
+    data = {k: v for k, v in stored.items() if k not in _UNHASHED and v is not None}
     # The instant, not its spelling: a database may give the time back in another form.
-    data["time"] = record.at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    data["time"] = aware(datetime.fromisoformat(data["time"])).astimezone(timezone.utc).isoformat(
+        timespec="microseconds")
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
 
 
 def digest(record: AuditRecord, key: bytes | None) -> str:
     """The hash ``record`` should carry under its ``alg`` (``key`` for an HMAC)."""
-    body = canonical(record)
-    if record.alg == _HMAC:
+    return _digest(record.stored_json(), key)
+
+
+def _digest(stored: Mapping[str, Any], key: bytes | None) -> str:
+    body = _canonical(stored)
+    if stored["alg"] == _HMAC:
         if key is None:
             raise ValueError("an HMAC chain needs the key")
         return hmac.new(key, body, hashlib.sha256).hexdigest()
     return hashlib.sha256(body).hexdigest()
 
 
-def link(record: AuditRecord, chain: str, head: Head | None, key: bytes | None) -> AuditRecord:
-    """``record`` as the next record of ``chain`` after ``head`` (``None``: the chain's first)."""
+def linked_row(record: AuditRecord, chain: str, head: Head | None, key: bytes | None) -> dict[str, Any]:
+    """What a chaining store writes for ``record`` as the next record of ``chain`` after ``head``
+    (``None``: the chain's first): its stored form (``AuditRecord.stored_json``) with ``chain``,
+    ``seq``, ``prev``, ``alg`` and ``hash`` set."""
     seq, prev = (head[0] + 1, head[1]) if head is not None else (1, None)
-    linked = replace(record, chain=chain, seq=seq, prev=prev, hash=None, alg=_HMAC if key is not None else _SHA,
-                     chain_status=None)
-    return replace(linked, hash=digest(linked, key))
+    row = record.stored_json()
+    row.update(chain=chain, seq=seq, prev=prev, hash=None, alg=_HMAC if key is not None else _SHA)
+    row["hash"] = _digest(row, key)
+    return row
 
 
 @dataclass(frozen=True)

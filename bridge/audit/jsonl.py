@@ -11,10 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import anyio
-
-from .chain import FILE_CHAIN, Head, audit_key, head_of, link
+from .chain import FILE_CHAIN, Head, audit_key, head_of, linked_row
 from .records import AuditRecord, matches, merge
+from .writer import Writer
 
 __all__ = ["JsonlAuditLog"]
 
@@ -42,6 +41,7 @@ class JsonlAuditLog:
         # The head this object wrote last, and the file size right after: when the size is still
         # that, nobody appended since and the head need not be read back.
         self._head: tuple[int, Head | None] | None = None
+        self._writer = Writer(self.write, f"audit writer {self.path.name}")
 
     @property
     def location(self) -> str:
@@ -49,11 +49,12 @@ class JsonlAuditLog:
         return str(self.path)
 
     async def append(self, record: AuditRecord) -> None:
-        """Append one line (on a worker thread), secrets masked (``AuditRecord.masked``), chained."""
-        await anyio.to_thread.run_sync(self.write, record.masked())
+        """Append one line (on this log's writer thread), secrets masked (``AuditRecord.masked``), chained."""
+        await self._writer.run(record.masked())
 
     def write(self, record: AuditRecord) -> None:
         """``append`` on the calling thread (it blocks on the disk and the file lock)."""
+        record = record.masked()
         key = audit_key()
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,14 +63,13 @@ class JsonlAuditLog:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 size = os.fstat(fd).st_size
                 head = self._head[1] if self._head is not None and self._head[0] == size else _last_head(fd, size)
-                linked = link(record, FILE_CHAIN, head, key)
-                data = (json.dumps(linked.stored_json(), ensure_ascii=False, default=str, separators=(",", ":"))
-                        + "\n").encode("utf-8")
+                row = linked_row(record, FILE_CHAIN, head, key)
+                data = (json.dumps(row, ensure_ascii=False, default=str, separators=(",", ":")) + "\n").encode("utf-8")
                 if size and _last_byte(fd, size) != b"\n":
                     # A torn last line (a writer killed mid-write) must not swallow this record.
                     data = b"\n" + data
                 os.write(fd, data)
-                self._head = (size + len(data), (linked.seq or 0, linked.hash or ""))
+                self._head = (size + len(data), (row["seq"], row["hash"]))
             finally:
                 os.close(fd)  # releases the lock
 
@@ -101,7 +101,8 @@ class JsonlAuditLog:
         return out
 
     def close(self) -> None:
-        """Nothing stays open between writes."""
+        """End the writer thread once the writes handed to it are done (no file stays open between writes)."""
+        self._writer.close()
 
     def to_config(self) -> dict[str, Any]:
         """A JSON-able form for component configs."""

@@ -30,14 +30,13 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import anyio
-
 from ..errors import AuthError, BridgeError, ConfigError, ServerUnreachable
 from ..secrets import Secrets, mask_url, url_secrets
 from ..targets import expand_vars
-from .chain import Head, audit_key, link
-from .records import AuditRecord, current_worker, matches, merge
+from .chain import Head, audit_key, linked_row
+from .records import AuditRecord, aware, current_worker, matches, merge
 from .sqlite import COLUMNS, JSON_COLUMNS
+from .writer import Writer
 
 if TYPE_CHECKING:
     import psycopg
@@ -218,6 +217,7 @@ class PostgresAuditLog:
         self._chain: tuple[int, str] | None = None
         self._head: Head | None = None
         self._head_known = False
+        self._writer = Writer(self._write, "audit writer postgres")
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -282,19 +282,20 @@ class PostgresAuditLog:
             ServerUnreachable: no connection after a few attempts.
             ConfigError: the server refused the row (a table of another shape, say).
         """
-        await anyio.to_thread.run_sync(self._write, record.masked())
+        await self._writer.run(record.masked())
 
     def _write(self, record: AuditRecord) -> None:
+        record = record.masked()
         # One row of this writer's chain at a time: each names the one before it.
         with self._chain_lock:
             chain = self.chain
             if not self._head_known:
                 self._head = self._read_head(chain)
                 self._head_known = True
-            linked = link(record, chain, self._head, audit_key())
+            row = linked_row(record, chain, self._head, audit_key())
             self._head_known = False  # until this write is known to have committed
-            self._insert(self._row(linked))
-            self._head, self._head_known = (linked.seq or 0, linked.hash or ""), True
+            self._insert(self._params(row))
+            self._head, self._head_known = (row["seq"], row["hash"]), True
 
     def _read_head(self, chain: str) -> Head | None:
         try:
@@ -322,11 +323,10 @@ class PostgresAuditLog:
             except self._psycopg.Error as e:
                 raise self._error(e) from None
 
-    def _row(self, record: AuditRecord) -> tuple[Any, ...]:
+    def _params(self, row: dict[str, Any]) -> tuple[Any, ...]:
         from psycopg.types.json import Json
 
-        row = record.stored_json()
-        row["time"] = record.at
+        row["time"] = aware(datetime.fromisoformat(row["time"]))
         # The json type keeps the arguments' text as written (jsonb would reorder keys).
         for column in JSON_COLUMNS:
             if row[column] is not None:
@@ -386,7 +386,9 @@ class PostgresAuditLog:
         return out
 
     def close(self) -> None:
-        """Close its connections: idle ones now, busy ones when their write ends (a later call reconnects)."""
+        """End the writer thread once the writes handed to it are done, and close the connections:
+        idle ones now, busy ones when their write ends (a later call reconnects)."""
+        self._writer.close()
         self._pool.close()
 
     # -- configs -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -120,11 +120,37 @@ class AuditRecord:
         arguments, error and reason; secret-named (or ``extra_names``) and credential-shaped
         arguments as evidence marks (``bridge.secrets.mask_data``); the error cut at
         ``ERROR_LIMIT`` after masking; NUL characters replaced (PostgreSQL text cannot hold them,
-        and a record must read back as it was hashed). Masking a masked record changes nothing, so
-        every store applies it to whatever it is given."""
-        return replace(self, arguments=mask_data(dict(self.arguments), extra_names),
-                       error=_no_nul(clip(self.error, ERROR_LIMIT)) if self.error else self.error,
-                       reason=_no_nul(mask_known(self.reason)) if self.reason else self.reason)
+        and a record must read back as it was hashed).
+
+        Every store applies it to whatever it is given. Masking a masked record changes nothing,
+        and costs nothing for a record this method (or ``amend``) made: that record is itself
+        returned. Any other record, however made (``dataclasses.replace`` of a masked one, a
+        copy, one read back), is masked in full.
+        """
+        if self.is_masked(extra_names):
+            return self
+        return _marked(replace(self, **{name: mask(value, extra_names) for name, mask in _MASKERS.items()
+                                        if (value := getattr(self, name)) is not None}), extra_names)
+
+    def amend(self, extra_names: re.Pattern[str] | None = None, **changes: Any) -> AuditRecord:
+        """``masked(extra_names)`` with ``changes``: when this record is masked already, only the
+        fields changed are masked (``arguments``, ``error``, ``reason``), so a call's arguments are
+        masked once for both of its records."""
+        if not self.is_masked(extra_names):
+            return replace(self, **changes).masked(extra_names)
+        for name, mask in _MASKERS.items():
+            if changes.get(name) is not None:
+                changes[name] = mask(changes[name], extra_names)
+        return _marked(replace(self, **changes), extra_names)
+
+    def is_masked(self, extra_names: re.Pattern[str] | None = None) -> bool:
+        """Whether ``masked(extra_names)`` made this very record (or ``amend`` did)."""
+        rules = self.__dict__.get(_MASKED_WITH, _UNMASKED)
+        return rules is not _UNMASKED and (extra_names is None or rules is extra_names)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy or an unpickled record is masked again: the secrets known where it lands may differ.
+        return {k: v for k, v in self.__dict__.items() if k != _MASKED_WITH}
 
     @property
     def open(self) -> bool:
@@ -157,9 +183,27 @@ class AuditRecord:
 
 _STORED = tuple(name for name in AuditRecord.__dataclass_fields__ if name not in READER_FIELDS)
 
+# Which rules masked a record (its ``extra_names``), kept beside the fields: never stored, compared
+# or hashed, and absent from any record ``replace`` makes, which is therefore masked again.
+_MASKED_WITH = "_masked_with"
+_UNMASKED = object()
+
+
+def _marked(record: AuditRecord, extra_names: re.Pattern[str] | None) -> AuditRecord:
+    object.__setattr__(record, _MASKED_WITH, extra_names)
+    return record
+
 
 def _no_nul(text: str) -> str:
     return text.replace("\x00", "\ufffd")
+
+
+_MASKERS: dict[str, Callable[[Any, re.Pattern[str] | None], Any]] = {
+    "arguments": lambda value, extra: mask_data(dict(value), extra),
+    "error": lambda value, _: _no_nul(clip(value, ERROR_LIMIT)) if value else value,
+    "reason": lambda value, _: _no_nul(mask_known(value)) if value else value,
+}
+"""How each field a secret can reach is masked (``AuditRecord.masked``)."""
 
 
 def merge(stored: Iterable[AuditRecord]) -> list[AuditRecord]:

@@ -12,10 +12,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import anyio
-
-from .chain import FILE_CHAIN, audit_key, link
+from .chain import FILE_CHAIN, audit_key, linked_row
 from .records import AuditRecord, matches, merge
+from .writer import Writer
 
 __all__ = ["ADDED", "COLUMNS", "JSON_COLUMNS", "SqliteAuditLog"]
 
@@ -60,6 +59,7 @@ CREATE TABLE IF NOT EXISTS tool_calls (
 _BY_TIME = "CREATE INDEX IF NOT EXISTS tool_calls_by_time ON tool_calls(time)"
 # Rows written before records had ids keep a NULL id, which a UNIQUE index allows many times.
 _UNIQUE_ID = "CREATE UNIQUE INDEX IF NOT EXISTS tool_calls_by_record_id ON tool_calls(record_id)"
+_INSERT = f"INSERT OR IGNORE INTO tool_calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 # Seconds a writer waits for another process's lock before giving up.
 _BUSY_WAIT = 15.0
 
@@ -83,6 +83,7 @@ class SqliteAuditLog:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._writer = Writer(self.write, f"audit writer {self.path.name}")
 
     @property
     def location(self) -> str:
@@ -92,7 +93,7 @@ class SqliteAuditLog:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Used from anyio worker threads, one at a time under self._lock.
+            # Used from the writer thread and readers' threads, one at a time under self._lock.
             conn = sqlite3.connect(self.path, timeout=_BUSY_WAIT, isolation_level=None, check_same_thread=False)
             try:
                 _when_free(lambda: _prepare(conn))
@@ -103,12 +104,13 @@ class SqliteAuditLog:
         return self._conn
 
     async def append(self, record: AuditRecord) -> None:
-        """Insert one row (on a worker thread), secrets masked (``AuditRecord.masked``), chained; a
-        record already stored is left as it is."""
-        await anyio.to_thread.run_sync(self.write, record.masked())
+        """Insert one row (on this log's writer thread), secrets masked (``AuditRecord.masked``),
+        chained; a record already stored is left as it is."""
+        await self._writer.run(record.masked())
 
     def write(self, record: AuditRecord) -> None:
         """``append`` on the calling thread (it blocks on the disk and other writers' locks)."""
+        record = record.masked()
         key = audit_key()
         with self._lock:
             conn = self._connection()
@@ -116,12 +118,11 @@ class SqliteAuditLog:
             try:
                 last = conn.execute("SELECT seq, hash FROM tool_calls ORDER BY id DESC LIMIT 1").fetchone()
                 head = (int(last[0]), str(last[1])) if last is not None and last[0] is not None and last[1] else None
-                row = link(record, FILE_CHAIN, head, key).stored_json()
+                row = linked_row(record, FILE_CHAIN, head, key)
                 for column in JSON_COLUMNS:
                     if row[column] is not None:
                         row[column] = json.dumps(row[column], ensure_ascii=False, default=str)
-                conn.execute(f"INSERT OR IGNORE INTO tool_calls ({', '.join(COLUMNS)}) "
-                             f"VALUES ({', '.join('?' for _ in COLUMNS)})", tuple(row[c] for c in COLUMNS))
+                conn.execute(_INSERT, tuple(row[c] for c in COLUMNS))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -174,7 +175,9 @@ class SqliteAuditLog:
         return out
 
     def close(self) -> None:
-        """Close the database connection (a later call reopens it)."""
+        """End the writer thread once the writes handed to it are done, and close the database
+        connection (a later call reopens both)."""
+        self._writer.close()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()

@@ -13,19 +13,17 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Literal, get_args
 
 import anyio
 
 from ..connection import Handler, ToolCall
-from ..decisions import Decision
 from ..errors import AuditError, CallTimeout, ConfigError
 from ..results import CallResult
-from ..secrets import clip, mask_data, mask_known
+from ..task_calls import related_task
 from .postgres import PostgresAuditLog
-from .records import ERROR_LIMIT, AuditLog, AuditRecord, Outcome, current_worker, new_record_id
+from .records import AuditLog, AuditRecord, Outcome, Phase, current_worker, new_record_id
 from .stores import open_audit_log
 
 __all__ = ["AuditTrail", "OnAuditFailure", "audit_interceptor"]
@@ -92,30 +90,42 @@ class AuditTrail:
         if self.failure is not None and self.on_failure == "refuse":
             await self._refuse_while_failing(call)
         started = time.perf_counter()
-        opening = replace(self._finish(self._begin(call), call.approval, "started", None, started), phase="started",
-                          duration=0.0)
+        # Masked here, once: the outcome's record changes only what a masked record lacks.
+        opening = self._record(call, "started", None, None, phase="started")
         await self._write(opening)
         if self.failure is not None and self.on_failure == "refuse":
             raise self._failing(call)  # not sent: nothing would show it ever was
-        base = replace(opening, record_id=new_record_id(), phase="finished", ref=opening.record_id)
         try:
             result = await call_next(call)
         except BaseException as e:
             outcome, error = _failure(e)
-            await self._write(self._finish(base, call.approval, outcome, error, started))
+            await self._write(self._finished(opening, outcome, error, started))
             raise
         ended: Outcome = "tool_error" if result.is_error else "ok"
-        await self._write(self._finish(base, call.approval, ended, result.text if result.is_error else None,
-                                       started))
+        finished = self._finished(opening, ended, result.text if result.is_error else None, started)
+        if (task := related_task(result.meta)) is not None:  # the MCP task it ran as, kept with the step
+            finished = finished.amend(self._extra, step={**(finished.step or {}), "task": task})
+        await self._write(finished)
         return result
 
-    def _begin(self, call: ToolCall) -> AuditRecord:
-        at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        base = AuditRecord(time=at, agent=call.agent, server=call.server, tool=call.mcp_name,
-                           alias=call.tool if call.tool != call.mcp_name else None,
-                           arguments=mask_data(dict(call.arguments), self._extra), outcome="ok", call_id=call.call_id,
-                           worker=self.worker or current_worker(), step=call.step.to_json() if call.step else None)
-        return base
+    def _record(self, call: ToolCall, outcome: Outcome, error: str | None, started: float | None, *,
+                reason: str | None = None, phase: Phase | None = None) -> AuditRecord:
+        """The masked record of ``call`` with ``outcome`` (``started``: when the bridge took it, for
+        its duration; ``reason``: why it was refused, else the decision's reason)."""
+        d = call.approval
+        return AuditRecord(time=datetime.now(timezone.utc).isoformat(timespec="milliseconds"), agent=call.agent,
+                           server=call.server, tool=call.mcp_name,
+                           alias=call.tool if call.tool != call.mcp_name else None, arguments=call.arguments,
+                           outcome=outcome, error=error,
+                           duration=round(time.perf_counter() - started, 6) if started is not None else 0.0,
+                           decision=d.status if d else None, reviewer=d.reviewer if d else None,
+                           reason=reason or ((d.reason or None) if d else None), call_id=call.call_id,
+                           worker=self.worker or current_worker(), step=call.step.to_json() if call.step else None,
+                           phase=phase).masked(self._extra)
+
+    def _finished(self, opening: AuditRecord, outcome: Outcome, error: str | None, started: float) -> AuditRecord:
+        return opening.amend(self._extra, record_id=new_record_id(), phase="finished", ref=opening.record_id,
+                             outcome=outcome, error=error, duration=round(time.perf_counter() - started, 6))
 
     async def record_refusal(self, call: ToolCall, reason: str, error: BaseException | str) -> None:
         """Record an attempt refused before it became a call (outcome ``refused``).
@@ -125,9 +135,8 @@ class AuditTrail:
             reason: why, in the bridge's words (``"unknown tool"``, ``"invalid arguments"``, ...).
             error: what the caller was told.
         """
-        record = self._finish(self._begin(call), call.approval, "refused", str(error) or type(error).__name__,
-                              time.perf_counter())
-        await self._write(replace(record, reason=reason))
+        await self._write(self._record(call, "refused", str(error) or type(error).__name__, None,
+                                       reason=reason))
 
     async def record_unsent(self, call: ToolCall, outcome: Literal["denied", "exception"], error: str) -> None:
         """Record a call the approval gate stopped before it was sent: ``denied`` (the decision in
@@ -138,7 +147,7 @@ class AuditTrail:
             outcome: ``denied`` or ``exception``.
             error: what the caller was told.
         """
-        await self._write(self._finish(self._begin(call), call.approval, outcome, error, time.perf_counter()))
+        await self._write(self._record(call, outcome, error, None))
 
     def _failing(self, call: ToolCall) -> AuditError:
         return AuditError(f"audit trail {self.location} could not write a record ({self.failure}), so calls are "
@@ -150,14 +159,6 @@ class AuditTrail:
         # Recorded if the trail can take it now, which shows it works again: the calls after this pass.
         await self.record_refusal(call, "the audit trail could not write a record", error)
         raise error
-
-    @staticmethod
-    def _finish(base: AuditRecord, d: Decision | None, outcome: Outcome, error: str | None,
-                started: float) -> AuditRecord:
-        return replace(base, outcome=outcome, error=clip(error, ERROR_LIMIT) if error else None,
-                       duration=round(time.perf_counter() - started, 6),
-                       decision=d.status if d else None, reviewer=d.reviewer if d else None,
-                       reason=mask_known(d.reason) if d and d.reason else None)
 
     async def _write(self, record: AuditRecord) -> None:
         # Shielded: a cancelled call is exactly the kind of event the trail must not lose.

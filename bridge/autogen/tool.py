@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 import mcp_types as types
-from autogen_core import CancellationToken
+from autogen_core import CancellationToken, MessageHandlerContext
 from autogen_core._function_utils import args_base_model_from_signature, get_typed_signature
 from autogen_core.tools import BaseTool, FunctionTool, ToolSchema
 from pydantic import BaseModel
@@ -48,6 +48,19 @@ from .components import ToolComponentConfig, specs_of
 __all__ = ["MCPTool"]
 
 logger = logging.getLogger("bridge.tool")
+
+
+def autogen_step(call_id: str | None) -> Step:
+    """The model's step of an AutoGen call: the ``FunctionCall.id``, and as the run the key of the
+    runtime agent handling the message (``MessageHandlerContext``): AutoGen's session key, which
+    in an AgentChat team is the team's id (shared by its participants, kept across its runs) and
+    under a ``TypeSubscription`` the topic's source. An agent run on its own, outside any
+    runtime, has none."""
+    try:
+        run_id: str | None = MessageHandlerContext.agent_id().key
+    except RuntimeError:
+        run_id = None
+    return Step("autogen", tool_call_id=call_id, run_id=run_id)
 
 
 class MCPTool(FunctionTool):
@@ -223,7 +236,7 @@ class MCPTool(FunctionTool):
         an ``isError`` result raises ``ToolError``, which AutoGen reports to the model as an error."""
         try:
             result = await self._toolset.call(self._entry.name, arguments, call_id=call_id,
-                                              step=Step("autogen", tool_call_id=call_id))
+                                              step=autogen_step(call_id))
         except BridgeError as e:
             raise _read_by_the_model(e)  # noqa: B904 (the same error, re-raised)
         if result.is_error:

@@ -26,10 +26,10 @@ from ..catalogue import ToolEntry
 from ..connection import Connection
 from ..errors import BridgeError
 from ..guards import Guards
-from ..steps import Step
 from ..tasks import linked_to
 from ..toolset import Toolset
 from .components import WorkbenchComponentConfig, specs_of
+from .tool import autogen_step
 
 __all__ = ["MCPWorkbench"]
 
@@ -127,7 +127,7 @@ class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
         try:
             async with linked_to(token, f"tool {name!r}"):
                 result = await self._toolset.call(name, dict(arguments or {}), call_id=call_id,
-                                                  step=Step("autogen", tool_call_id=call_id))
+                                                  step=autogen_step(call_id))
         except BridgeError as e:
             return ToolResult(name=name, result=[TextResultContent(content=error_text(e))], is_error=True)
         text = error_text(result) if result.is_error else result.text
