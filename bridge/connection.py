@@ -106,20 +106,6 @@ def _bind(interceptor: Interceptor, nxt: Handler) -> Handler:
     return handler
 
 
-def withhold_task_only_tools(server: str, tools: Sequence[types.Tool]) -> tuple[list[types.Tool], dict[str, str]]:
-    """Withhold tools that can only run as MCP tasks (``execution.taskSupport: "required"``).
-
-    Such a tool fails on every plain call, so offering it to a model only wastes its turns; the
-    bridge does not run task-augmented calls. Logged once per listing, and shown by ``mcp-bridge tools``.
-    """
-    withheld = {t.name: 'by the bridge: it runs only as an MCP task (execution.taskSupport is "required"), '
-                        "which the bridge does not do" for t in tools
-                if t.execution is not None and t.execution.task_support == "required"}
-    if withheld:
-        logger.info("server %s: withholding %s (they run only as MCP tasks)", server, ", ".join(sorted(withheld)))
-    return [t for t in tools if t.name not in withheld], withheld
-
-
 @dataclass(frozen=True)
 class Listing:
     """What the server says now, before any check: every listed tool, the handshake's
@@ -175,14 +161,13 @@ class Connection:
                                         instructions=lambda: session.info.instructions)
         self.checks: list[ListingCheck] = [self.lock_guard] if self.lock_guard is not None else []
         self.checks.extend(checks)
-        self.checks.append(withhold_task_only_tools)
         self.checks.append(withhold_unreadable_names)
         self.withheld: dict[str, str] = {}
         """Tools the checks withheld from the latest listing (MCP name -> reason)."""
         self._catalogue: Catalogue | None = None
         self._catalogue_version = -1
         self._list_lock = anyio.Lock()
-        self.resources = Resources()
+        self.holdings = Resources()
         """What this connection's toolsets opened (audit stores), shared per key; closed with it."""
         self.list_seconds = 0.0
         """How long the last full tools/list walk took."""
@@ -208,7 +193,7 @@ class Connection:
         try:
             await self.session.__aexit__(exc_type, exc, tb)
         finally:
-            await self.resources.aclose()
+            await self.holdings.aclose()
 
     @property
     def name(self) -> str:

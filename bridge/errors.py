@@ -14,7 +14,7 @@ Hierarchy::
     ├── ToolNotFound                 no tool of that name (with the closest names)
     ├── InvalidArguments             arguments break the tool's inputSchema
     ├── ToolError                    the tool itself returned ``isError: true``
-    ├── CatalogueDrift               a tool is withheld: a lock file's pins differ, or the bridge cannot run it
+    ├── CatalogueDrift               a tool is withheld: a lock file's pins differ, or the bridge will not offer it
     └── AuditError                   the audit trail cannot write, so calls are refused until it can
 
 Three failure kinds stay apart on purpose: transport failures (``ConnectError``,
@@ -181,7 +181,7 @@ class ToolError(BridgeError):
 
 class CatalogueDrift(BridgeError):
     """A tool or server is withheld: the live catalogue differs from the lock file and the policy refuses
-    it, or the tool needs what the bridge does not do (MCP tasks).
+    it, or the bridge will not offer the tool (a name with invisible characters, say).
 
     ``drift`` is the ``bridge.lock.Drift`` (what was added, removed, changed), when known.
     """

@@ -86,7 +86,8 @@ class CallbackGuard(Protocol):
 _SECONDS = {"timeout": False, "call_timeout": False, "reconnect_backoff": True, "exit_grace": True}
 
 _CARRIED = ("timeout", "call_timeout", "mode", "reconnect_attempts", "reconnect_backoff", "exit_grace", "prefix",
-            "max_result_chars", "lock", "lock_policy", "max_message_bytes", "max_listing_tools", "max_listing_bytes")
+            "max_result_chars", "lock", "lock_policy", "max_message_bytes", "max_listing_tools", "max_listing_bytes",
+            "task_tools", "cancel_tasks")
 
 # The options that count something, and must count at least one.
 _COUNTS = ("max_result_chars", "max_message_bytes", "max_listing_tools", "max_listing_bytes")
@@ -122,6 +123,11 @@ class Options:
         callbacks: answers to server-initiated requests (not carried by ``to_config``).
         on_progress: receives progress of every call made without its own ``progress=``,
             agents' calls included (not carried by ``to_config``).
+        task_tools: tools whose MCP tasks are optional (``execution.taskSupport: "optional"``) that are
+            called as tasks, by ``fnmatch`` glob on the MCP name (``("*",)``: every such tool). Tools
+            whose tasks are required always run as tasks, and a 2026-07-28 server decides per call.
+        cancel_tasks: a call that is cancelled or times out cancels its task on the server
+            (``tasks/cancel``); ``False`` leaves it running, to be resumed by its id.
         server_requests: guards the server's sampling and elicitation requests per connection
             (``bridge.ServerRequestGuard``: budget, ``maxTokens`` cap, approval, audit);
             ``connect()`` and ``open_servers()`` use ``ServerRequestGuard()`` when it is ``None``.
@@ -144,6 +150,8 @@ class Options:
     callbacks: ClientCallbacks = field(default_factory=ClientCallbacks, compare=False)
     on_progress: ProgressListener | None = field(default=None, compare=False)
     server_requests: CallbackGuard | None = field(default=None, compare=False)
+    task_tools: tuple[str, ...] = ()
+    cancel_tasks: bool = True
 
     def __repr__(self) -> str:
         # A lock path or a callback's repr may quote a secret a session knows.
@@ -162,6 +170,12 @@ class Options:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"option {name} must be a positive integer, not {value!r}")
+        globs = (self.task_tools,) if isinstance(self.task_tools, str) else self.task_tools
+        if not isinstance(globs, list | tuple) or not all(isinstance(g, str) and g for g in globs):
+            raise ConfigError(f"option task_tools must be a list of tool names or globs, not {self.task_tools!r}")
+        object.__setattr__(self, "task_tools", tuple(globs))  # a config's JSON list, kept hashable
+        if not isinstance(self.cancel_tasks, bool):
+            raise ConfigError(f"option cancel_tasks must be true or false, not {self.cancel_tasks!r}")
         if self.lock_policy not in get_args(LockPolicy):
             raise ConfigError(f"unknown lock policy {self.lock_policy!r}; expected one of "
                               f"{', '.join(get_args(LockPolicy))}")
@@ -200,7 +214,7 @@ class Options:
         for name in _CARRIED:
             value = getattr(self, name)
             if value != getattr(defaults, name):
-                out[name] = os.fspath(value) if name == "lock" else value
+                out[name] = os.fspath(value) if name == "lock" else list(value) if name == "task_tools" else value
         return out
 
     @classmethod

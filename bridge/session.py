@@ -13,7 +13,8 @@ cannot have run twice: it never reached the server, or the caller says it is ide
 
 Both protocol eras are handled by the SDK's ``mode="auto"`` negotiation; tools/list_changed
 arrives as a legacy notification or through a 2026-07-28 ``subscriptions/listen`` stream,
-and either way bumps ``tools_version``.
+and either way bumps ``tools_version``; resources and prompts changes arrive the same two ways
+and go to ``notification_listeners`` (``bridge.published`` keeps its listings current with them).
 
 A listing is bounded as its pages arrive: a repeated cursor, more than 10,000 pages, or more
 tools or bytes than ``Options.max_listing_tools``/``max_listing_bytes`` is a ``ProtocolError``
@@ -35,6 +36,7 @@ import mcp_types as types
 from mcp import Client
 from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
 from mcp.shared.dispatcher import ProgressFnT
+from mcp.shared.subscriptions import ToolsListChanged, event_to_notification
 from mcp_types import INTERNAL_ERROR
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -54,6 +56,16 @@ from .repair import SkippedTool
 from .sanitize import one_line
 from .secrets import log_mask
 from .targets import StdioTarget, Target
+from .task_calls import (
+    TaskRun,
+    TasksExtension,
+    TaskState,
+    cancel_task,
+    create_task,
+    current_run,
+    offers_tool_tasks,
+    task_wanted,
+)
 from .tasks import Held
 from .transports import StderrCapture, open_streams
 from .wire import Wire, WireReport, requests_sent
@@ -66,6 +78,20 @@ logger = logging.getLogger("bridge.session")
 _MAX_PAGES = 10_000
 # Teardown of a generation (close stdin, TERM, KILL) gets this long before we move on.
 _CLOSE_TIMEOUT = 10.0
+
+
+def _client_info() -> types.Implementation:
+    """Who the bridge tells servers it is (``clientInfo``), so operators can tell it apart in their logs."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("autogen-mcp-bridge")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        installed = "0.0.0"
+    return types.Implementation(name="autogen-mcp-bridge", title="mcp-bridge", version=installed)
+
+
+CLIENT_INFO = _client_info()
 
 
 @dataclass(frozen=True)
@@ -104,10 +130,12 @@ class _Generation:
         target, options, callbacks: where the server is, how to connect, what answers its requests.
         opened: told the client once the handshake is done, before any request is made on it.
         tools_changed: told of every tools/list_changed, by notification or ``subscriptions/listen``.
+        notified: told of every resources or prompts change, by notification or ``subscriptions/listen``.
     """
 
     def __init__(self, number: int, name: str, target: Target, options: Options, callbacks: ClientCallbacks, *,
-                 opened: Callable[[Client], None], tools_changed: Callable[[], None]) -> None:
+                 opened: Callable[[Client], None], tools_changed: Callable[[], None],
+                 notified: Callable[[object], None] = lambda message: None) -> None:
         self.number = number
         self.name = name
         self.target = target
@@ -115,6 +143,7 @@ class _Generation:
         self.callbacks = callbacks
         self.opened = opened
         self.tools_changed = tools_changed
+        self.notified = notified
         self.client: Client | None = None
         self.wire = Wire(name, lambda: self.client.protocol_version if self.client is not None else None)
         self.stderr = StderrCapture() if isinstance(target, StdioTarget) else None
@@ -146,6 +175,8 @@ class _Generation:
             mode=options.mode,
             read_timeout_seconds=options.timeout,
             cache=None,  # the catalogue is our cache; the SDK's would serve stale pages
+            client_info=CLIENT_INFO,
+            extensions=[TasksExtension()],  # a 2026 server may answer any call with a task
             message_handler=self._on_message,
             sampling_callback=callbacks.sampling,
             # The callback learns which server asks, by the user's name for it (its prompt says so).
@@ -183,9 +214,15 @@ class _Generation:
 
     async def _listen(self, client: Client) -> None:
         try:
-            async with client.listen(tools_list_changed=True) as sub:
-                async for _event in sub:
-                    self.tools_changed()
+            wanted = _listen_filter(client)
+            async with client.listen(tools_list_changed=wanted["tools_list_changed"],
+                                     resources_list_changed=wanted["resources_list_changed"],
+                                     prompts_list_changed=wanted["prompts_list_changed"]) as sub:
+                async for event in sub:
+                    if isinstance(event, ToolsListChanged):
+                        self.tools_changed()
+                    else:
+                        self.notified(event_to_notification(event, {}))
         except (ListenNotSupportedError, SubscriptionLost, TimeoutError) as e:
             logger.debug("tools/list_changed stream for %s ended: %r", self.name, e)
         except Exception as e:
@@ -194,15 +231,28 @@ class _Generation:
     async def _on_message(self, message: Any) -> None:
         if isinstance(message, types.ToolListChangedNotification):
             self.tools_changed()
+        elif isinstance(message, _CONTENT_CHANGES):
+            self.notified(message)
         elif isinstance(message, Exception):
             logger.debug("transport error from %s: %r", self.name, message)
+
+
+_CONTENT_CHANGES = (types.ResourceListChangedNotification, types.ResourceUpdatedNotification,
+                    types.PromptListChangedNotification)
+
+
+def _listen_filter(client: Client) -> dict[str, bool]:
+    """What a 2026-07-28 ``subscriptions/listen`` asks for: each list change the server can announce."""
+    caps = client.server_capabilities
+    return {"tools_list_changed": bool(caps.tools and caps.tools.list_changed),
+            "resources_list_changed": bool(caps.resources and caps.resources.list_changed),
+            "prompts_list_changed": bool(caps.prompts and caps.prompts.list_changed)}
 
 
 def _wants_listen(client: Client) -> bool:
     if client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
         return False
-    tools = client.server_capabilities.tools
-    return bool(tools and tools.list_changed)
+    return any(_listen_filter(client).values())
 
 
 class Session:
@@ -230,6 +280,9 @@ class Session:
         """Bumped on every reconnect and every tools/list_changed: a catalogue built at an
         older version is stale."""
         self._tools_changed = anyio.Event()
+        self.notification_listeners: list[Callable[[object], None]] = []
+        """Told of every resources/prompts list_changed and resources/updated the server sends
+        (``bridge.published.Published`` keeps its listings current with them)."""
         self._gen: _Generation | None = None
         self._generations = 0
         self._tg: anyio.abc.TaskGroup | None = None
@@ -240,6 +293,9 @@ class Session:
         self._secrets = tuple(target.secret_values())
         self.skipped_tools: tuple[SkippedTool, ...] = ()
         """Tools the last listing left out because their definitions are invalid."""
+        self.running_tasks: dict[str, TaskState] = {}
+        """MCP tasks this session's calls are waiting for, by task id (see ``bridge.task_calls``)."""
+        self._task_tools: dict[str, types.Tool] = {}
 
     @property
     def timeout(self) -> float:
@@ -292,7 +348,7 @@ class Session:
         assert self._tg is not None
         self._generations += 1
         gen = _Generation(self._generations, self.name, self.target, self.options, self.callbacks,
-                          opened=self._opened, tools_changed=self._mark_tools_changed)
+                          opened=self._opened, tools_changed=self._mark_tools_changed, notified=self._notified)
         try:
             with anyio.fail_after(self.timeout):
                 await self._tg.start(gen.held.run)
@@ -337,6 +393,10 @@ class Session:
         self.tools_version += 1
         self._tools_changed.set()
         self._tools_changed = anyio.Event()
+
+    def _notified(self, message: object) -> None:
+        for listener in self.notification_listeners:
+            listener(message)
 
     async def wait_tools_changed(self) -> None:
         """Block until the next tools/list_changed (or reconnect)."""
@@ -527,6 +587,7 @@ class Session:
         tools: list[types.Tool] = await self.request(op, timeout=self.timeout, retry=True)
         self.skipped_tools = tuple(skipped)
         self._listing = tuple(tools)
+        self._task_tools = {t.name: t for t in tools if t.execution is not None and t.execution.task_support}
         if self.tools_version != version:
             logger.debug("catalogue of %s changed while listing", self.name)
         return tools
@@ -538,15 +599,74 @@ class Session:
 
         ``idempotent``: the tool may run twice, so a call cut off by a lost connection is re-sent.
         ``meta``: the request's ``_meta`` (a W3C trace context, say).
+
+        A call that runs as an MCP task (``bridge.task_calls``: a task-only tool, an opted-in
+        ``Options.task_tools`` one, or a 2026-07-28 server's choice) is followed to its end within
+        ``timeout``; its status changes reach ``progress``, and a connection lost meanwhile is
+        re-established and the same task polled again (never a second ``tools/call``).
         """
         seconds = timeout if timeout is not None else self.options.call_timeout
         sent = types.RequestParamsMeta(**dict(meta)) if meta else None  # type: ignore[typeddict-item]
+        run = TaskRun(self.name, name, timeout=seconds, request_timeout=self.timeout, progress=progress,
+                      cancel=self.options.cancel_tasks, running=self.running_tasks)
 
         async def op(client: Client) -> types.CallToolResult:
-            return await client.call_tool(name, dict(arguments or {}), seconds, progress, meta=sent)
+            if run.state is not None:  # the connection dropped while the task ran: follow it, never call again
+                return await run.follow(client.session)
+            tool = self._task_tools.get(name)  # only tools that declare task support are in it
+            if tool is not None and client.protocol_version not in MODERN_PROTOCOL_VERSIONS and task_wanted(
+                    tool, self.options.task_tools, offers_tool_tasks(client.server_capabilities)):
+                return await create_task(client.session, run, name, arguments or {}, meta)
+            token = current_run.set(run)  # a 2026 server answering with a task hands it to this run
+            try:
+                return await client.call_tool(name, dict(arguments or {}), seconds, progress, meta=sent)
+            finally:
+                current_run.reset(token)
 
-        result: types.CallToolResult = await self.request(op, tool=name, timeout=seconds, retry=idempotent)
+        resumed = 0
+        while True:
+            try:
+                result: types.CallToolResult = await self.request(op, tool=name, timeout=seconds, retry=idempotent)
+                return result
+            except ConnectionLost:
+                if run.state is None or run.state.done or resumed >= self.options.reconnect_attempts:
+                    raise
+                resumed += 1
+                logger.info("connection to %s lost while %s ran; resuming it", self.name, run.state.describe())
+
+
+    async def follow_task(self, task_id: str, *, timeout: float | None = None,
+                          progress: ProgressFnT | None = None) -> types.CallToolResult:
+        """Poll a task by its id until it ends and return its result: a call that an interrupt, a
+        timeout or a lost process left running on the server, resumed.
+
+        Raises:
+            ProtocolError: the server does not know the task (or it was cancelled, or failed).
+            CallTimeout: it did not end within ``timeout`` (default ``Options.call_timeout``) or its TTL.
+        """
+        seconds = timeout if timeout is not None else self.options.call_timeout
+        run = TaskRun(self.name, None, timeout=seconds, request_timeout=self.timeout, progress=progress,
+                      cancel=self.options.cancel_tasks, running=self.running_tasks)
+
+        async def op(client: Client) -> types.CallToolResult:
+            if run.state is None:
+                return await run.resume(client.session, task_id)
+            return await run.follow(client.session)
+
+        result: types.CallToolResult = await self.request(op, timeout=seconds, retry=True)  # polling repeats safely
         return result
+
+    async def cancel_task(self, task_id: str) -> None:
+        """Ask the server to cancel the task ``task_id`` (``tasks/cancel``; the server may still finish it).
+
+        Raises:
+            ProtocolError: the server does not know the task.
+        """
+        async def op(client: Client) -> None:
+            await cancel_task(client.session, task_id, timeout=self.timeout)
+
+        await self.request(op, timeout=self.timeout, retry=True)
+        self.running_tasks.pop(task_id, None)
 
 
 class _Walk:

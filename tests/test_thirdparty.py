@@ -39,7 +39,7 @@ from autogen_core.tools import FunctionTool
 from autogen_ext.models.replay import ReplayChatCompletionClient
 from thirdparty import servers
 
-from bridge import CallResult, CatalogueDrift, Server, ToolError, connect
+from bridge import CallResult, Server, ToolError, connect
 from bridge.autogen import MCPTool
 from bridge.callbacks import console_elicitation, elicitation_from
 
@@ -169,8 +169,8 @@ async def stdio(name: str, workdir: Path, **options: Any) -> AsyncIterator[Serve
 
 
 def offered(wire: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The listed tools the bridge offers: all but those that run only as MCP tasks."""
-    return {n: t for n, t in wire.items() if (t.get("execution") or {}).get("taskSupport") != "required"}
+    """The listed tools the bridge offers: every one (those that run only as MCP tasks are called as tasks)."""
+    return dict(wire)
 
 
 async def tools_of(server: Server, count: int) -> dict[str, MCPTool]:
@@ -235,7 +235,8 @@ async def test_everything_stdio_catalogue_and_callbacks(tmp_path: Path,
     workspace.mkdir()
     async with stdio("everything", tmp_path, mode="legacy", sampling=replay_model("replayed: 42"),
                      elicitation=elicitation_from(fill_form), roots={"workspace": workspace}) as server:
-        task_only = set(everything_wire) - set(offered(everything_wire))
+        task_only = {n for n, t in everything_wire.items()
+                     if (t.get("execution") or {}).get("taskSupport") == "required"}
         assert task_only == {"simulate-research-query"}
         tools = await tools_of(server, len(offered(everything_wire)))
         with anyio.fail_after(10):  # the catalogue moved past its first listing by notification
@@ -253,11 +254,8 @@ async def test_everything_stdio_catalogue_and_callbacks(tmp_path: Path,
         [(message, schema)] = seen
         assert message and schema["required"] == ["name"] and "email" in schema["properties"]
 
-        # Runs only as an MCP task, which the bridge does not do: withheld from the model, saying why.
-        assert "simulate-research-query" not in tools
-        assert server.withheld["simulate-research-query"].startswith("by the bridge: it runs only as an MCP task")
-        with pytest.raises(CatalogueDrift, match="withheld by the bridge: it runs only as an MCP task"):
-            await server.call("simulate-research-query", {"topic": "x"})
+        # Runs only as an MCP task: offered like any tool (tests/test_mcp_tasks.py calls it).
+        assert "simulate-research-query" in tools and not server.withheld
         assert (await run(tools["echo"], {"message": "still here"})).text == "Echo: still here"
 
 
@@ -265,8 +263,8 @@ async def test_everything_result_shapes(tmp_path: Path, everything_wire: dict[st
     async with stdio("everything", tmp_path) as server:
         assert server.info.transport == "stdio"
         tools = {tool.mcp_name: tool for tool in await server.tools()}
-        # Without callbacks the capability-gated tools are simply not offered; the task-only one is withheld.
-        assert len(tools) == TOOL_COUNT["everything"] - 1 and not set(tools) & EVERYTHING_CALLBACK_TOOLS
+        # Without callbacks the capability-gated tools are simply not offered; the task-only one is.
+        assert len(tools) == TOOL_COUNT["everything"] and not set(tools) & EVERYTHING_CALLBACK_TOOLS
         assert_lossless(list(tools.values()), [everything_wire[name] for name in tools])
 
         assert (await run(tools["echo"], {"message": "hi"})).text == "Echo: hi"
