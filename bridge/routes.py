@@ -105,7 +105,7 @@ class Routes:
         connection's ``Resources``: an audit store closes with that connection, or at ``close()``."""
         if self._open is None:
             if self.connections:
-                owner = self.connections[0].resources
+                owner = self.connections[0].holdings
             else:  # no server at all: what records its refusals is this table's to close
                 owner = self._own = self._own or Resources()
             self._open = self.guards.open(owner)
@@ -151,9 +151,13 @@ class Routes:
                 if selection is not None and not selection.selects(entry, connection.name):
                     continue
                 if entry.name in table:
-                    other = table[entry.name].connection.name
-                    raise ConfigError(f"tool name {entry.name!r} is offered by both {other!r} and {connection.name!r}; "
-                                      "open them with prefixes (open_servers(..., prefix=True)) or exclude one")
+                    first = table[entry.name].connection
+                    # With prefixes on already, advising them would send the reader in a circle.
+                    fix = ("rename one of the servers in the config or exclude one of the tools"
+                           if first.prefix or connection.prefix
+                           else "open them with prefixes (open_servers(..., prefix=True)) or exclude one")
+                    raise ConfigError(f"tool name {entry.name!r} is offered by both {first.name!r} and "
+                                      f"{connection.name!r}; {fix}")
                 table[entry.name] = Route(connection, entry, profile)
         self._table, self._built_from = table, catalogues
         self.version += 1

@@ -16,12 +16,14 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+import mcp_types as types
 from mcp.client.session import ElicitationFnT, SamplingFnT
 
 from .callbacks import console_elicitation, static_roots
 from .connection import Connection, Interceptor
 from .guards import Guards
 from .options import Options
+from .published import Published, RenderedPrompt, ResourceRead
 from .server_requests import ServerRequestGuard
 from .session import Session
 from .targets import Target, TransportName, resolve_target
@@ -45,6 +47,44 @@ class Server(Connection):
     async def __aenter__(self) -> Server:
         await super().__aenter__()
         return self
+
+    # -- resources and prompts (``bridge.published``: listed once per change, scoped, bounded) ---------
+
+    @property
+    def published(self) -> Published:
+        """The server's resources, templates and prompts, kept current by its notifications."""
+        return Published.of(self.session)
+
+    async def resources(self) -> tuple[types.Resource, ...]:
+        """Every resource the server lists (all pages; empty when it offers none)."""
+        return await self.published.resources()
+
+    async def resource_templates(self) -> tuple[types.ResourceTemplate, ...]:
+        """Every resource template the server lists (all pages; empty when it offers none)."""
+        return await self.published.resource_templates()
+
+    async def read_resource(self, uri: str) -> ResourceRead:
+        """Read a URI the server listed or templated; its ``text`` is bounded by ``Options.max_result_chars``.
+
+        Raises:
+            InvalidArguments: a ``..`` URI, or one the server neither lists nor templates (nothing sent).
+            ProtocolError, CallTimeout, ConnectionLost: the read failed.
+        """
+        return await self.published.read(uri, max_chars=self.max_result_chars)
+
+    async def prompts(self) -> tuple[types.Prompt, ...]:
+        """Every prompt the server lists (all pages; empty when it offers none)."""
+        return await self.published.prompts()
+
+    async def get_prompt(self, name: str, arguments: Mapping[str, str] | None = None) -> RenderedPrompt:
+        """The prompt ``name`` filled in, as framework-neutral messages (each adapter's
+        ``prompt_messages`` turns them into its own).
+
+        Raises:
+            InvalidArguments: an unlisted prompt, or a required argument missing (named); nothing sent.
+            ProtocolError, CallTimeout, ConnectionLost: the request failed.
+        """
+        return await self.published.get_prompt(name, arguments, max_chars=self.max_result_chars)
 
     def toolset(self, agent: str | None = None, guards: Guards | None = None, *, growing: bool = False,
                 **guard_options: Any) -> Toolset:

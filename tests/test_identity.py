@@ -66,9 +66,9 @@ async def test_a_server_cannot_take_the_name_of_one_the_user_trusts(tmp_path: Pa
                                                                                     "filesystem", "9.9")
         assert ServerSpec.of(impostor).name == "fixtures.hostile"  # a dumped component keeps the user's name
 
-        ran = await trusted.call("delete_all", {}, agent="janitor", interceptors=guards.open(trusted.resources).chain)
+        ran = await trusted.call("delete_all", {}, agent="janitor", interceptors=guards.open(trusted.holdings).chain)
         stopped = await impostor.call("delete_all", {}, agent="janitor",
-                                      interceptors=guards.open(impostor.resources).chain)
+                                      interceptors=guards.open(impostor.holdings).chain)
 
     assert not ran.is_error and ran.text == "deleted everything"
     assert stopped.is_error and stopped.text == "denied by reviewer: rejected"
@@ -110,7 +110,11 @@ def test_the_tools_header_names_the_server_as_the_user_did_and_shows_its_claim(
     ("uvx --python 3.12 mcp-server-git==1.0 --repo .", "mcp-server-git"),
     ("pipx run mcp-notes", "mcp-notes"),
     (f"{PY} -m fixtures.hostile", "fixtures.hostile"),
-    ("node build/index.js", "node"),
+    ("node build/index.js", "build/index.js"),
+    ("node /opt/node_modules/@scope/server-x/dist/index.js /tmp", "@scope/server-x"),
+    ("python3 -X utf8 serve.py --port 1", "serve.py"),
+    ("docker run -i --rm -e TOKEN ghcr.io/org/mcp-server:1.2", "ghcr.io/org/mcp-server"),
+    (f"{PY} -c 'print(1)'", Path(PY).name),
 ])
 def test_a_label_comes_from_the_target(command: str, label: str) -> None:
     assert resolve_target(command).label == label

@@ -1,0 +1,24 @@
+"""A server prompt as AutoGen messages: ``prompt_messages`` for a conversation, ``system_message``
+for an agent's instructions. The prompt was fetched and bounded by the core
+(``server.get_prompt``, ``bridge.published.RenderedPrompt``); only the message types are AutoGen's."""
+
+from __future__ import annotations
+
+from autogen_core.models import AssistantMessage, LLMMessage, SystemMessage, UserMessage
+
+from ..published import RenderedPrompt
+
+__all__ = ["prompt_messages", "system_message"]
+
+
+def prompt_messages(prompt: RenderedPrompt) -> list[LLMMessage]:
+    """Each message of ``prompt`` as a ``UserMessage`` or ``AssistantMessage`` whose ``source``
+    names the server (``server:<name>``)."""
+    source = f"server:{prompt.server}"
+    return [AssistantMessage(content=line.text, source=source) if line.role == "assistant"
+            else UserMessage(content=line.text, source=source) for line in prompt.lines]
+
+
+def system_message(prompt: RenderedPrompt) -> SystemMessage:
+    """The whole prompt as one ``SystemMessage`` (``RenderedPrompt.system_text``)."""
+    return SystemMessage(content=prompt.system_text())
