@@ -35,6 +35,7 @@ from .approval import ApprovalGate, ApprovalPolicy, Approver
 from .audit import AuditLog, AuditTrail, hold_audit_log, open_audit_log
 from .audit.postgres import is_postgres_url
 from .audit.trail import OnAuditFailure
+from .code_limits import CodeLimits
 from .connection import Interceptor, ToolCall
 from .errors import BridgeError, ConfigError
 from .profiles import PROFILES
@@ -55,7 +56,7 @@ DEFAULT_DEFER_OVER = 20_000
 # How the catalogue is presented; written to a config only where it differs from these.
 _PRESENTATION: dict[str, Any] = {"catalogue": "full", "always": (), "defer_over": DEFAULT_DEFER_OVER,
                                  "warn_unguarded": True, "schema_profile": None, "telemetry": None,
-                                 "trace_content": False}
+                                 "trace_content": False, "resources": None}
 
 
 def _patterns(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
@@ -92,6 +93,13 @@ class Guards:
             (the default) when ``opentelemetry-api`` is installed, ``True`` requires it, ``False``
             never. Nothing is emitted until the application configures a tracer or meter provider.
         trace_content: put the masked arguments and result text on spans (off: never).
+        resources: URI globs (``"docs://*"``) of the server resources the agent may read: each
+            server that offers resources gets a ``read_resource`` tool (``bridge.resource_tools``),
+            reading only URIs the server lists or templates that match one of these. ``None`` (the
+            default): no such tool.
+        code: code mode (``bridge.code``): the model is offered one tool, ``run_python``, whose
+            programs call these tools, each call through these guards. ``True`` for the default
+            ``CodeLimits``, or a ``CodeLimits``; ``False`` (the default): the tools themselves.
 
     Raises:
         ConfigError: malformed patterns, ``approver`` with ``approval=False``, an unknown mode.
@@ -113,12 +121,17 @@ class Guards:
     schema_profile: str | None = None
     telemetry: bool | None = None
     trace_content: bool = False
+    resources: tuple[str, ...] | None = None
+    code: bool | CodeLimits = False
     _filter: ToolFilter | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "include", _patterns(self.include))
         object.__setattr__(self, "exclude", _patterns(self.exclude))
         object.__setattr__(self, "always", _patterns(self.always) or ())
+        object.__setattr__(self, "resources", _patterns(self.resources))
+        object.__setattr__(self, "code", CodeLimits.from_config(self.code) if self.code is not False and not
+                           isinstance(self.code, CodeLimits) else self.code)
         object.__setattr__(self, "interceptors", tuple(self.interceptors))
         if self.catalogue not in get_args(CatalogueMode):
             raise ConfigError(f"catalogue must be one of {', '.join(get_args(CatalogueMode))}, "
@@ -240,6 +253,8 @@ class Guards:
             value = getattr(self, name)
             if value != default:
                 out[name] = list(value) if isinstance(value, tuple) else value
+        if isinstance(self.code, CodeLimits):
+            out["code"] = self.code.to_config() or True
         return out
 
     @classmethod
@@ -249,7 +264,7 @@ class Guards:
         Raises:
             ConfigError: unknown keys or interceptor kinds.
         """
-        known = {"select", "chain", *_PRESENTATION}
+        known = {"select", "chain", "code", *_PRESENTATION}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown guard keys in the config: {', '.join(unknown)}")
@@ -275,7 +290,7 @@ class Guards:
         presentation: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
                                         for k, v in data.items() if k in _PRESENTATION}
         return cls(select=select, approval=approval, approver=approver, audit=audit, on_audit_failure=on_failure,
-                   interceptors=tuple(extra), **presentation)
+                   interceptors=tuple(extra), code=data.get("code", False), **presentation)
 
     def _described(self) -> list[Any]:
         """The chain as written to a config (audit first, as configs have always listed it): built

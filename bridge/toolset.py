@@ -32,12 +32,15 @@ import anyio
 from mcp.shared.dispatcher import ProgressFnT
 
 from .catalogue import ToolEntry
+from .code import RUN_PYTHON, CodeMode
+from .code_limits import CodeLimits
 from .connection import Connection, Interceptor
 from .decisions import Decision
 from .deferred import CALL_TOOL, FIND_TOOLS, DeferredCatalogue
 from .guards import Guards
 from .profiles import apply_profile
 from .registry import ServerSpec, shared_connections
+from .resource_tools import ResourceTools
 from .results import CallResult
 from .routes import Route, Routes, UnguardedToolsWarning
 from .steps import Step
@@ -76,6 +79,10 @@ class Toolset:
         self._routes = Routes(agent=agent, guards=self.guards)
         self._routes.connections = self.connections
         self._offered = DeferredCatalogue(self._routes, growing=growing)
+        self.code_mode = CodeMode(self.guards.code, self._offered) if isinstance(self.guards.code, CodeLimits) \
+            else None
+        """With ``Guards(code=...)``: the ``run_python`` tool offered instead of the tools (``bridge.code``)."""
+        self._resource_tools = ResourceTools(self._routes)
         self._profiled: dict[str, tuple[ToolEntry, dict[str, Any]]] = {}
 
     @property
@@ -143,8 +150,14 @@ class Toolset:
 
     async def tools(self) -> list[ToolEntry]:
         """What the model is offered now: every allowed tool, or (deferred) the ``always`` tools, what
-        searches found so far (``growing`` frameworks), ``find_tools`` and, when not growing, ``call_tool``."""
-        return await (await self._started()).tools()
+        searches found so far (``growing`` frameworks), ``find_tools`` and, when not growing, ``call_tool``;
+        plus a ``read_resource`` per server when the guards name ``resources``; in code mode, ``run_python``
+        alone."""
+        if self.code_mode is not None:
+            await self._started()
+            return [await self.code_mode.entry()]
+        offered = await (await self._started()).tools()
+        return [*offered, *await self._resource_tools.entries(offered)]
 
     def model_schema(self, entry: ToolEntry) -> Mapping[str, Any]:
         """What the model is sent as ``entry``'s parameters: its inputSchema, unchanged unless the
@@ -159,7 +172,7 @@ class Toolset:
 
     def known_route(self, name: str) -> Route | None:
         """The route of ``name`` from the last listing seen, without I/O (``None`` before the first)."""
-        return self._routes.known(name)
+        return self._routes.known(name) or self._resource_tools.known(name)
 
     async def route(self, name: str) -> Route:
         """The allowed tool called ``name`` (agent-facing or MCP name).
@@ -169,6 +182,8 @@ class Toolset:
             CatalogueDrift: a lock file withheld it; says why.
         """
         await self._started()
+        if self._resource_tools.handles(name):
+            return await self._resource_tools.route(name)
         return await self._routes.route(name)
 
     # -- calls -----------------------------------------------------------------------------
@@ -189,6 +204,10 @@ class Toolset:
             ConnectionLost, CallTimeout, ProtocolError, ConnectError: the call could not complete.
         """
         offered = await self._started()
+        if self.code_mode is not None and name == RUN_PYTHON:
+            return await self.code_mode.run(arguments, step=step, timeout=timeout, approval=approval)
+        if self._resource_tools.handles(name):
+            return await self._resource_tools.call(name, arguments, call_id=call_id, timeout=timeout, step=step)
         return await offered.call(name, arguments, call_id=call_id, progress=progress, timeout=timeout,
                                   approval=approval, step=step)
 
