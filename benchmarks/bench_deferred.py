@@ -37,6 +37,7 @@ import anyio
 from _common import ROOT, Report, bench_parser, bench_server_argv, finish
 from autogen_agentchat.agents import AssistantAgent
 from autogen_ext.models.openai import OpenAIChatCompletionClient
+from intents import FILESYSTEM_INTENTS, HELD_OUT, MEMORY_INTENTS, MULTIMAIL_INTENTS, ZOO_INTENTS
 
 from bridge import connect, open_servers
 from bridge.audit import query
@@ -174,149 +175,7 @@ async def wire(task: Task, tmp: Path) -> dict[str, Any]:
             "problems": problems}
 
 
-# -- 2. search recall ---------------------------------------------------------------------------
-
-# (intent, expected tool or tools): an alternative is accepted only where two tools truly do the
-# same thing (filesystem's read_file is the deprecated name of read_text_file).
-MULTIMAIL_INTENTS: list[tuple[str, str | tuple[str, ...]]] = [
-    ("reply to the customer in the same thread", "reply_email"),
-    ("who is in my address book", "search_contacts"),
-    ("find the contact tagged billing", "search_contacts"),
-    ("write to jo@globex.example about the delayed order", "send_email"),
-    ("what's new in my inbox", "check_inbox"),
-    ("open that message and show me its full text", "read_email"),
-    ("save the PDF that came with the invoice email", "download_attachment"),
-    ("show me the whole conversation with Maria", "get_thread"),
-    ("stop the email I queued for tomorrow from going out", "cancel_message"),
-    ("change the signature at the bottom of my mails", "update_mailbox"),
-    ("change our company's postal address", "update_account"),
-    ("shut down the support mailbox for good", "delete_mailbox"),
-    ("label this email as urgent", "tag_email"),
-    ("save Sam's address as a new contact", "add_contact"),
-    ("which plan is my account on and can it send", "get_account"),
-    ("create another address for the sales team", "create_mailbox"),
-    ("ask my operator for permission to send without review", "request_upgrade"),
-    ("enter the upgrade code the operator gave me", "apply_upgrade"),
-    ("how many emails did we send this month", "get_usage"),
-    ("which emails are waiting for someone to approve them", "list_pending"),
-    ("approve the held outgoing message", "decide_email"),
-    ("this email is junk, get rid of it", "report_spam"),
-    ("that newsletter isn't junk, put it back in my inbox", "not_spam"),
-    ("show me what landed in the junk folder", "list_spam"),
-    ("remove Maria from my contacts", "delete_contact"),
-    ("why does mail to this address keep bouncing", "check_suppression"),
-    ("allow delivery again to an address that was blocked", "remove_suppression"),
-    ("show the API keys on this account", "list_api_keys"),
-    ("generate a new API key with read access", "create_api_key"),
-    ("disable a leaked API key", "revoke_api_key"),
-    ("who did what on this account recently", "get_audit_log"),
-    ("erase my whole account and all its data", "delete_account"),
-    ("I need a link to update my credit card details", "get_billing_portal"),
-    ("move us to the pro plan", "upgrade_plan"),
-    ("go back to the free tier", "cancel_subscription"),
-    ("wait until the customer writes back", "wait_for_email"),
-    ("notify my server over HTTPS whenever new mail arrives", "create_webhook"),
-    ("send this email tomorrow at 9am", "schedule_email"),
-    ("move the scheduled email to a later time", "edit_scheduled_email"),
-    ("what mailboxes do I have", "list_mailboxes"),
-    ("sign up for a new email account", ("create_account", "request_challenge")),
-    ("I got an activation code, finish creating my account", "activate_account"),
-    ("I never got the activation code, send it again", "resend_confirmation"),
-    ("set up my mailbox for the first time", "configure_mailbox"),
-    ("which webhooks are registered", "list_webhooks"),
-    ("stop sending events to my webhook", "delete_webhook"),
-]
-MEMORY_INTENTS: list[tuple[str, str | tuple[str, ...]]] = [
-    ("create a knowledge graph entity", "create_entities"),
-    ("remember that Maria is a person I work with", "create_entities"),
-    ("record that Maria works at Globex as a link between them", "create_relations"),
-    ("add a new fact about someone you already know", "add_observations"),
-    ("forget everything you stored about Sam", "delete_entities"),
-    ("drop one outdated fact about Maria", "delete_observations"),
-    ("Maria no longer works at Globex, remove that connection", "delete_relations"),
-    ("show me everything you remember", "read_graph"),
-    ("look through your memory for anything about invoices", "search_nodes"),
-    ("pull up the memory entries named Maria and Sam", "open_nodes"),
-]
-FILESYSTEM_INTENTS: list[tuple[str, str | tuple[str, ...]]] = [
-    ("list files in a folder", "list_directory"),
-    ("what's in the docs directory and how big is each file", "list_directory_with_sizes"),
-    ("print the contents of notes.txt", ("read_text_file", "read_file")),
-    ("show me this PNG picture", "read_media_file"),
-    ("open these three config files at once", "read_multiple_files"),
-    ("save this text into a new file called report.md", "write_file"),
-    ("replace one line in config.yaml", "edit_file"),
-    ("make a new folder called archive", "create_directory"),
-    ("show the whole folder hierarchy as a tree", "directory_tree"),
-    ("rename draft.txt to final.txt", "move_file"),
-    ("find all the .py files under src", "search_files"),
-    ("when was this file last modified", "get_file_info"),
-    ("which folders am I allowed to touch", "list_allowed_directories"),
-]
-# Written together with the lists above, before bridge/search.py was tuned, and never looked at while
-# tuning: recall here says whether the tuning generalises beyond the intents it was tuned on.
-HELD_OUT: dict[str, list[tuple[str, str | tuple[str, ...]]]] = {
-    "multimail": [
-        ("send a follow-up to the customer later today at 5pm", "schedule_email"),
-        ("did anyone write back to me", "check_inbox"),
-        ("get the file attached to that email", "download_attachment"),
-        ("answer Maria's last message", "reply_email"),
-        ("delete that contact I added by mistake", "delete_contact"),
-        ("how much quota is left this month", ("get_usage", "get_account")),
-        ("give me a list of the email addresses that bounce", "check_suppression"),
-        ("reject the inbound message that's on hold", "decide_email"),
-        ("make a fresh API key for the CI job", "create_api_key"),
-        ("change the subject of the email scheduled for Friday", "edit_scheduled_email"),
-        ("turn on forwarding of inbound mail to my personal address", "update_mailbox"),
-        # Written after the first tuning and before the second, and never looked at while tuning.
-        ("show me the emails I haven't read yet", "check_inbox"),
-        ("remove the webhook that points at my old server", "delete_webhook"),
-        ("add the tag invoices to this message", "tag_email"),
-        ("look up Sam's email address", "search_contacts"),
-        ("what's still waiting for my approval", "list_pending"),
-        ("let the held email go out", "decide_email"),
-        ("read the body of the latest email from Maria", "read_email"),
-        ("how many messages can I still send on my plan", ("get_usage", "get_account")),
-        ("change the display name of my mailbox", "update_mailbox"),
-        ("mark this message as spam", "report_spam"),
-        ("set a reminder email to go out next Monday", "schedule_email"),
-    ],
-    "memory": [
-        ("store a new person called Alex in the graph", "create_entities"),
-        ("what do you know about Globex", ("search_nodes", "open_nodes")),
-        ("dump the whole knowledge base", "read_graph"),
-        ("note that Alex prefers email over phone", "add_observations"),
-        # Written after the first tuning and before the second, and never looked at while tuning.
-        ("link Sam to the Acme project", "create_relations"),
-        ("remove an observation from Alex", "delete_observations"),
-        ("find memories that mention the budget", "search_nodes"),
-    ],
-    "filesystem": [
-        ("overwrite settings.json with this content", "write_file"),
-        ("how large is data.csv", ("get_file_info", "list_directory_with_sizes")),
-        ("move report.md into the archive folder", "move_file"),
-        ("look for any file named README anywhere", "search_files"),
-        ("view logo.jpg", "read_media_file"),
-        ("show the folder layout recursively", "directory_tree"),
-        # Written after the first tuning and before the second, and never looked at while tuning.
-        ("create the folder logs/2026", "create_directory"),
-        ("what's the size and owner of backup.tar", "get_file_info"),
-        ("change the word foo to bar in main.py", "edit_file"),
-    ],
-}
-# Only when the third-party servers are missing: the schema zoo stands in for them.
-ZOO_INTENTS: list[tuple[str, str | tuple[str, ...]]] = [
-    ("echo my arguments back with their JSON types", "echo_types"),
-    ("check an order on the server and list what is wrong with it", "validated_order"),
-    ("how many sleeps were cancelled", "cancelled_count"),
-    ("send me progress updates while you work", "progress"),
-    ("pause for a few seconds", "sleep"),
-    ("add a new tool while the server is running", "zoo_add_tool"),
-    ("give me back a small picture", "image_result"),
-    ("return a short sound clip", "audio_result"),
-    ("fail on purpose with a tool error", "error_result"),
-    ("nest objects three levels deep", "nested_objects"),
-]
+# -- 2. search recall (the intents: benchmarks/intents.py) ---------------------------------------
 
 
 @contextlib.asynccontextmanager
@@ -425,15 +284,16 @@ async def main(argv: list[str] | None = None) -> Path:
         split = ", ".join(f"{s} {sum(r['hit'] for r in part if r['server'] == s)}/{sum(r['server'] == s for r in part)}"
                           for s in result["servers"])
         misses = [r for r in part if not r["hit"]]
-        target = "" if held_out else f"; goal ≥ {RECALL_GOAL:.0f}%: {'OK' if pct >= RECALL_GOAL else 'FAIL'}"
+        # The goal is on intents the ranking was not tuned on; recall on the tuned ones proves nothing.
+        target = "" if not held_out else f"; goal ≥ {RECALL_GOAL:.0f}%: {'OK' if pct >= RECALL_GOAL else 'FAIL'}"
         report.add(f"top-3 recall, {len(part)} {label}", [pct], "%", group=group,
                    note=f"{hits}/{len(part)} ({split}); first place {top1:.0f}%{target}", misses=misses, intents=part)
         print(f"search recall, {label}: {hits}/{len(part)} = {pct:.1f}% in the top {LIMIT} ({split}); "
               f"first place {top1:.1f}%")
         for r in misses:
             print(f"  MISS [{r['server']}] {r['intent']!r}: expected {' or '.join(r['expected'])}, got {r['got']}")
-        if not held_out and pct < RECALL_GOAL:
-            failures.append(f"recall {pct:.1f}% below {RECALL_GOAL:.0f}%")
+        if held_out and pct < RECALL_GOAL:
+            failures.append(f"held-out recall {pct:.1f}% below {RECALL_GOAL:.0f}%")
     print()
     report.notes.append(
         "Bytes = len(json.dumps(body['tools'])) of each chat-completion request, as the scripted model server "
@@ -445,12 +305,10 @@ async def main(argv: list[str] | None = None) -> Path:
         "outcome ok, and the model received the same result text.")
     report.notes.append(
         f"Recall: toolset.find(intent, {LIMIT}) over one deferred toolset of every server (no prefixes); intents "
-        "are phrased as a user would ask, not copied from descriptions. The first 21 held-out intents were written "
-        "with the others, before bridge/search.py's stop words, synonyms and per-term weights were tuned; while "
-        "tuning only their hit count was seen. Their misses were printed (as now) before the second round of "
-        "tuning (meaning-rarity weights, names after 'called'), so the 17 held-out intents written just before "
-        "that round, whose misses were never looked at, are the clean check. Plain OR-ed BM25: 44/69 and 13/21; "
-        "after the first round: 62/69, 17/21 and 13/17.")
+        "are phrased as a user would ask, not copied from descriptions (benchmarks/intents.py). The 'intents' are "
+        "those an earlier ranking was tuned on; the held-out ones were written with them. The ranking now has no "
+        "vocabulary of its own beyond general English synonyms: bench_search.py compares it with that earlier "
+        "ranking and plain BM25 on these, on 50 fresh intents and on LiveMCPBench.")
     if failures:
         report.notes.append("FAILED: " + "; ".join(failures))
     path = finish(report, started, opts.json)

@@ -182,6 +182,15 @@ def _offered_bytes(entry: ToolEntry) -> int:
     return len(json.dumps([entry.name, entry.description, entry.input_schema]))
 
 
+_LINE = 160
+"""How many characters of a description ``find_tools`` shows: enough to tell tools apart."""
+
+
 def _first_line(text: str) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line[:200]
+    """The description's first line, cut at a word with an ellipsis past ``_LINE`` characters."""
+    line = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if len(line) <= _LINE:
+        return line
+    cut = line[: _LINE - 1]
+    head = cut.rsplit(" ", 1)[0] if " " in cut else cut
+    return head.rstrip(" ,;:.-") + "…"

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 import anyio.abc
 
+from .catalogue import safe_names
 from .connection import Interceptor
 from .errors import BridgeError, ConfigError, ConnectError, translate
 from .guards import Guards
@@ -82,8 +83,11 @@ class ServerGroup(Mapping[str, Server]):
         self.names = list(targets)
         self.options = options or Options()
         use_prefix = len(targets) > 1 if prefix is None else prefix
+        # Server names become OpenAI-safe prefixes; two names that would read the same once made
+        # safe ("Asset Price MCP", "Asset_Price_MCP") must still give two prefixes.
+        prefixes = safe_names(targets) if use_prefix else dict.fromkeys(targets, "")
         self._pending: dict[str, Server] = {
-            name: Server(Session(target, guarded(Options.of(self.options, prefix=name if use_prefix else ""))))
+            name: Server(Session(target, guarded(Options.of(self.options, prefix=prefixes[name]))))
             for name, target in targets.items()
         }
         self._servers: dict[str, Server] = {}
