@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck demo bench bench-load fuzz conformance third-party metagpt clean
+.PHONY: venv test lint typecheck demo bench bench-load fuzz conformance third-party metagpt postgres clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,12 +19,10 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # What the demo needs and no more (the core and AutoGen's OpenAI client), so a first `make demo`
-# is quick; `make test` adds the rest.
+# is quick; `make test` adds the rest. The script prints a line per step with the seconds so far.
 DEMO_STAMP := $(VENV)/.installed-demo
-$(DEMO_STAMP): pyproject.toml
-	@test -x $(PY) || (echo "setup: creating $(VENV)"; $(PYTHON) -m venv $(VENV))
-	@echo "setup: installing the project and AutoGen's OpenAI client (the demo's model client)"
-	@$(PY) -m pip install -q -e ".[openai]" > $(VENV)/pip-demo.log 2>&1 || (tail -30 $(VENV)/pip-demo.log >&2; exit 1)
+$(DEMO_STAMP): pyproject.toml scripts/install_demo.sh
+	@PYTHON=$(PYTHON) bash scripts/install_demo.sh
 	@touch $(DEMO_STAMP)
 
 # Pinned third-party MCP servers (npm, Node 22, PyPI venvs) into the git-ignored .third_party/.
@@ -35,6 +33,11 @@ third-party:
 # scripts/metagpt.requirements.txt, with an offline config; a no-op when nothing changed.
 metagpt:
 	@bash scripts/metagpt_env.sh
+
+# PostgreSQL's server programs (initdb, postgres) for the PostgreSQL audit log, its tests and
+# examples/distributed_team.py, which start a throwaway server of their own (fixtures/postgres.py).
+postgres:
+	@bash scripts/install_postgres.sh
 
 # Lint and type checks run first (seconds, and they fail before the long installs); the official
 # client conformance suite then runs (~2.5 min) before pytest, so pytest's summary closes the run.

@@ -100,7 +100,10 @@ class _PipeWriter:
         try:
             if stdin.is_closing():
                 raise anyio.ClosedResourceError
-            stdin.write(message.model_dump_json(by_alias=True, exclude_unset=True).encode() + b"\n")
+            line = message.model_dump_json(by_alias=True, exclude_unset=True).encode()
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("sent: %s", _logged(line))
+            stdin.write(line + b"\n")
             # Returns at once unless the pipe's buffer is over its high-water mark.
             await stdin.drain()
         except (anyio.ClosedResourceError, ConnectionError, RuntimeError) as exc:
@@ -167,10 +170,22 @@ async def _read_lines(stdout: asyncio.StreamReader, sink: Any, observer: Transpo
         observer.end()
 
 
+_LOGGED_MAX = 4000
+"""Characters of one message a debug log line shows (a catalogue can run to megabytes)."""
+
+
+def _logged(line: bytes | bytearray) -> str:
+    """One protocol message for the debug log (``--debug``): its text, cut past ``_LOGGED_MAX``."""
+    text = bytes(line[:_LOGGED_MAX + 1]).decode("utf-8", errors="replace")
+    return text if len(line) <= _LOGGED_MAX else f"{text[:_LOGGED_MAX]}… ({byte_size(len(line))} in all)"
+
+
 async def _deliver(line: bytearray, sink: Any, observer: TransportObserver) -> None:
     """Parse one line, let the observer see it, and hand it to the session (blank lines are skipped)."""
     if not line or line.isspace():
         return
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("received: %s", _logged(line))
     item: SessionMessage | Exception
     try:
         item = SessionMessage(jsonrpc_message_adapter.validate_json(line, by_name=False))

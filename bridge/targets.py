@@ -97,6 +97,54 @@ def _launched_package(parts: Sequence[str]) -> str | None:
     return None
 
 
+# Interpreters whose first plain argument is the script they run (``python -m`` is read apart).
+_INTERPRETERS = re.compile(r"^(node|nodejs|bun|python(\d+(\.\d+)?)?)$")
+# `docker run` / `podman run` options that take a value (the image is the first plain argument after them).
+_DOCKER_VALUED = frozenset({"-e", "--env", "--env-file", "-v", "--volume", "--mount", "-p", "--publish", "--name",
+                            "--network", "--net", "-w", "--workdir", "--entrypoint", "-u", "--user", "-l", "--label",
+                            "--platform", "--pull", "-m", "--memory", "--cpus", "--add-host", "--hostname", "-h",
+                            "--log-driver", "--restart", "--cap-add", "--cap-drop", "--security-opt", "--tmpfs",
+                            "--device", "--gpus", "--ipc", "--pid", "--shm-size", "--ulimit", "--dns"})
+
+
+# Interpreter options: code given inline (no script to name), and options that take a value.
+_INLINE = frozenset({"-c", "-e", "--eval", "-p", "--print"})
+_INTERPRETER_VALUED = frozenset({"-W", "-X", "-r", "--require", "--import", "--loader"})
+
+
+def _first_plain(args: Sequence[str], valued: frozenset[str] = frozenset()) -> str | None:
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _INLINE and valued is _INTERPRETER_VALUED:
+            return None
+        elif arg in valued:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _run_target(parts: Sequence[str]) -> str | None:
+    """What an interpreter or a container launcher runs: the script (the npm package it belongs to,
+    when it lies in ``node_modules``), or ``docker run``'s image without its tag."""
+    launcher = parts[0].removesuffix(".exe")
+    if launcher in ("docker", "podman") and parts[1:2] == ["run"]:
+        image = _first_plain(parts[2:], _DOCKER_VALUED)
+        return re.sub(r"(@sha256)?:[^/:]+$", "", image) if image else None
+    if not _INTERPRETERS.match(launcher):
+        return None
+    script = _first_plain(parts[1:], _INTERPRETER_VALUED)
+    if script is None:
+        return None
+    path = script.replace("\\", "/").split("/")
+    if "node_modules" in path:
+        after = path[len(path) - path[::-1].index("node_modules"):]
+        return "/".join(after[:2]) if after[:1] and after[0].startswith("@") else (after[0] if after else None)
+    return script if not Path(script).is_absolute() else Path(script).name
+
+
 @dataclass(frozen=True)
 class StdioTarget:
     """A server launched as a subprocess speaking MCP over stdin/stdout.
@@ -115,6 +163,25 @@ class StdioTarget:
     name: str = ""
     expanded: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     """Values a config's ``${VAR}`` expanded to, each with its reference (set by ``parse_config``)."""
+
+    def __post_init__(self) -> None:
+        # A bare launcher or interpreter reads its stdin, our JSON-RPC, as its own input: npx hands
+        # it to the shell ("sh: 1: {jsonrpc...}: not found") and the start-up times out. Said at once.
+        parts = [Path(self.command).name, *self.args]
+        launcher = parts[0].removesuffix(".cmd").removesuffix(".exe")
+        sub = _LAUNCHERS.get(launcher)
+        if sub is not None and tuple(parts[1:1 + len(sub)]) == sub and _launched_package(parts) is None:
+            example = {"uvx": "uvx mcp-server-git", "pipx": "pipx run mcp-server-git"}.get(
+                launcher, f"{shlex.join(parts[:1 + len(sub)])} -y @modelcontextprotocol/server-everything"
+                if launcher in ("npx", "bunx", "pnpx") else f"{shlex.join(parts[:1 + len(sub)])} PACKAGE")
+            raise ConfigError(f"{self._who()}{shlex.join(parts)!r} names no package to run; add it, e.g. {example!r}")
+        if _INTERPRETERS.match(launcher) and not self.args:
+            example = "node build/index.js" if launcher.startswith(("node", "bun")) else "python -m package"
+            raise ConfigError(f"{self._who()}{parts[0]!r} alone names no script to run; add the server's, e.g. "
+                              f"{example!r}")
+
+    def _who(self) -> str:
+        return f"server {self.name!r}: " if self.name else ""
 
     def __repr__(self) -> str:
         args = tuple(_referenced(a, self._refs()) for a in self.args)
@@ -135,7 +202,8 @@ class StdioTarget:
     @property
     def label(self) -> str:
         """The user's name for the server: the config name, else taken from the command (the
-        module of ``python -m``, the package ``npx``/``uvx``/``pipx run``... runs, else the
+        module of ``python -m``, the package ``npx``/``uvx``/``pipx run``... runs, the script
+        ``node``/``python`` runs (or its npm package), ``docker run``'s image, else the
         executable's base name). Never what the server says about itself."""
         if self.name:
             return self.name
@@ -143,7 +211,7 @@ class StdioTarget:
         # `python -m pkg` reads better as the module than as "python".
         if "-m" in parts[:-1]:
             return parts[parts.index("-m") + 1]
-        return _launched_package(parts) or parts[0]
+        return _launched_package(parts) or _run_target(parts) or parts[0]
 
     def describe(self) -> str:
         """The command line, with environment variable names but never their values."""

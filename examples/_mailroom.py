@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -17,8 +18,21 @@ if str(ROOT) not in sys.path:
 # The mail itself and how it arrives are shared with the tests and benchmarks.
 from fixtures.mailroom import BODY, CUSTOMER, CUSTOMER_NAME, REPLY, SUBJECT, receive_new_mail  # noqa: E402
 
-__all__ = ["BODY", "CUSTOMER", "CUSTOMER_NAME", "REPLY", "ROOT", "SUBJECT", "cli_reviewer", "env", "live",
-           "quiet_interrupts", "receive_new_mail", "server"]
+__all__ = [
+    "BODY",
+    "CUSTOMER",
+    "CUSTOMER_NAME",
+    "REPLY",
+    "ROOT",
+    "SUBJECT",
+    "cli_reviewer",
+    "env",
+    "fit_to_terminal",
+    "live",
+    "quiet_interrupts",
+    "receive_new_mail",
+    "server",
+]
 
 
 def server(db: Path) -> list[str]:
@@ -29,6 +43,45 @@ def server(db: Path) -> list[str]:
 def env(key: str) -> dict[str, str]:
     """The stand-in's environment: the API key it authenticates, and where its package is."""
     return {"MULTIMAIL_API_KEY": key, "PYTHONPATH": str(ROOT)}
+
+
+def fit_to_terminal() -> None:
+    """On a terminal, wrap every line this program prints between words at the terminal's width,
+    whoever prints it (the team, the operator's step, the approval prompts). Piped output is left
+    whole, for the tools and tests that read it. Styled lines (rich's own layout) pass as they are."""
+    import shutil
+
+    if sys.stdout.isatty() and not isinstance(sys.stdout, _Fitted):
+        sys.stdout = _Fitted(sys.stdout, shutil.get_terminal_size().columns - 1)
+
+
+class _Fitted:
+    """A text stream that wraps each finished line at ``width``; a partial line (a prompt) is
+    written as it is on ``flush``."""
+
+    def __init__(self, inner: Any, width: int) -> None:
+        self._inner = inner
+        self._width = width
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        import textwrap
+
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            if len(line) > self._width and "\x1b" not in line:
+                line = textwrap.fill(line, self._width, break_long_words=False, break_on_hyphens=False)
+            self._inner.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._inner.write(self._pending)
+            self._pending = ""
+        self._inner.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 def live() -> bool:

@@ -6,15 +6,22 @@ client, the wire format, the tool schemas sent and the tool calls made are exact
 run, with no network and no key. With ``OPENAI_API_KEY`` (or ``OPENAI_BASE_URL``) set, the same
 client talks to that endpoint instead (``OPENAI_MODEL``, default ``gpt-4o-mini``) and the script is
 ignored.
+
+The README's first snippet uses it from the repo root (``from examples._models import calls,
+model_client``), so what a newcomer pastes runs offline as it stands.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Callable
 from typing import Any
 
-from _mailroom import live  # also puts the repo root on sys.path, for fixtures
+if __package__:  # imported from the repo root (the README's snippet: ``from examples._models import ...``)
+    from ._mailroom import live
+else:  # an example run as a script, with examples/ on sys.path
+    from _mailroom import live  # also puts the repo root on sys.path, for fixtures
 from autogen_core.models import ChatCompletionClient
 
 from fixtures.openai_compat import ScriptedModel, Text, ToolCalls, text, tool_calls
@@ -37,8 +44,9 @@ def _client(**options: Any) -> ChatCompletionClient:
     return client
 
 
-def model_client(*offline_turns: ToolCalls | Text | str) -> ChatCompletionClient:
-    """A real model when one is configured (see ``live``), else one playing ``offline_turns``."""
+def model_client(*offline_turns: ToolCalls | Text | str | Callable[[dict[str, Any]], str]) -> ChatCompletionClient:
+    """A real model when one is configured (see ``live``), else one playing ``offline_turns`` (a
+    callable turn is given the request and answers what fits it, such as a reviewer's denial)."""
     if not live():
         model = ScriptedModel([text(t) if isinstance(t, str) else t for t in offline_turns], daemon=True).start()
         atexit.register(model.stop)
@@ -53,3 +61,14 @@ def model_client(*offline_turns: ToolCalls | Text | str) -> ChatCompletionClient
         options["model_info"] = {"function_calling": True, "vision": False, "json_output": True,
                                  "family": "unknown", "structured_output": False}
     return _client(**options)
+
+
+def unless_denied(done: str, denied: str) -> Callable[[dict[str, Any]], str]:
+    """A scripted last word true to what happened: ``denied`` when a reviewer refused a call of
+    this turn (the model read ``denied by reviewer: ...``), else ``done``."""
+    from fixtures.openai_compat import tool_results
+
+    def says(body: dict[str, Any]) -> str:
+        return denied if any("denied by reviewer" in r for r in tool_results(body).values()) else done
+
+    return says

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,8 +45,15 @@ def _style(code: str, text: str) -> str:
     return f"\033[{code}m{text}\033[0m" if sys.stdout.isatty() else text
 
 
+def _width() -> int:
+    """The terminal's width (``COLUMNS`` when set), at most 100: every line the demo draws fits it."""
+    return min(100, shutil.get_terminal_size().columns)
+
+
 def _heading(number: int, title: str, why: str) -> None:
-    print("\n" + _style("1", f"{'━' * 100}\n {number}. {title}") + "\n " + _style("2", why), flush=True)
+    rule = "━" * _width()
+    why = textwrap.fill(why, _width() - 1, initial_indent=" ", subsequent_indent=" ")
+    print("\n" + _style("1", f"{rule}\n {number}. {title}") + "\n" + _style("2", why), flush=True)
 
 
 def _run(number: int, title: str, why: str, args: list[str], server: list[str], *, key: str,
@@ -53,10 +61,15 @@ def _run(number: int, title: str, why: str, args: list[str], server: list[str], 
     _heading(number, title, why)
     shown = ["mcp-bridge", *args, "--env", "MULTIMAIL_API_KEY", "--", "python", "-m", "fixtures.multimail",
              *server[3:]]
-    print(" " + _style("36", f"$ {shlex.join(shown)}") + "\n", flush=True)
+    # A command line that fits: broken between words with the shell's own continuation.
+    lines = textwrap.wrap(f"$ {shlex.join(shown)}", _width() - 4, subsequent_indent="    ", break_long_words=False,
+                          break_on_hyphens=False)
+    print(" " + _style("36", " \\\n ".join(lines)) + "\n", flush=True)
     env = {**os.environ, "MULTIMAIL_API_KEY": key, "PYTHONPATH": str(ROOT)}
     command = [*_cli(), *args, "--env", "MULTIMAIL_API_KEY", "--", *server]
     code = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+    if code == 130:  # Ctrl-C reached the CLI too (one process group): the run ends here, quietly
+        raise KeyboardInterrupt
     if code != expect:
         print(f"\ndemo step {number} exited with {code}, expected {expect}", file=sys.stderr)
         raise SystemExit(1)
@@ -99,4 +112,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from _mailroom import fit_to_terminal, quiet_interrupts
+
+    quiet_interrupts()
+    fit_to_terminal()
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # Ctrl-C (also during `make demo`): one line, no traceback; the servers stop with the run.
+        print("\ndemo: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -35,7 +35,8 @@ they also run on their own, on as many machines as you like::
     python -m bridge.autogen.distributed host --port 50051
     python -m bridge.autogen.distributed worker --host HOST:50051 --name w1 --agents triage --components agents.json
 
-Needs ``pip install -e ".[grpc,postgres,openai]"``.
+Needs ``pip install -e ".[grpc,postgres,openai]"`` and, unless ``--audit`` names a server, PostgreSQL's
+programs for the throwaway one (``make postgres``).
 """
 
 from __future__ import annotations

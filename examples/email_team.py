@@ -35,23 +35,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from _mailroom import CUSTOMER, CUSTOMER_NAME, REPLY, cli_reviewer, env, quiet_interrupts, receive_new_mail, server
-from _models import calls, live, model_client
+from _mailroom import (
+    CUSTOMER,
+    CUSTOMER_NAME,
+    REPLY,
+    cli_reviewer,
+    env,
+    fit_to_terminal,
+    quiet_interrupts,
+    receive_new_mail,
+    server,
+)
+from _models import calls, live, model_client, unless_denied
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent
 from autogen_agentchat.teams import RoundRobinGroupChat
-from rich.console import Console
 
 from bridge import ApprovalPolicy, ConsoleApprover, ToolFilter, connect
 from bridge.approval import Approver
 from bridge.approvals import QueueApprover
-from bridge.audit import query as query_audit
-from bridge.audit import render_table as render_audit_table
 from bridge.multimail import ACCOUNT_TOOLS as MULTIMAIL_ACCOUNT_TOOLS
 from fixtures.mail_team import decide_held_reply
 from fixtures.multimail.seed import AGENT_KEY, OPERATOR_KEY, open_store
@@ -93,25 +101,29 @@ def build_team(tools: dict[str, list], email: dict[str, str]) -> RoundRobinGroup
         system_message="You write short, friendly replies with reply_email to the email id triage names. "
                        "Replies wait for a human's approval; never send the same reply twice.",
         model_client=model_client(calls(("reply_email", {"email_id": email["id"], "markdown": REPLY})),
-                                  "Reply queued; it goes out once the operator approves it."))
+                                  unless_denied("Reply queued; it goes out once the operator approves it.",
+                                                "The reviewer declined my reply, so nothing was queued; the "
+                                                "customer has not been answered yet.")))
     contacts = AssistantAgent(
         "contacts", tools=tools["contacts"], reflect_on_tool_use=True, max_tool_iterations=4,
         system_message="You keep the address book: add new customers triage mentions (search first).",
         model_client=model_client(calls(("search_contacts", {"query": CUSTOMER})),
                                   calls(("add_contact", {"name": CUSTOMER_NAME, "email": CUSTOMER,
                                                          "tags": ["customer", "order-5120"]})),
-                                  f"Added {CUSTOMER_NAME} to contacts."))
+                                  unless_denied(f"Added {CUSTOMER_NAME} to contacts.",
+                                                f"The reviewer declined adding {CUSTOMER_NAME} to contacts.")))
     # Each agent speaks once, in order: triage, then drafter, then contacts.
     return RoundRobinGroupChat([triage, drafter, contacts], max_turns=3)
 
 
-def queued_reply(messages: list) -> str:  # type: ignore[type-arg]
+def queued_reply(messages: list) -> str | None:  # type: ignore[type-arg]
+    """The id of the reply the drafter queued, or None when none was (the reviewer declined it)."""
     for message in messages:
         if isinstance(message, ToolCallExecutionEvent) and message.source == "drafter":
             for result in message.content:
                 if result.name == "reply_email" and not result.is_error:
                     return str(json.loads(result.content)["id"])
-    raise SystemExit("the drafter did not queue a reply")
+    return None
 
 
 async def main(workdir: Path, interactive: bool, approvals: str | None = None, script_reviewer: bool = True) -> None:
@@ -149,12 +161,18 @@ async def main(workdir: Path, interactive: bool, approvals: str | None = None, s
             if message.source != "user" and type(message).__name__ == "TextMessage":
                 print(f"[{message.source}] {message.to_text()}")
         reply_id = queued_reply(list(result.messages))
-        print(f"\nReply {reply_id} is held in MultiMail's gated_send queue for the operator.\n")
-
-        # The workflow waits for the human; the operator decides with the oversight key.
-        async with connect(server(db), env=env(OPERATOR_KEY), name="multimail") as desk:
-            await decide_held_reply(mail, desk, reply_id, str(audit), interactive=interactive)
-        print()
+        if reply_id is None:
+            # A reviewer's "no" is a legitimate outcome, not a failure: nothing reached MultiMail.
+            print("\nThe reviewer declined the drafter's reply: nothing was queued, so the operator has nothing "
+                "to decide and no mail was sent.\n")
+        else:
+            print(f"\nReply {reply_id} is held in MultiMail's gated_send queue for the operator.\n")
+            # The workflow waits for the human; the operator decides with the oversight key.
+            async with connect(server(db), env=env(OPERATOR_KEY), name="multimail") as desk:
+                status = await decide_held_reply(mail, desk, reply_id, str(audit), interactive=interactive)
+            if status != "sent":
+                print(f"\nThe operator did not approve the reply ({status}): it was not sent.")
+            print()
 
     store = open_store(db)
     try:
@@ -162,7 +180,9 @@ async def main(workdir: Path, interactive: bool, approvals: str | None = None, s
             print(f"Delivered to {sent['recipient']}: {sent['subject']!r}\n{sent['markdown']}\n")
     finally:
         store.close()
-    Console(width=140).print(render_audit_table(query_audit(audit), title=f"audit trail ({audit})"))
+    # The trail as `mcp-bridge audit` shows it: fitted to this terminal (piped: every column, whole).
+    print(f"$ mcp-bridge audit {audit}", flush=True)
+    subprocess.run([sys.executable, "-m", "bridge.cli", "audit", str(audit)], check=False)
 
 
 if __name__ == "__main__":
@@ -179,6 +199,7 @@ if __name__ == "__main__":
     if live():
         print("Using a real model (OPENAI_API_KEY / OPENAI_BASE_URL is set).\n")
     quiet_interrupts()
+    fit_to_terminal()
     try:
         asyncio.run(main(folder, args.interactive, args.approvals, not args.wait_for_reviewer))
     except KeyboardInterrupt:

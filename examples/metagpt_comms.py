@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import sys
@@ -35,6 +36,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")  # MetaGPT's dependencies warn about their own futures at import
+# MetaGPT logs its project root at INFO while it is imported, and its qianfan dependency warns that
+# redis (for a rate limiter it never uses here) is missing: neither concerns this example.
+logging.getLogger("qianfan").addFilter(lambda record: "No redis installed" not in record.getMessage())
+
+from loguru import logger as _loguru  # noqa: E402
+
+_loguru.remove()
+_loguru.add(sys.stderr, level="WARNING")
 
 from metagpt.logs import define_log_level  # noqa: E402
 
@@ -169,10 +178,9 @@ async def main(workdir: Path, interactive: bool) -> int:
             if history is None:  # Team.run logs a role's exception and returns None
                 print("the team stopped with an error (see the log above)", file=sys.stderr)
                 return 1
-            lines = history.strip().splitlines()
-            print(f"\nTeam history (first {min(len(lines), 20)} of {len(lines)} lines):")
-            for line in lines[:20]:
-                print(f"  {line[:160]}")
+            print("\nTeam history (one line per message):")
+            for sender, content in messages_of(history):
+                print(f"  {sender}: {summary(content)}")
 
             replied = next((a for a in comms.actions if type(a).tool_name == "reply_email"), None)
             result = replied.last_result if replied is not None else None
@@ -193,6 +201,30 @@ async def main(workdir: Path, interactive: bool) -> int:
         print(f"  {record.agent or '-':>8}  {record.tool:<12} {record.outcome:<6} {record.decision or '':<12} "
               f"{record.call_id or ''}")
     return 0
+
+
+_SENDER = re.compile(r"^(Human|[\w-]+\([^)]*\)): ", re.M)
+
+
+def messages_of(history: str) -> list[tuple[str, str]]:
+    """MetaGPT's team history (``sender: content`` messages, a content running over many lines) as
+    (sender, content) pairs."""
+    starts = list(_SENDER.finditer(history))
+    return [(m.group(1), history[m.end():starts[i + 1].start() if i + 1 < len(starts) else None].strip())
+            for i, m in enumerate(starts)]
+
+
+def summary(content: str, width: int = 100) -> str:
+    """One readable line: a JSON result as its top-level scalar fields, text as its first line, cut at a word."""
+    try:
+        value = json.loads(content)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        content = ", ".join(f"{k}={v}" if not isinstance(v, list | dict) else f"{k}=[{len(v)}]"
+                            for k, v in value.items())
+    line = " ".join(content.split())
+    return line if len(line) <= width else line[:width].rsplit(" ", 1)[0] + " …"
 
 
 if __name__ == "__main__":

@@ -11,7 +11,11 @@ schema zoo over stdio and reports the same observations (``Observed``):
 * ``deferred``: ``catalogue="deferred"``; the model searches with ``find_tools`` and calls what it
   found with ``call_tool``;
 * ``queue``: a ``QueueApprover`` on a SQLite queue; a scripted reviewer (another thread) decides
-  each request through the CLI's code path (``mcp-bridge approvals approve|deny``).
+  each request through the CLI's code path (``mcp-bridge approvals approve|deny``);
+* ``resources``: ``resources=["zoo://docs/*"]``; the model reads a listed resource inside the globs
+  and one outside them with ``read_resource``;
+* ``code``: ``code=True``; the model is offered ``run_python`` alone and runs one program whose
+  calls each pass the approver (one denied and caught inside the program) and the audit.
 
 The assertions compare each adapter with the core itself (a plain ``Toolset`` on the same server
 and ``bridge.adapters``): the schema on the wire, the refusal and error texts, who was asked,
@@ -38,11 +42,16 @@ from helpers import ROOT, canonical, fixture_env, module_cmd
 from bridge import CallbackApprover, InvalidArguments, Server, connect
 from bridge.adapters import error_text
 from bridge.approvals import QueueApprover
+from bridge.audit.records import READER_FIELDS, AuditRecord
 from bridge.connection import ToolCall
 from bridge.profiles import apply_profile
+from bridge.steps import Step as StepRecord
 from fixtures.openai_compat import Call, ScriptedModel, Step, text, tool_call, tool_calls
 from fixtures.schema_zoo import ZOO_SCHEMAS
 
+STORED = set(AuditRecord.__dataclass_fields__) - READER_FIELDS
+"""The fields of every stored audit record, whichever adapter made the call."""
+STEP_FIELDS = set(StepRecord.__dataclass_fields__)
 AGENT = "contract"
 SERVER = "zoo"
 TOOLS = ["nested_objects", "nullable_clears", "validated_order", "stats", "error_result", "files.read"]
@@ -62,6 +71,27 @@ DEFERRED: dict[str, tuple[str, dict[str, Any]]] = {
     "call_find": ("find_tools", {"query": "numbers statistics structured content"}),
     "call_through": ("call_tool", {"name": "stats", "arguments": {"numbers": [3]}}),
 }
+# Code mode: one program, three inner calls (a result, a denial caught, a tool error caught).
+PROGRAM = """r = await stats(numbers=[1, 2])
+print("count", r["count"])
+try:
+    await error_result(message="deny me")
+except PermissionError as e:
+    print("caught:", e)
+try:
+    await error_result(message="it broke")
+except ToolError as e:
+    print("tool error:", e)
+"""
+CODE: dict[str, tuple[str, dict[str, Any]]] = {"call_code": ("run_python", {"code": PROGRAM})}
+# A tool that runs only as an MCP task, on fixtures.task_server: the adapter sees an ordinary call.
+TASK_SERVER = module_cmd("fixtures.task_server", "--transport", "stdio")
+TASKED: dict[str, tuple[str, dict[str, Any]]] = {"call_task": ("research", {"topic": "tides", "seconds": 0.1})}
+# The schema zoo lists zoo://docs/readme.md and two binary resources; the agent may read zoo://docs/* only.
+RESOURCES: dict[str, tuple[str, dict[str, Any]]] = {
+    "call_resource": ("read_resource", {"uri": "zoo://docs/readme.md"}),
+    "call_resource_out": ("read_resource", {"uri": "zoo://images/pixel.png"}),
+}
 METAGPT_PY = ROOT / ".venv-metagpt" / "bin" / "python"
 # MetaGPT's import alone takes 10-25 s on a busy machine.
 DEADLINE = 240
@@ -77,6 +107,8 @@ class Run:
     approver: bool = False
     queue: str | None = None
     """A SQLite approval queue the calls wait on (``QueueApprover``)."""
+    command: list[str] | None = None
+    """The server's command when it is not the schema zoo."""
 
     def script(self) -> list[Step]:
         """The model's turns for frameworks that run one conversation: all calls at once, then text."""
@@ -95,6 +127,11 @@ def runs(out: Path) -> list[Run]:
         Run("deferred", {"include": TOOLS, "approval": False, "warn_unguarded": False, "catalogue": "deferred",
                          "audit": str(out / "deferred.jsonl")}, DEFERRED),
         Run("queue", {"include": TOOLS, "audit": str(out / "queue.jsonl")}, QUEUED, queue=str(out / "queue.db")),
+        Run("code", {"include": TOOLS, "code": True, "audit": str(out / "code.jsonl")}, CODE, approver=True),
+        Run("task", {"include": ["research"], "approval": False, "warn_unguarded": False,
+                     "audit": str(out / "task.jsonl")}, TASKED, command=TASK_SERVER),
+        Run("resources", {"include": ["stats"], "approval": False, "resources": ["zoo://docs/*"],
+                          "audit": str(out / "resources.jsonl")}, RESOURCES),
     ]
 
 
@@ -159,7 +196,7 @@ def read_audit(path: str | None) -> list[dict[str, Any]]:
 def recorder(asked: list[list[str | None]]) -> CallbackApprover:
     def review(call: ToolCall) -> bool:
         asked.append([call.agent, call.server, call.mcp_name])
-        return True
+        return call.arguments.get("message") != "deny me"
 
     return CallbackApprover(review, reviewer="contract-reviewer")
 
@@ -171,6 +208,7 @@ Drive = Callable[[Server, dict[str, Any], ScriptedModel, int], Awaitable[None]]
 
 async def drive_autogen(server: Server, guards: dict[str, Any], model: ScriptedModel, turns: int) -> None:
     from autogen_agentchat.agents import AssistantAgent
+    from autogen_agentchat.teams import RoundRobinGroupChat
     from autogen_ext.models.openai import OpenAIChatCompletionClient
 
     from bridge.autogen import tools_for
@@ -180,7 +218,8 @@ async def drive_autogen(server: Server, guards: dict[str, Any], model: ScriptedM
     client = OpenAIChatCompletionClient(model="gpt-4o-mini-2024-07-18", base_url=model.base_url, api_key="test")
     try:
         agent = AssistantAgent(AGENT, model_client=client, tools=list[Any](tools), max_tool_iterations=turns)
-        await agent.run(task="Go.")
+        # In a team, as agents run in AutoGen's runtime: the team's id is the run its records name.
+        await RoundRobinGroupChat([agent], max_turns=1).run(task="Go.")
     finally:
         await client.close()
 
@@ -207,7 +246,9 @@ async def drive_agent_framework(server: Server, guards: dict[str, Any], model: S
     tools = await tools_for(server, agent=AGENT, **guards)
     client = OpenAIChatCompletionClient(model="gpt-4o-mini", base_url=model.base_url, api_key="test")
     try:
-        await Agent(client=client, name=AGENT, instructions="Use the tools.", tools=tools).run("Go.")
+        agent = Agent(client=client, name=AGENT, instructions="Use the tools.", tools=tools)
+        # A session: its id is the run its records name (a run without one has no id to give).
+        await agent.run("Go.", session=agent.create_session())
     finally:
         await client.client.close()  # on this loop: its pool would outlive it otherwise
 
@@ -223,7 +264,8 @@ def in_process(drive: Drive) -> Callable[[Path], dict[str, Observed]]:
         if run.queue is not None:
             guards["approver"] = QueueApprover(run.queue, expires_after=DEADLINE)
         script = run.script()
-        async with zoo() as server:
+        source = zoo() if run.command is None else connect(run.command, env=fixture_env(), cwd=ROOT, name=SERVER)
+        async with source as server:
             with ScriptedModel(script) as model:
                 await drive(server, guards, model, len(script))
         seen.offered = model.tool_definitions(0)
@@ -245,7 +287,7 @@ def metagpt(out: Path) -> dict[str, Observed]:
         pytest.fail(f"{METAGPT_PY.relative_to(ROOT)} is missing: build it with `make metagpt`", pytrace=False)
     scenario = {"agent": AGENT, "server": SERVER, "command": module_cmd("fixtures.schema_zoo", "--transport", "stdio"),
                 "runs": [{"name": r.name, "guards": r.guards, "calls": r.calls, "approver": r.approver,
-                          "queue": r.queue} for r in runs(out)]}
+                          "queue": r.queue, "command": r.command} for r in runs(out)]}
     (out / "scenario.json").write_text(json.dumps(scenario))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "VIRTUAL_ENV"))}
     env["PYTHONPATH"] = str(ROOT)
@@ -266,13 +308,15 @@ class Adapter:
     observe: Callable[[Path], dict[str, Observed]]
     model_call_id: bool
     """The audit's call id is the model's tool call id (else one the adapter made)."""
+    run_id: bool
+    """The framework names the run a call belongs to (``Step.run_id``; AG2 and MetaGPT have none)."""
 
 
 ADAPTERS = [
-    Adapter("autogen", in_process(drive_autogen), model_call_id=True),
-    Adapter("ag2", in_process(drive_ag2), model_call_id=True),
-    Adapter("agent_framework", in_process(drive_agent_framework), model_call_id=True),
-    Adapter("metagpt", metagpt, model_call_id=False),
+    Adapter("autogen", in_process(drive_autogen), model_call_id=True, run_id=True),
+    Adapter("ag2", in_process(drive_ag2), model_call_id=True, run_id=False),
+    Adapter("agent_framework", in_process(drive_agent_framework), model_call_id=True, run_id=True),
+    Adapter("metagpt", metagpt, model_call_id=False, run_id=False),
 ]
 
 
@@ -370,12 +414,23 @@ def test_the_same_audit_fields_appear(seen: tuple[Adapter, dict[str, Observed]])
 def test_every_record_names_the_models_step(seen: tuple[Adapter, dict[str, Observed]]) -> None:
     adapter, observed = seen
     records = observed["plain"].audit
+    # One record schema for every adapter: every stored field, chained, and a step of known fields.
+    assert all(set(r) == STORED for r in records), [sorted(set(r) ^ STORED) for r in records]
+    assert all(r["hash"] and r["seq"] and r["chain"] for r in records)
+    assert {r["phase"] for r in records if r["outcome"] != "refused"} == {"finished"}
     steps = [r["step"] for r in records]
-    assert all(step and step["framework"] == adapter.name for step in steps), steps
+    assert all(step and step["framework"] == adapter.name and set(step) <= STEP_FIELDS for step in steps), steps
     if adapter.model_call_id:
         assert {step["tool_call_id"] for step in steps} == set(CALLS)
     else:  # no tool-call id from the model: the role and the action that acted stand for it
         assert all(step["role"] == AGENT and step["action"] for step in steps), steps
+    # The framework's run: one for every call of a run, another for the next run; none where the
+    # framework names none (then it is absent, never made up).
+    runs = [{r["step"].get("run_id") for r in observed[name].audit} for name in ("plain", "code")]
+    if adapter.run_id:
+        assert all(len(ids) == 1 and None not in ids for ids in runs) and runs[0] != runs[1], runs
+    else:
+        assert runs == [{None}, {None}], runs
 
 
 def test_a_queued_call_waits_for_the_reviewers_decision(seen: tuple[Adapter, dict[str, Observed]]) -> None:
@@ -399,6 +454,56 @@ def test_a_deferred_catalogue_finds_and_calls_the_same_tool(seen: tuple[Adapter,
     assert json.loads(observed.results["call_through"])["count"] == 1
     (record,) = [r for r in observed.audit if r["tool"] == "stats"]
     assert (record["agent"], record["outcome"]) == (AGENT, "ok")
+
+
+def test_code_mode_runs_every_inner_call_through_the_guards(seen: tuple[Adapter, dict[str, Observed]]) -> None:
+    import hashlib
+
+    adapter, observed = seen
+    code = observed["code"]
+    assert set(code.offered) == {"run_python"}
+    description = code.offered["run_python"]["description"]
+    assert "async def stats(*, numbers: list[float]" in description and "async def error_result(" in description
+    assert code.results["call_code"].splitlines() == [
+        "count 2", "caught: denied by reviewer: rejected", "tool error: it broke"]
+    # Approval per inner call, never for the block: the approver was asked about each gated call.
+    assert code.asked == [[AGENT, SERVER, "error_result"]] * 2
+    program = hashlib.sha256(PROGRAM.encode()).hexdigest()[:16]
+    # MetaGPT first runs each action on a text answer, which it reads as code for run_python: refused.
+    outside = [(r["tool"], r["outcome"]) for r in code.audit if "program" not in r["step"]]
+    assert set(outside) <= {("run_python", "refused")}, outside
+    shape = [(r["agent"], r["tool"], r["arguments"], r["decision"], r["outcome"], r["step"]["program"],
+              r["step"]["position"], r["step"]["framework"]) for r in code.audit if "program" in r["step"]]
+    assert shape == [
+        (AGENT, "stats", {"numbers": [1, 2]}, "not_required", "ok", program, 0, adapter.name),
+        (AGENT, "error_result", {"message": "deny me"}, "denied", "denied", program, 1, adapter.name),
+        (AGENT, "error_result", {"message": "it broke"}, "approved", "tool_error", program, 2, adapter.name),
+    ], shape
+
+
+def test_a_task_only_tool_returns_its_result(seen: tuple[Adapter, dict[str, Observed]]) -> None:
+    observed = seen[1]["task"]
+    assert "research" in observed.offered
+    assert observed.results["call_task"] == "report on tides"
+    # Audited like any call, and the record names the MCP task it ran as.
+    [record] = observed.audit
+    assert (record["tool"], record["outcome"]) == ("research", "ok") and record["step"]["task"]
+
+
+def test_a_guarded_read_resource_tool_reads_what_the_server_listed(seen: tuple[Adapter, dict[str, Observed]]) -> None:
+    from bridge.resource_tools import READ_METHOD
+
+    observed = seen[1]["resources"]
+    assert set(observed.offered) == {"stats", "read_resource"}
+    assert "zoo://docs/readme.md" in observed.offered["read_resource"]["description"]
+    assert "pixel" not in observed.offered["read_resource"]["description"]
+    assert observed.results["call_resource"] == ("[resource <zoo://docs/readme.md>]\n"
+                                                 "# Schema zoo\n\nA fixture MCP server full of awkward tools.\n")
+    refusal = observed.results["call_resource_out"]
+    assert refusal.startswith("Error: ") and "outside this agent's resources" in refusal and "\n" not in refusal
+    shape = {(r["agent"], r["server"], r["tool"], r["arguments"]["uri"], r["outcome"]) for r in observed.audit}
+    assert shape == {(AGENT, SERVER, READ_METHOD, "zoo://docs/readme.md", "ok"),
+                     (AGENT, SERVER, READ_METHOD, "zoo://images/pixel.png", "refused")}, shape
 
 
 def test_every_adapter_has_one_entry_point() -> None:

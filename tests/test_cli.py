@@ -450,14 +450,16 @@ def test_call_timeout_while_progress_arrives_is_one_line(runs: dict[str, Result]
     r = runs["timeout_with_progress"]
     assert r.code == 5, r
     zoo = servers.zoo_http.removeprefix("http://")
-    assert r.err == f"mcp-bridge: error: server '{zoo}', tool 'long_running': no answer within 1s\n"
+    assert r.err == (f"mcp-bridge: error: server '{zoo}', tool 'long_running': no answer within 1s; the call's bound "
+                     "is --timeout SECONDS\n")
 
 
 def test_call_over_stdio_times_out_with_a_server_that_ignores_end_of_input(cli: Callable[..., Result]) -> None:
     ignores_eof = "import time, sys; sys.stdin.close(); time.sleep(60)"
     r = cli("tools", "--timeout", "2", "--", PY, "-c", ignores_eof)
     assert r.code == 4, r
-    assert r.err == f"mcp-bridge: error: server '{Path(PY).name}': the server did not finish starting within 2s\n"
+    assert r.err == (f"mcp-bridge: error: server '{Path(PY).name}': the server did not finish starting within 2s; "
+                     "the start-up bound is --timeout SECONDS\n")
 
 
 def test_every_bad_argument_is_reported_at_once_in_json_spelling(runs: dict[str, Result], servers: Servers) -> None:

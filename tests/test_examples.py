@@ -70,7 +70,8 @@ def test_email_team(tmp_path: Path) -> None:
     agents_calls = {r.tool for r in records if r.agent != "operator"}
     assert not agents_calls & set(MULTIMAIL_ACCOUNT_TOOLS)
     # The table was printed, and printed no secrets.
-    assert "audit trail" in out and "mm_test_" not in out
+    assert f"$ mcp-bridge audit {tmp_path / 'audit.jsonl'}" in out and "8 calls · server multimail" in out
+    assert "mm_test_" not in out
 
 
 def test_the_demo_runs_a_real_agent_team_then_the_cli() -> None:
@@ -91,3 +92,51 @@ def test_the_demo_runs_a_real_agent_team_then_the_cli() -> None:
     assert "wait_for_decision: sent (approved=True)" in out
     assert "Delivered to jonas.berg@fjord.example: 'Re: Tent pole snapped on the first night'" in out
     assert "Fidelity: lossless" in out
+    assert readme_demo_lines_missing(out) == []
+
+
+def readme_demo_lines_missing(out: str) -> list[str]:
+    """The README's abridged `make demo` output, line by line, that the demo did not print, in order
+    (``…`` stands for anything; a line of only ``…`` for lines left out)."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("What `make demo` shows"):].split("```text\n", 1)[1].split("```", 1)[0]
+    printed = [line.rstrip() for line in out.splitlines()]
+    missing, at = [], 0
+    for line in block.splitlines():
+        if line.strip() in ("", "…"):
+            continue
+        pattern = re.compile(".*?".join(re.escape(part) for part in line.rstrip().split("…")))
+        found = next((i for i in range(at, len(printed)) if pattern.fullmatch(printed[i])), None)
+        if found is None:
+            missing.append(line)
+        else:
+            at = found + 1
+    return missing
+
+
+def test_code_mode(tmp_path: Path) -> None:
+    proc = run_example("code_mode.py", "--workdir", str(tmp_path))
+    assert "support is offered: run_python (" in proc.stdout
+    assert proc.stdout.count("wait_for_decision: sent (approved=True)") == 2
+    store = Store(tmp_path / "mail.db")
+    try:
+        with store.read() as tx:
+            contact = tx.contact_by_email("acct_acme", "jonas.berg@fjord.example")
+            replies = tx.search_emails(MAILBOX_ID, direction="outbound", limit=10)
+    finally:
+        store.close()
+    assert contact is not None and contact["name"] == "Jonas Berg"
+    # One reply per customer who wrote about an order, each held by gated_send and approved by the operator.
+    customers = {"jonas.berg@fjord.example", "maria.lopez@customer.example"}
+    ours = [r for r in replies if set(r["to_addrs"]) & customers]
+    assert sorted(r["to_addrs"][0] for r in ours) == sorted(customers)
+    assert {(r["status"], r["created_by_key"], r["decided_by_key"]) for r in ours} == {
+        ("sent", AGENT_KEY_ID, OPERATOR_KEY_ID)}
+    # Every inner call is in the trail under the agent, with the one program's hash and its position.
+    inner = [r for r in query_audit(tmp_path / "audit.jsonl") if r.agent == "support"]
+    assert len({r.step["program"] for r in inner if r.step}) == 1
+    assert [r.step["position"] for r in inner if r.step] == list(range(len(inner))) and len(inner) == 12
+    assert [(r.tool, r.decision) for r in inner if r.decision == "approved"] == [
+        ("reply_email", "approved"), ("add_contact", "approved"), ("reply_email", "approved")]

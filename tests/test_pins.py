@@ -275,7 +275,9 @@ def test_tools_and_show_print_the_instructions_framed_and_flag_injection(tmp_pat
     assert locked.code == 0, locked
     assert "id_rsa" not in locked.out and "gives the model these instructions" not in locked.out
     assert "withheld by the lock file: the server's instructions changed since they were locked" in locked.err
-    assert "withheld by the lock file: 'get_weather' (its title changed since it was locked)" in locked.err
+    # The withheld tool stays in the table, marked with why, and out of what an agent gets.
+    row = next(line for line in locked.out.splitlines() if "get_weather" in line)
+    assert "withheld" in row and "title changed" in locked.out, locked.out
 
 
 def test_lock_file_versions_and_hand_edits_are_checked(tmp_path: Path) -> None:

@@ -18,6 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
+try:
+    import autogen_core  # noqa: F401  (what this package builds on; autogen_agentchat is the user's)
+except ImportError:  # AutoGen is an extra: one line saying how to get it
+    raise ImportError("bridge.autogen needs AutoGen (autogen-core is not installed): "
+                      "pip install 'autogen-mcp-bridge[autogen]'") from None
+
 from ..adapters import Framework, Source, toolset_for
 from ..guards import Guards
 from .sampling import sampling_from_model_client

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 from .. import __version__
-from ..errors import BridgeError, ConfigError, ServerStartError, ToolError
+from ..errors import BridgeError, CallTimeout, ConfigError, ServerStartError, ToolError
 from ..secrets import env_secrets, header_secrets
 from .commands import COMMANDS, by_name
 from .context import Command, Context
@@ -37,11 +37,11 @@ if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport o
 _ABOUT = "Inspect, explain and call any MCP server's tools, as AutoGen agents will see them."
 _SERVER_HELP = """\
 A server is named by
-  a URL                 mcp-bridge tools https://host/mcp --header 'Authorization: Bearer ...'
-  a command after --    mcp-bridge tools --env API_KEY=... -- npx -y @scope/server
-  a config entry        mcp-bridge tools --config mcp.json --server NAME
-(the mcpServers JSON of Claude Desktop, Cursor and VS Code; ${VAR} and ${VAR:-default} are expanded).
-A command after -- always comes last, after the tool name and options."""
+  a URL             mcp-bridge tools https://host/mcp --header 'X-Api-Key: ...'
+  a command (last)  mcp-bridge tools --env API_KEY=... -- npx -y @scope/server
+  a config entry    mcp-bridge tools --config mcp.json [--server NAME]
+(the mcpServers JSON of Claude Desktop, Cursor and VS Code; ${VAR} and
+${VAR:-default} are expanded). A command after -- always comes last."""
 
 
 class _Exit(Exception):
@@ -65,39 +65,74 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _usage(command: Command) -> str:
+    if command.usage:
+        return command.usage
     ops = " ".join(o.upper() for o in command.operands)
     ops = f" {ops}" if ops else ""
     if not command.uses_server:
         return f"mcp-bridge {command.name}{ops} [options]"
-    return (f"mcp-bridge {command.name} SERVER{ops} [options]\n"
-            f"       mcp-bridge {command.name}{ops} [options] -- COMMAND [ARG...]\n"
-            f"       mcp-bridge {command.name}{ops} --config FILE --server NAME [options]")
+    need = " --lock FILE" if command.lock_option == "required" else ""
+    return (f"mcp-bridge {command.name} SERVER{ops}{need} [options]\n"
+            f"       mcp-bridge {command.name}{ops}{need} [options] -- COMMAND [ARG...]\n"
+            f"       mcp-bridge {command.name}{ops}{need} --config FILE [--server NAME] [options]")
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's layout at the terminal's width (``COLUMNS`` when set), never breaking an option
+    name such as ``--lock-policy`` at its hyphen."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=_help_width(), max_help_position=26)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+def _help_width() -> int:
+    import shutil
+
+    return min(100, max(40, shutil.get_terminal_size().columns - 1))
+
+
+def _fill(text: str) -> str:
+    return "\n".join(textwrap.fill(paragraph, _help_width(), break_on_hyphens=False)
+                     for paragraph in text.split("\n"))
+
+
+def _operand_help(command: Command) -> str:
+    if command.operand_help:
+        return command.operand_help
+    names = " and ".join(o.strip("[]").upper() for o in command.operands)
+    return "the server: a URL (or give it after --, or with --config)" + (f"; then {names}" if names else "")
 
 
 def build_parser(command: Command) -> argparse.ArgumentParser:
     """The parser of one command: its operands, the common and server options, and its own."""
+    epilog = (_SERVER_HELP + "\n\n" if command.uses_server else "") + exit_status_help(command.exits)
     parser = _Parser(prog=f"mcp-bridge {command.name}", usage=_usage(command),
-                     description=textwrap.fill(command.description, 88),
-                     epilog=(_SERVER_HELP + "\n\n" if command.uses_server else "") + exit_status_help(),
-                     formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
-    names = " ".join(o.upper() for o in command.operands)
-    parser.add_argument("operands", nargs="*", metavar="SERVER " + names if command.uses_server else names,
-                        help="the server (unless given after -- or by --config) and then "
-                             + (names or "nothing else"))
+                     description=_fill(command.description), epilog=epilog,
+                     formatter_class=_HelpFormatter, allow_abbrev=False)
+    # Optional operands are explained by the help text (and the usage lines), not the metavar.
+    names = " ".join(o.upper() for o in command.operands if not (command.usage and o.startswith("[")))
+    parser.add_argument("operands", nargs="*", metavar=("SERVER " + names).strip() if command.uses_server else names,
+                        help=_operand_help(command))
     common = parser.add_argument_group("output")
     common.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    common.add_argument("--debug", action="store_true", help="log the protocol and show tracebacks on stderr")
+    common.add_argument("--debug", action="store_true",
+                        help="log every protocol message and show tracebacks on stderr" if command.uses_server
+                        else "show tracebacks on stderr")
     if command.uses_server:
-        add_server_options(parser)
+        add_server_options(parser, calls_tools=command.calls_tools, lock_option=command.lock_option)
     command.add_arguments(parser)
     return parser
 
 
 def _top_help() -> str:
     width = max(len(c.name) for c in COMMANDS)
-    lines = ["usage: mcp-bridge COMMAND [SERVER] [ARGS...] [options] [-- SERVER-COMMAND...]", "", _ABOUT, "",
+    lines = ["usage: mcp-bridge COMMAND [SERVER] [ARGS...] [options] [-- SERVER-COMMAND...]", "", _fill(_ABOUT), "",
              "commands:"]
-    lines += [f"  {c.name:<{width}}  {c.summary}" for c in COMMANDS]
+    lines += [textwrap.fill(c.summary, _help_width(), initial_indent=f"  {c.name:<{width}}  ",
+                            subsequent_indent=" " * (width + 4), break_on_hyphens=False) for c in COMMANDS]
     lines += ["", _SERVER_HELP, "", "Run 'mcp-bridge COMMAND --help' for a command's options.", "",
               exit_status_help()]
     return "\n".join(lines) + "\n"
@@ -165,10 +200,16 @@ def _quiet_logging(out: Output) -> Iterator[None]:
     logs while a connection closes is noise)."""
     import logging
 
+    seen: set[str] = set()
+
     class _Warnings(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if record.name.split(".")[0] == "bridge":
-                out.note(f"warning: {record.getMessage()}")
+            # Once each: a listing that is read again (relisted, or once per protocol round) would
+            # repeat the same warning.
+            message = record.getMessage()
+            if record.name.split(".")[0] == "bridge" and message not in seen:
+                seen.add(message)
+                out.note(f"warning: {message}")
 
     handler = _Warnings(logging.WARNING)
     root = logging.getLogger()
@@ -260,9 +301,11 @@ def _run(command: Command, args: argparse.Namespace, server_command: list[str] |
     target = None
     if command.uses_server:
         before = len(operands)
-        target = choose_server(args, operands, server_command or [], verb=command.name)
+        target = choose_server(args, operands, server_command or [], verb=command.name,
+                               several=command.several_servers)
         state.server_operand = len(operands) < before
-        out.mask.add(target.secret_values())
+        if target is not None:
+            out.mask.add(target.secret_values())
     elif server_command:
         raise ConfigError(f"'{command.name}' takes no server command after --")
     state.ctx = Context(args=args, out=out, operands=_bind_operands(command, operands), target=target,
@@ -292,6 +335,14 @@ def _start_message(exc: ServerStartError, state: _RunState) -> str:
     return text
 
 
+def _timeout_hint(state: _RunState) -> str:
+    """Which bound ran out, by the option that sets it: start-up or the call."""
+    calls = state.command is not None and state.command.calls_tools
+    if state.connected and calls:
+        return "the call's bound is --timeout SECONDS"
+    return f"the start-up bound is {'--start-timeout' if calls else '--timeout'} SECONDS"
+
+
 def _message(exc: BaseException, state: _RunState) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
@@ -300,6 +351,8 @@ def _message(exc: BaseException, state: _RunState) -> str:
         return f"{where}the tool returned an error: {exc.detail}"
     if isinstance(exc, ServerStartError):
         return _start_message(exc, state)
+    if isinstance(exc, CallTimeout):
+        return f"{exc}; {_timeout_hint(state)}"
     if isinstance(exc, BridgeError):
         return str(exc)
     hint = "" if state.debug else " (run with --debug for the traceback)"

@@ -14,6 +14,7 @@ they were typed.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import re
 import sys
@@ -25,7 +26,7 @@ from typing import Any
 from ..errors import ConfigError
 
 __all__ = ["Problem", "Problems", "argument_problems", "load_args_object", "pair", "parse_arguments",
-           "parse_pairs"]
+           "parse_pairs", "undeclared_names"]
 
 _JSON_TYPES: dict[type, str] = {str: "string", bool: "boolean", int: "integer", float: "number",
                                 type(None): "null", list: "array", dict: "object"}
@@ -218,9 +219,30 @@ def _problems_of(error: Any) -> list[Problem]:
     if rule == "additionalProperties" and isinstance(error.instance, Mapping) and isinstance(error.schema, Mapping):
         extras = _extra_names(error.instance, error.schema)
         if extras:
-            return [Problem(f"{path}.{name}" if path else name, "not an argument of this tool", rule)
-                    for name in extras]
+            props = error.schema.get("properties")
+            declared = [str(k) for k in props] if isinstance(props, Mapping) else []
+            return [Problem(f"{path}.{name}" if path else name, "not an argument of this tool" + _did_you_mean(
+                name, [d for d in declared if d not in error.instance]), rule) for name in extras]
     return [Problem(path, _json_spelled(error), rule)]
+
+
+def _did_you_mean(name: str, declared: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(declared), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def undeclared_names(input_schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> dict[str, str]:
+    """Top-level argument names the schema does not declare but lets through (it allows extra
+    properties), each with the declared name it most resembles: likely misspellings."""
+    props = input_schema.get("properties")
+    declared = [str(k) for k in props] if isinstance(props, Mapping) else []
+    found: dict[str, str] = {}
+    for name in arguments:
+        if name not in declared:
+            close = difflib.get_close_matches(name, declared, n=1, cutoff=0.6)
+            if close:
+                found[name] = close[0]
+    return found
 
 
 def argument_problems(input_schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> Problems:

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import BridgeError, ProtocolError, ServerUnreachable
 from ..targets import HttpTarget, StdioTarget, Target
@@ -28,6 +28,7 @@ from .output import Output
 from .status import ExitCode
 
 if TYPE_CHECKING:
+    from ..group import ServerGroup
     from ..server import Server
 
 __all__ = ["DEFAULT_TIMEOUT", "Command", "Context"]
@@ -77,7 +78,8 @@ class Context:
         args: the parsed options (common, server and the command's own).
         out: stdout/stderr with secret masking; the only way commands print.
         operands: the command's positional operands by name (e.g. ``{"tool": "send_email"}``).
-        target: the server, for commands that use one.
+        target: the server, for commands that use one (``None``: every server of ``--config``,
+            for a command that takes several; see ``group``).
         connected: set once the session is up; decides how a timeout or protocol error
             is classified (failed to start vs. failed call).
         report: prints the error line for an exception and fixes the exit status (once);
@@ -92,10 +94,21 @@ class Context:
     report: Callable[[BaseException], None] = _ignore
 
     @property
+    def start_timeout(self) -> float:
+        """Seconds to start the server, handshake and list its tools: ``--start-timeout`` where the
+        command also calls a tool (its ``--timeout`` bounds the call), else ``--timeout``."""
+        if hasattr(self.args, "start_timeout"):
+            given: float | None = self.args.start_timeout
+        else:
+            given = getattr(self.args, "timeout", None)
+        return given if given is not None else DEFAULT_TIMEOUT
+
+    @property
     def call_timeout(self) -> float:
+        """Seconds for one tool call: ``--timeout`` of a command that calls tools, else the default."""
         from ..options import DEFAULT_CALL_TIMEOUT
 
-        timeout: float | None = getattr(self.args, "timeout", None)
+        timeout: float | None = getattr(self.args, "timeout", None) if hasattr(self.args, "start_timeout") else None
         return timeout if timeout is not None else DEFAULT_CALL_TIMEOUT
 
     @asynccontextmanager
@@ -118,7 +131,6 @@ class Context:
         if self.target is None:
             raise RuntimeError("this command was registered without a server")
         target = self.target
-        timeout: float | None = getattr(self.args, "timeout", None)
         verb = "Starting" if isinstance(target, StdioTarget) else "Connecting to"
         if getattr(self.args, "debug", False):
             self.out.note(f"{target.transport}: {target.describe()}")
@@ -127,9 +139,11 @@ class Context:
                 lock = getattr(self.args, "lock", None) if guarded else None
                 try:
                     server = await stack.enter_async_context(
-                        connect(target, timeout=timeout or DEFAULT_TIMEOUT, call_timeout=self.call_timeout,
+                        connect(target, timeout=self.start_timeout, call_timeout=self.call_timeout,
                                 lock=lock, lock_policy=getattr(self.args, "lock_policy", "pinned-only"),
-                                exit_grace=_STDIO_GRACE if calls else 0.0))
+                                exit_grace=_STDIO_GRACE if calls else 0.0,
+                                # An interrupted call leaves its MCP task running, to be resumed by id.
+                                cancel_tasks=not calls))
                 except BridgeError as exc:
                     reworded = _http_failure(exc, target) if isinstance(target, HttpTarget) else exc
                     if reworded is exc:
@@ -138,6 +152,37 @@ class Context:
             self.connected = True
             try:
                 yield server
+            except Exception as exc:
+                self.report(exc)
+                raise
+
+
+    @asynccontextmanager
+    async def group(self) -> AsyncIterator[ServerGroup]:
+        """Every server of ``--config`` at once, as the library's ``open_servers`` opens them (tool
+        names prefixed with the server's), with a spinner on a terminal; like ``server`` otherwise.
+
+        Raises:
+            ConfigError: the config is malformed.
+            ServerGroupError: a server failed to start (each one named).
+        """
+        from ..group import open_servers
+        from ..targets import load_config
+
+        targets = load_config(self.args.config)
+        for target in targets.values():
+            self.out.mask.add(target.secret_values())
+            if getattr(self.args, "debug", False):
+                self.out.note(f"{target.label}: {target.transport}: {target.describe()}")
+        async with AsyncExitStack() as stack:
+            with self.out.status(f"Starting {len(targets)} servers of {self.args.config}…"):
+                group = await stack.enter_async_context(
+                    open_servers(targets, timeout=self.start_timeout, call_timeout=self.call_timeout,
+                                 lock=getattr(self.args, "lock", None),
+                                 lock_policy=getattr(self.args, "lock_policy", "pinned-only"), exit_grace=0.0))
+            self.connected = True
+            try:
+                yield group
             except Exception as exc:
                 self.report(exc)
                 raise
@@ -155,6 +200,15 @@ class Command:
         add_arguments: adds the command's own options to its parser.
         description: the longer text of ``mcp-bridge NAME --help``.
         uses_server: whether the command connects to a server (adds the server options).
+        calls_tools: the command calls a tool, so ``--timeout`` bounds the call and
+            ``--start-timeout`` the start-up (else ``--timeout`` bounds the start-up).
+        lock_option: ``"guard"`` (``--lock`` and ``--lock-policy`` filter the catalogue),
+            ``"required"`` (``--lock FILE`` is what the command compares against) or ``"none"``.
+        exits: the exit statuses the command can end with, for its ``--help``.
+        operand_help: what ``--help`` says about the operands (default: the server, then each one).
+        usage: the usage lines, when the ones built from the operands would mislead.
+        several_servers: given a config of several servers and no ``--server``, the command
+            runs against all of them (``Context.group``); otherwise it must pick one.
     """
 
     name: str
@@ -164,3 +218,10 @@ class Command:
     add_arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
     description: str = ""
     uses_server: bool = True
+    calls_tools: bool = False
+    lock_option: Literal["guard", "required", "none"] = "guard"
+    exits: tuple[ExitCode, ...] = (ExitCode.OK, ExitCode.USAGE, ExitCode.AUTH, ExitCode.UNREACHABLE,
+                                   ExitCode.DRIFT, ExitCode.INTERRUPTED)
+    operand_help: str = ""
+    usage: str = ""
+    several_servers: bool = False

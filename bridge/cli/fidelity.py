@@ -24,7 +24,7 @@ import re
 import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 from typing_extensions import is_typeddict
@@ -32,6 +32,9 @@ from typing_extensions import is_typeddict
 from ..catalogue import ToolEntry
 from ..schema import CompiledSchema, resolve_local_ref
 from .pytypes import format_annotation, unwrap
+
+if TYPE_CHECKING:
+    from ..profiles import Change
 
 __all__ = ["Difference", "Fidelity", "check_fidelity"]
 
@@ -387,3 +390,10 @@ def check_fidelity(entry: ToolEntry, model_schema: Mapping[str, Any], signature:
             walker.walk(sub, sig_param.annotation, ptr, refs)
         found.extend(walker.found.values())
     return Fidelity(tuple(found), tuple(sorted(_validated_keywords(schema))))
+
+
+def with_profile(fidelity: Fidelity, profile: str, changes: Sequence[Change]) -> Fidelity:
+    """``fidelity`` plus what a provider schema profile changes in what the model is sent, each
+    change a difference of the model's view (the verdict then counts them instead of saying lossless)."""
+    made = tuple(Difference("model", c.pointer, f"profile {profile}", c.why) for c in changes)
+    return Fidelity(fidelity.differences + made, fidelity.validated_keywords)

@@ -31,9 +31,12 @@ __all__ = [
     "catalogue_table",
     "fidelity_view",
     "findings_view",
+    "fit_table",
     "hints",
+    "hints_legend",
     "instructions_view",
     "json_view",
+    "narrow",
     "server_header",
     "server_json",
     "tool_view",
@@ -102,26 +105,117 @@ def _required(entry: ToolEntry) -> tuple[list[str], int]:
     return required, len([n for n in names if n not in required])
 
 
-def catalogue_table(out: Output, catalogue: Iterable[ToolEntry]) -> Table:
-    """Tool | Title | Hints | Required | Optional, one row per tool in server order."""
+# Hints as a narrow terminal shows them (a legend under the table spells them out).
+_SHORT_HINTS = {"read-only": "R", "destructive": "D", "idempotent": "I", "open-world": "O"}
+_WIDE = 120
+_TITLE_MIN = 16
+"""Below this many columns, tables abbreviate what they can (hints) before wrapping anything."""
+
+
+def catalogue_table(out: Output, catalogue: Iterable[ToolEntry], *, name_header: str = "Tool (AutoGen name)",
+                    prefix: str = "", withheld: Mapping[str, str] | None = None) -> Table:
+    """Tool | Title | Hints | Required | Optional, one row per tool in server order, fitted to the
+    terminal (see ``fit_table``); on a narrow one the hints are abbreviated (``hints_legend``).
+    The MCP name is shown under a name that differs from it by more than the server's ``prefix``.
+    Tools ``withheld`` from agents (MCP name -> why) follow, marked, each with its reason."""
+    from ..catalogue import safe_names
+
     entries = list(catalogue)
+    head = safe_names(["x"], prefix=prefix)["x"][:-1]  # the prefix as names carry it ("zoo_"), or ""
+    renamed = {e.mcp_name for e in entries if e.name != head + e.mcp_name}
+    short = narrow(out)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     # A name is what a user copies into the next command: never wrapped or cut, whatever the
-    # width; titles and argument lists wrap instead.
+    # width; titles and argument lists wrap between words instead.
     longest = max([len(e.name) for e in entries]
-                  + [len(out.line("MCP: " + e.mcp_name)) for e in entries if e.name != e.mcp_name] + [10])
-    table.add_column("Tool (AutoGen name)", no_wrap=True, min_width=longest)
-    table.add_column("Title", overflow="fold", ratio=1)
+                  + [len(out.line("MCP: " + e.mcp_name)) for e in entries if e.mcp_name in renamed]
+                  + [len(out.line(name)) for name in withheld or {}] + [10])
+    table.add_column(name_header, no_wrap=True, min_width=longest)
+    # An argument name is copied too: its column is at least as wide as the longest one.
+    widest_argument = max((len(name) for e in entries for name in _required(e)[0]), default=0)
+    required_width = min(widest_argument + 1, 30)  # + its comma
+    # Rich shrinks every wrapping column alike; the titles give way first, so names stay whole,
+    # and on a narrow terminal the count of optional arguments goes before the titles get cramped.
+    # Each column but the edges has a space of padding either side, and one between columns.
+    title_width = out.out.width - longest - 5 - required_width - 3 * 2 - 3 if short else None
+    with_optional = title_width is None or title_width - 7 >= _TITLE_MIN
+    if title_width is not None and with_optional:
+        title_width -= 7
+    table.add_column("Title", ratio=1, max_width=max(_TITLE_MIN, title_width) if title_width is not None else None)
     table.add_column("Hints")
-    table.add_column("Required", overflow="fold", ratio=1)
-    table.add_column("Opt.", justify="right", no_wrap=True)
+    table.add_column("Required", ratio=1, min_width=required_width)
+    if with_optional:
+        table.add_column("Opt.", justify="right", no_wrap=True)
     for entry in entries:
         name = out.line(entry.name, style="cyan")
-        if entry.name != entry.mcp_name:
+        if entry.mcp_name in renamed:
             name += Text("\n") + out.line(f"MCP: {entry.mcp_name}", style="dim")
         required, optional = _required(entry)
-        table.add_row(name, out.line(entry.title or ""), Text(" ".join(hints(entry.annotations)), style="yellow"),
-                      out.line(", ".join(required)), str(optional) if optional else "")
+        shown = "".join(_SHORT_HINTS[h] for h in hints(entry.annotations)) if short \
+            else " ".join(hints(entry.annotations))
+        cells = [name, out.line(entry.title or ""), Text(shown, style="yellow"), out.line(", ".join(required))]
+        table.add_row(*cells, *([str(optional) if optional else ""] if with_optional else []))
+    for mcp_name, reason in sorted((withheld or {}).items()):
+        by, _, why = reason.partition(": ")
+        # Not offered to any agent: the row says so where the name would be read.
+        cells = [out.line(mcp_name, style="red") + Text("\n(withheld)", style="bold red"),
+                 Text(f"withheld {by}: ", style="red") + out.line(why), Text(), Text()]
+        table.add_row(*cells, *([""] if with_optional else []))
+    return fit_table(out, table)
+
+
+def narrow(out: Output) -> bool:
+    """The output is a terminal (or ``COLUMNS``) narrower than ``_WIDE``: abbreviate."""
+    return not out.piped and out.out.width < _WIDE
+
+
+def hints_legend() -> Text:
+    """What the abbreviated hints of a narrow ``catalogue_table`` stand for."""
+    return Text("hints: " + ", ".join(f"{short} {long}" for long, short in _SHORT_HINTS.items()), style="dim")
+
+
+def fit_table(out: Output, table: Table, *, drop: Iterable[str] = ()) -> Table:
+    """Make ``table`` readable at the output's width, whatever built it.
+
+    No cell is folded mid-word: cells wrap between words and a word longer than its column is
+    ellipsized (an identifier is never split across lines); a header never wraps. When even that
+    does not fit, the columns headed ``drop`` are removed, in that order, until it does. Piped
+    output keeps every column (``Output.print_table`` prints it at its natural width).
+    """
+    from rich.cells import cell_len
+
+    for column in table.columns:
+        if column.overflow == "fold":
+            column.overflow = "ellipsis"
+        column.min_width = max(column.min_width or 0, cell_len(str(column.header)))
+    if out.piped:
+        return table
+    console, options = out.out, out.out.options
+
+    def fits() -> bool:
+        # The widths rich will lay out at this width, against what each column needs: a no-wrap
+        # column its whole cells (less is cropped), any other its header (a longer word is ellipsized).
+        widths = table._calculate_column_widths(console, options.update_width(console.width - table._extra_width))
+        if sum(widths) + table._extra_width > console.width:
+            return False
+        for width, column in zip(widths, table.columns, strict=True):
+            needed = table._measure_column(console, options, column).minimum
+            if not column.no_wrap:
+                needed = min(needed, cell_len(str(column.header)) + 2)
+            if width < needed:
+                return False
+        return True
+
+    left_out = []
+    for header in drop:
+        if fits():
+            break
+        kept = [c for c in table.columns if str(c.header) != header]
+        if len(kept) < len(table.columns):
+            left_out.append(header)
+        table.columns[:] = kept
+    if left_out:
+        out.note(f"not shown at {console.width} columns: {', '.join(left_out)} (--json shows every field)")
     return table
 
 
@@ -226,9 +320,14 @@ def fidelity_view(out: Output, fidelity: Fidelity) -> RenderableType:
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column(style="cyan", overflow="fold", max_width=40)
         grid.add_column(ratio=1)
+        # Places with the same change and reason share one row (a profile makes every optional
+        # property nullable: one reason, many pointers).
+        rows: dict[tuple[str, str, str], list[str]] = {}
         for diff in fidelity.differences:
-            grid.add_row(f" {diff.view}", out.line(diff.pointer or "(whole schema)"),
-                         Text(f"{diff.kind}: ", style="yellow") + out.text(diff.detail))
+            rows.setdefault((diff.view, diff.kind, diff.detail), []).append(diff.pointer or "(whole schema)")
+        for (view, kind, detail), pointers in rows.items():
+            grid.add_row(f" {view}", Text("\n").join(out.line(pointer) for pointer in pointers),
+                         Text(f"{kind}: ", style="yellow") + out.text(detail))
         lines.append(grid)
     if fidelity.validated_keywords:
         lines.append(Text("  checked by validation before each call (no Python type expresses them): ",

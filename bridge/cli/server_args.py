@@ -10,6 +10,7 @@ import argparse
 import os
 import re
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 from ..errors import ConfigError
 from ..targets import HttpTarget, StdioTarget, Target, TransportName, load_config, read_config, resolve_target
@@ -17,10 +18,21 @@ from ..targets import HttpTarget, StdioTarget, Target, TransportName, load_confi
 __all__ = ["add_server_options", "choose_server", "parse_env", "parse_headers"]
 
 _URL = re.compile(r"^https?://", re.IGNORECASE)
+# bridge.options.DEFAULT_CALL_TIMEOUT, spelled out: importing that module loads the SDK, which
+# --help never does (a unit test holds the two equal).
+_CALL_TIMEOUT_SHOWN = "180"
 
 
-def add_server_options(parser: argparse.ArgumentParser) -> None:
-    """The options that name a server and how to reach it (shared by every server command)."""
+def add_server_options(parser: argparse.ArgumentParser, *, calls_tools: bool = False,
+                       lock_option: Literal["guard", "required", "none"] = "guard") -> None:
+    """The options that name a server and how to reach it (shared by every server command).
+
+    ``calls_tools``: ``--timeout`` bounds the tool call and ``--start-timeout`` the start-up (a
+    server started by npx can take seconds before the call's own bound should start counting).
+    ``lock_option``: which of ``--lock``/``--lock-policy`` the command takes (see ``Command``).
+    """
+    from .context import DEFAULT_TIMEOUT
+
     group = parser.add_argument_group("server")
     group.add_argument("--config", metavar="FILE",
                        help="an mcpServers JSON file (Claude Desktop / Cursor / VS Code format); ${VAR} and "
@@ -32,13 +44,23 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                        help="HTTP header for an HTTP/SSE server (repeatable), e.g. 'Authorization: Bearer ...'")
     group.add_argument("--transport", choices=("stdio", "http", "sse"),
                        help="force the transport (default: a URL is Streamable HTTP, or SSE when it ends in /sse)")
-    group.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
-                       help="seconds to start and list tools, and for a tool call (default: 30 and 180)")
-    group.add_argument("--lock", metavar="FILE",
-                       help="compare the server's tools with this lock file (see 'mcp-bridge lock'); what happens "
-                            "on drift is --lock-policy")
-    group.add_argument("--lock-policy", choices=("warn", "pinned-only", "strict"), default="pinned-only",
-                       help="on drift: warn; offer only pinned, unchanged tools (default); or refuse the server")
+    start = f"seconds to start the server and list its tools (default: {DEFAULT_TIMEOUT:g})"
+    if calls_tools:
+        group.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
+                           help=f"seconds for the tool call itself (default: {_CALL_TIMEOUT_SHOWN})")
+        group.add_argument("--start-timeout", metavar="SECONDS", type=_positive_float, help=start)
+    else:
+        group.add_argument("--timeout", metavar="SECONDS", type=_positive_float, help=start)
+    if lock_option == "required":
+        group.add_argument("--lock", metavar="FILE", help="the lock file to compare with (required; write one "
+                                                          "with 'mcp-bridge lock')")
+    elif lock_option == "guard":
+        group.add_argument("--lock", metavar="FILE",
+                           help="compare the server's tools with this lock file (see 'mcp-bridge lock'); what "
+                                "happens on drift is --lock-policy")
+        group.add_argument("--lock-policy", choices=("warn", "pinned-only", "strict"), default="pinned-only",
+                           help="on drift: warn; offer only pinned, unchanged tools (default); or refuse the "
+                                "server")
 
 
 def _positive_float(text: str) -> float:
@@ -89,11 +111,13 @@ def parse_headers(items: Sequence[str]) -> dict[str, str]:
 
 
 def choose_server(args: argparse.Namespace, operands: list[str], command: Sequence[str], *,
-                  verb: str = "COMMAND") -> Target:
+                  verb: str = "COMMAND", several: bool = False) -> Target | None:
     """Build the target from the parsed options; consumes the server operand from ``operands``.
 
     ``command`` is what followed ``--`` on the command line (empty if nothing did); ``verb``
-    is the subcommand, for the usage hint when the server is not named first.
+    is the subcommand, for the usage hint when the server is not named first. ``several``: the
+    command can take every server of a config at once; then ``None`` means just that (``--config``
+    with more than one server and no ``--server``).
 
     Raises:
         ConfigError: no server, more than one way of naming it, a URL after the tool name,
@@ -112,6 +136,10 @@ def choose_server(args: argparse.Namespace, operands: list[str], command: Sequen
         _check_options(False, env, headers)
         return resolve_target(list(command), transport=transport, env=env, headers=headers)
     if args.config:
+        if several and args.server is None and len(read_config(args.config)) > 1:
+            if env or headers or transport:
+                raise ConfigError("--env, --header and --transport apply to one server: pick it with --server NAME")
+            return None
         return _from_config(args.config, args.server, transport, env, headers)
     if not operands:
         raise ConfigError("no server given: pass a URL, a command after --, or --config FILE --server NAME")

@@ -19,6 +19,7 @@ Commands return ``ExitCode`` values; everything raised is mapped by ``exit_statu
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 from ..errors import (
     AuditError,
@@ -62,9 +63,15 @@ _MEANING = {
 }
 
 
-def exit_status_help() -> str:
-    """Every exit status and its meaning, one per line, for ``--help``."""
-    return "exit status:\n" + "\n".join(f"  {int(code):<4} {_MEANING[code]}" for code in ExitCode)
+def exit_status_help(codes: Iterable[ExitCode] = tuple(ExitCode)) -> str:
+    """The exit statuses ``codes`` (default: all) and their meaning, one per line, for ``--help``."""
+    import shutil
+    import textwrap
+
+    width = min(100, max(40, shutil.get_terminal_size().columns - 1))
+    return "exit status:\n" + "\n".join(
+        textwrap.fill(_MEANING[code], width, initial_indent=f"  {int(code):<4} ", subsequent_indent=" " * 7,
+                      break_on_hyphens=False) for code in codes)
 
 
 # Most specific class first: the first isinstance match wins.

@@ -54,7 +54,7 @@ async def one(scenario: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     if run["approver"]:
         def review(call: ToolCall) -> bool:
             asked.append([call.agent, call.server, call.mcp_name])
-            return True
+            return call.arguments.get("message") != "deny me"
 
         guards["approver"] = CallbackApprover(review, reviewer="contract-reviewer")
     if run.get("queue"):
@@ -65,7 +65,7 @@ async def one(scenario: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         return answer[0]
 
     results: dict[str, str] = {}
-    async with connect(scenario["command"], cwd=ROOT, name=scenario["server"]) as server:
+    async with connect(run.get("command") or scenario["command"], cwd=ROOT, name=scenario["server"]) as server:
         with ScriptedModel([model_turn] * 200) as model:
             config = llm_config(model)
             actions = {cls.tool_name: cls for cls in await tools_for(server, agent=scenario["agent"], **guards)}

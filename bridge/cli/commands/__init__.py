@@ -7,12 +7,28 @@ Each module defines one ``COMMAND``; listing it here is all it takes to add a co
 from __future__ import annotations
 
 from ..context import Command
-from . import approvals, audit, call, find, lock, show, tools, verify
+from . import (
+    approvals,
+    audit,
+    call,
+    code,
+    find,
+    lock,
+    prompt,
+    prompts,
+    read,
+    resources,
+    show,
+    task,
+    tools,
+    verify,
+)
 
 __all__ = ["COMMANDS", "by_name"]
 
-COMMANDS: tuple[Command, ...] = (tools.COMMAND, show.COMMAND, find.COMMAND, call.COMMAND, audit.COMMAND,
-                                  lock.COMMAND, verify.COMMAND, approvals.COMMAND)
+COMMANDS: tuple[Command, ...] = (tools.COMMAND, show.COMMAND, find.COMMAND, call.COMMAND, code.COMMAND, audit.COMMAND,
+                                  lock.COMMAND, verify.COMMAND, approvals.COMMAND, resources.COMMAND, read.COMMAND,
+                                  prompts.COMMAND, prompt.COMMAND, task.COMMAND)
 
 
 def by_name() -> dict[str, Command]:

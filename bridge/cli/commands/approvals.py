@@ -254,4 +254,7 @@ COMMAND = Command(
     add_arguments=_add_arguments,
     run=run,
     uses_server=False,
+    operand_help="ACTION: list (the default), show, approve, deny or serve; ID: the request, for show, approve "
+                 "and deny",
+    exits=(ExitCode.OK, ExitCode.USAGE, ExitCode.AUTH, ExitCode.UNREACHABLE, ExitCode.INTERRUPTED),
 )

@@ -42,6 +42,7 @@ async def run(ctx: Context) -> ExitCode:
     """
     from ...audit import parse_since, query, render_table
     from ...audit.postgres import password_values
+    from ..render import fit_table
 
     args = ctx.args
     path, target = ctx.operands["path"], ctx.operands.get("target")
@@ -66,7 +67,11 @@ async def run(ctx: Context) -> ExitCode:
     # they get what the screen leaves.
     width = _WHOLE if ctx.out.piped else max(_ARGUMENTS_MIN, ctx.out.out.width - _OTHER_COLUMNS)
     title = f"{len(records)} call{'s' if len(records) != 1 else ''}"
-    ctx.out.print_table(render_table(records, title=title, arguments_width=width))
+    # Read at any width: the step, chain and duration columns go first when the screen is narrow,
+    # then the arguments (--json has them all).
+    table = fit_table(ctx.out, render_table(records, title=title, arguments_width=width),
+                      drop=("step", "chain", "ms", "worker", "arguments"))
+    ctx.out.print_table(table)
     broken = sum(r.chain_status == "broken" for r in records)
     if broken:
         ctx.out.error(f"{broken} record{'s' if broken != 1 else ''} shown fail the hash chain; run "
@@ -119,4 +124,7 @@ COMMAND = Command(
     add_arguments=_add_arguments,
     run=run,
     uses_server=False,
+    operand_help="PATH: a JSONL or SQLite file, or a postgresql:// URL; or 'verify' and then the log to check",
+    usage="mcp-bridge audit PATH [options]\n       mcp-bridge audit verify PATH",
+    exits=(ExitCode.OK, ExitCode.USAGE, ExitCode.AUTH, ExitCode.UNREACHABLE, ExitCode.DRIFT, ExitCode.INTERRUPTED),
 )

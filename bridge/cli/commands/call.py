@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ConfigError, InvalidArguments, ToolError
-from ..arguments import argument_problems, load_args_object, parse_arguments, parse_pairs
+from ..arguments import argument_problems, load_args_object, parse_arguments, parse_pairs, undeclared_names
 from ..context import Command, Context
 from ..output import Output
 from ..status import ExitCode
+from .task import left_running
 
 if TYPE_CHECKING:
     from ...results import CallResult
@@ -118,8 +119,21 @@ def print_result(out: Output, result: CallResult, media: _MediaWriter) -> None:
     for block in result.content:
         if not repeats_structured(block, result.structured):
             _print_block(out, block, media)
-    if result.structured is not None:
+    if result.structured is not None and not _wraps_the_text(result):
         out.print(json_view(out, result.structured), soft_wrap=True)
+
+
+def _wraps_the_text(result: CallResult) -> bool:
+    """Structured content that only repeats the text blocks, wrapped in an object (server-filesystem
+    answers ``{"content": <the text>}``): printing it again would show the result twice."""
+    import mcp_types as types
+
+    structured = result.structured
+    if not (isinstance(structured, dict) and len(structured) == 1):
+        return False
+    (value,) = structured.values()
+    texts = [block.text for block in result.content if isinstance(block, types.TextContent)]
+    return isinstance(value, str) and bool(texts) and value.strip() == "\n".join(texts).strip()
 
 
 def _progress_line(tool: str, progress: float, total: float | None, message: str | None) -> str:
@@ -145,13 +159,21 @@ async def run(ctx: Context) -> ExitCode:
         if not args.no_validate and (problems := argument_problems(entry.input_schema, arguments)):
             raise InvalidArguments(problems.message, argument=problems.first.argument, rule=problems.first.rule,
                                    server=server.name, tool=entry.mcp_name)
+        for given, meant in undeclared_names(entry.input_schema, arguments).items():
+            # The schema lets other names through, so it is sent; a typo would be silently ignored.
+            ctx.out.note(f"note: {entry.name} declares no argument {given!r}; did you mean {meant!r}? (sent as "
+                         "given: the schema allows other names)")
         with ctx.out.status(f"Calling {entry.name}…") as spinner:
 
             async def on_progress(progress: float, total: float | None, message: str | None) -> None:
                 spinner.update(_progress_line(entry.name, progress, total, message))
 
-            result = await server.call(entry.mcp_name, arguments, validate=not args.no_validate,
-                                       progress=on_progress)
+            try:
+                result = await server.call(entry.mcp_name, arguments, validate=not args.no_validate,
+                                           progress=on_progress)
+            except BaseException:  # Ctrl-C or a timeout: a task the call ran as can still be resumed
+                left_running(ctx, list(server.session.running_tasks))
+                raise
         # Printed here, before the server is shut down (which may take a moment).
         if ctx.out.json_mode:
             ctx.out.json(result.to_wire())
@@ -173,4 +195,7 @@ COMMAND = Command(
     operands=("tool",),
     add_arguments=add_arguments,
     run=run,
+    calls_tools=True,
+    exits=(ExitCode.OK, ExitCode.USAGE, ExitCode.AUTH, ExitCode.UNREACHABLE, ExitCode.TOOL_ERROR, ExitCode.DRIFT,
+           ExitCode.INTERRUPTED),
 )

@@ -15,7 +15,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     from ...lock import DEFAULT_LOCK_FILE
 
     parser.add_argument("-o", "--output", metavar="FILE",
-                        help=f"the lock file to write (default: --lock, else {DEFAULT_LOCK_FILE}); pins of other "
+                        help=f"the lock file to write (default: {DEFAULT_LOCK_FILE}); pins of other "
                              "servers in it are kept")
 
 
@@ -28,7 +28,7 @@ async def run(ctx: Context) -> ExitCode:
     """
     from ...lock import DEFAULT_LOCK_FILE, LockFile, ServerPin
 
-    path = Path(ctx.args.output or getattr(ctx.args, "lock", None) or DEFAULT_LOCK_FILE)
+    path = Path(ctx.args.output or DEFAULT_LOCK_FILE)
     lock = LockFile.load(path) if path.exists() else LockFile()
     async with ctx.server(guarded=False) as server:
         # Unvetted: the point is to record what the server says now.
@@ -64,4 +64,6 @@ COMMAND = Command(
                 "again on a lock file written by an older version to pin what it did not.",
     add_arguments=_add_arguments,
     run=run,
+    lock_option="none",
+    exits=(ExitCode.OK, ExitCode.USAGE, ExitCode.AUTH, ExitCode.UNREACHABLE, ExitCode.INTERRUPTED),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..context import Command, Context
 from ..status import ExitCode
@@ -11,7 +11,11 @@ from ..status import ExitCode
 __all__ = ["COMMAND"]
 
 if TYPE_CHECKING:
+    from inspect import Signature
+
+    from ...catalogue import ToolEntry
     from ...profiles import Change
+    from ...server import Server
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +23,26 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--profile", choices=PROFILES, help="show what a provider's schema profile sends the model "
                         "instead, each change as a JSON pointer with the reason")
+    parser.add_argument("--stubs", action="store_true", help="print the typed Python stubs code mode shows the model "
+                        "for TOOL instead (a glob: '*' for every tool)")
+
+
+async def _as_sent(server: Server, entry: ToolEntry, profile: str | None) -> tuple[str, dict[str, Any], Signature]:
+    """The tool as the model is told about it (name, tool schema, Python signature): exactly as
+    AutoGen's adapter builds it, not a re-derivation; without AutoGen installed (it is an extra),
+    as the adapter contract gives it to every framework (``ModelTool``, the compiled signature)."""
+    toolset = server.toolset(approval=False, warn_unguarded=False, schema_profile=profile)
+    try:
+        from ...autogen import tools_for
+    except ImportError:
+        from ...adapters import ModelTool
+
+        view = ModelTool.of(toolset, entry)
+        schema = {"name": view.name, "description": view.description, "parameters": view.schema(),
+                  "strict": view.strict}
+        return view.name, schema, entry.compiled.signature
+    tool = next(t for t in await tools_for(toolset) if t.mcp_name == entry.mcp_name)
+    return tool.name, dict(tool.schema), tool.signature
 
 
 async def run(ctx: Context) -> ExitCode:
@@ -31,13 +55,13 @@ async def run(ctx: Context) -> ExitCode:
     from ..pytypes import format_function
     from ..render import findings_view, instructions_view, server_json, tool_json, tool_view
 
+    if ctx.args.stubs:
+        return await show_stubs(ctx)
     async with ctx.server() as server:
         entry = await server.entry(ctx.operands["tool"])
-        # The tool exactly as AutoGen gets it from Server.tools(), not a re-derivation.
-        tool = next(t for t in await server.tools() if t.mcp_name == entry.mcp_name)
-        model_schema = dict(tool.schema)
-        signature = format_function(tool.name.replace("-", "_"), tool.signature)
-        fidelity = check_fidelity(entry, model_schema, tool.signature)
+        name, model_schema, python_signature = await _as_sent(server, entry, None)
+        signature = format_function(name.replace("-", "_"), python_signature)
+        fidelity = check_fidelity(entry, model_schema, python_signature)
         findings = suspicious_tool(entry.to_wire())
         # The vetted instructions: under --lock, changed ones are withheld, as an agent would get them.
         instructions = server.instructions
@@ -46,8 +70,12 @@ async def run(ctx: Context) -> ExitCode:
         changes: list[Change] = []
         if profile:
             from ...profiles import apply_profile
+            from ..fidelity import with_profile
 
-            model_schema["parameters"], changes = apply_profile(entry.input_schema, profile)
+            # What is sent under the profile, from the adapter itself (parameters and `strict`).
+            model_schema = (await _as_sent(server, entry, profile))[1]
+            changes = apply_profile(entry.input_schema, profile)[1]
+            fidelity = with_profile(fidelity, profile, changes)
         if ctx.out.json_mode:
             out = {"server": server_json(server.info), "tool": tool_json(entry), "signature": signature,
                    "autogenSchema": model_schema, "fidelity": fidelity.to_json(), "suspicious": findings,
@@ -58,11 +86,7 @@ async def run(ctx: Context) -> ExitCode:
         else:
             ctx.out.print(tool_view(ctx.out, entry, signature, model_schema, fidelity))
             if profile:
-                ctx.out.print(Text(f"Schema profile {profile}: {len(changes) or 'no'} change(s) to what the model "
-                                   "is sent (validation still uses the server's schema)", style="bold"))
-                for change in changes:
-                    ctx.out.print(Text("  ") + ctx.out.text(change.pointer or "(root)", style="cyan") + Text("  ")
-                                  + ctx.out.text(change.why), soft_wrap=True)
+                ctx.out.print(Text("  validation still uses the server's schema, not the profile's", style="dim"))
             if findings:
                 ctx.out.print(findings_view(ctx.out, "Possible prompt injection (read the text above before "
                                             "approving):", findings), soft_wrap=True)
@@ -75,6 +99,21 @@ async def run(ctx: Context) -> ExitCode:
                               soft_wrap=True)
             if server.instructions_withheld:
                 ctx.out.note(f"withheld {server.instructions_withheld}")
+    return ExitCode.OK
+
+
+async def show_stubs(ctx: Context) -> ExitCode:
+    """Print the code-mode stubs of the tools matching the TOOL operand, as ``run_python`` carries them."""
+    async with ctx.server() as server:
+        toolset = server.toolset("cli", approval=False, warn_unguarded=False, include=[ctx.operands["tool"]],
+                                 code=True)
+        assert toolset.code_mode is not None
+        stubs = await toolset.code_mode.stubs()
+        if ctx.out.json_mode:
+            ctx.out.json({"stubs": stubs.source, "tools": {k: t.entry.name for k, t in stubs.tools.items()}})
+        else:
+            ctx.out.plain(stubs.source)
+        await toolset.stop()
     return ExitCode.OK
 
 

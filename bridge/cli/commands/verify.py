@@ -48,4 +48,6 @@ COMMAND = Command(
                 "lock file of an older version does not pin (titles, instructions, ...) is reported as \"not "
                 "pinned yet\", not as drift; 'mcp-bridge lock' pins it.",
     run=run,
+    lock_option="required",
+    exits=(ExitCode.OK, ExitCode.USAGE, ExitCode.AUTH, ExitCode.UNREACHABLE, ExitCode.DRIFT, ExitCode.INTERRUPTED),
 )
