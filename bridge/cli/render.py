@@ -9,7 +9,7 @@ rendering, because a table or panel may wrap a long string across lines.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich import box
@@ -27,6 +27,7 @@ from .fidelity import Fidelity
 from .output import Output
 
 __all__ = [
+    "INSTRUCTIONS_HEADING",
     "catalogue_json",
     "catalogue_table",
     "fidelity_view",
@@ -37,6 +38,7 @@ __all__ = [
     "instructions_view",
     "json_view",
     "narrow",
+    "print_findings",
     "server_header",
     "server_json",
     "tool_view",
@@ -347,3 +349,13 @@ def findings_view(out: Output, heading: str, findings: Iterable[str]) -> Group:
     """Injection-heuristic findings (``bridge.inspection``) under a warning ``heading``, one ``!`` line each."""
     return Group(Text(heading, style="bold yellow"),
                  *(Text("  ! ", style="bold yellow") + out.text(finding) for finding in findings))
+
+
+INSTRUCTIONS_HEADING = ("Possible prompt injection in the server's instructions (read them before putting them in a "
+                        "system message):")
+
+
+def print_findings(out: Output, heading: str, findings: Sequence[str]) -> None:
+    """Print ``findings_view`` when there is anything to warn about."""
+    if findings:
+        out.print(findings_view(out, heading, findings), soft_wrap=True)

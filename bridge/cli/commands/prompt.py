@@ -23,7 +23,7 @@ async def run(ctx: Context) -> ExitCode:
     """Fill the prompt in and print each message framed as the server's words, or ``--json``.
     A required argument missing is refused, naming it, before anything is sent."""
     from ...inspection import suspicious_text
-    from ..render import findings_view
+    from ..render import print_findings
 
     arguments = dict(parse_pairs(ctx.args.arg))
     async with ctx.server() as server:
@@ -36,9 +36,8 @@ async def run(ctx: Context) -> ExitCode:
             ctx.out.print(ctx.out.text(quoted(f"server {server.name!r}", line.text, f"writes as {line.role}")),
                           soft_wrap=True)
         findings = [f"{line.role}: {found}" for line in prompt.lines for found in suspicious_text(line.text)]
-        if findings:
-            ctx.out.print(findings_view(ctx.out, "Possible prompt injection in the prompt (read it before giving it "
-                                        "to a model):", findings), soft_wrap=True)
+        print_findings(ctx.out, "Possible prompt injection in the prompt (read it before giving it to a model):",
+                       findings)
     return ExitCode.OK
 
 

@@ -15,7 +15,7 @@ async def run(ctx: Context) -> ExitCode:
     from mcp_types import TextResourceContents
 
     from ...inspection import suspicious_text
-    from ..render import findings_view
+    from ..render import print_findings
 
     async with ctx.server() as server:
         read = await server.read_resource(ctx.operands["uri"])
@@ -28,9 +28,8 @@ async def run(ctx: Context) -> ExitCode:
         ctx.out.plain(read.text)
         findings = [found for c in read.contents if isinstance(c, TextResourceContents)
                     for found in suspicious_text(c.text)]
-        if findings:
-            ctx.out.print(findings_view(ctx.out, "Possible prompt injection in the resource (read it before giving it "
-                                        "to a model):", findings), soft_wrap=True)
+        print_findings(ctx.out, "Possible prompt injection in the resource (read it before giving it to a model):",
+                       findings)
     return ExitCode.OK
 
 

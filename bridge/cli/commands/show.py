@@ -53,7 +53,7 @@ async def run(ctx: Context) -> ExitCode:
     from ...inspection import suspicious_text, suspicious_tool
     from ..fidelity import check_fidelity
     from ..pytypes import format_function
-    from ..render import findings_view, instructions_view, server_json, tool_json, tool_view
+    from ..render import INSTRUCTIONS_HEADING, instructions_view, print_findings, server_json, tool_json, tool_view
 
     if ctx.args.stubs:
         return await show_stubs(ctx)
@@ -87,16 +87,11 @@ async def run(ctx: Context) -> ExitCode:
             ctx.out.print(tool_view(ctx.out, entry, signature, model_schema, fidelity))
             if profile:
                 ctx.out.print(Text("  validation still uses the server's schema, not the profile's", style="dim"))
-            if findings:
-                ctx.out.print(findings_view(ctx.out, "Possible prompt injection (read the text above before "
-                                            "approving):", findings), soft_wrap=True)
+            print_findings(ctx.out, "Possible prompt injection (read the text above before approving):", findings)
             if instructions:
                 ctx.out.print(Text())
                 ctx.out.print(instructions_view(ctx.out, server.name, instructions), soft_wrap=True)
-            if about_instructions:
-                ctx.out.print(findings_view(ctx.out, "Possible prompt injection in the server's instructions (read "
-                                            "them before putting them in a system message):", about_instructions),
-                              soft_wrap=True)
+            print_findings(ctx.out, INSTRUCTIONS_HEADING, about_instructions)
             if server.instructions_withheld:
                 ctx.out.note(f"withheld {server.instructions_withheld}")
     return ExitCode.OK

@@ -68,7 +68,7 @@ async def _document(server: Server) -> dict[str, Any]:
 
 async def _show(ctx: Context, server: Server, *, several: bool) -> None:
     from ...inspection import suspicious_text, suspicious_tool
-    from ..render import catalogue_table, findings_view, instructions_view, server_header
+    from ..render import INSTRUCTIONS_HEADING, catalogue_table, instructions_view, print_findings, server_header
 
     catalogue = await server.catalogue()
     # The vetted instructions: under --lock, changed ones are withheld, as an agent would get them.
@@ -87,15 +87,9 @@ async def _show(ctx: Context, server: Server, *, several: bool) -> None:
                      f"{', '.join(sorted(set(catalogue.duplicates)))}")
     if server.instructions_withheld:
         ctx.out.note(f"withheld {server.instructions_withheld}")
-    if about_instructions:
-        ctx.out.print(findings_view(ctx.out, "Possible prompt injection in the server's instructions (read them "
-                                    "before putting them in a system message):", about_instructions),
-                      soft_wrap=True)
-    if flagged:
-        ctx.out.print(findings_view(ctx.out, "Possible prompt injection in tool text (read it with 'mcp-bridge "
-                                    "show' before approving):",
-                                    [f"{entry.name}: {finding}" for entry, found in flagged for finding in found]),
-                      soft_wrap=True)
+    print_findings(ctx.out, INSTRUCTIONS_HEADING, about_instructions)
+    print_findings(ctx.out, "Possible prompt injection in tool text (read it with 'mcp-bridge show' before approving):",
+                   [f"{entry.name}: {finding}" for entry, found in flagged for finding in found])
 
 
 COMMAND = Command(
