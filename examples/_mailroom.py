@@ -6,8 +6,11 @@ Every email-team example (AutoGen, AG2, MetaGPT, the distributed one) works this
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+import tempfile
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +30,12 @@ __all__ = [
     "SUBJECT",
     "cli_reviewer",
     "env",
+    "example_parser",
     "fit_to_terminal",
     "live",
     "quiet_interrupts",
     "receive_new_mail",
+    "run_example",
     "server",
 ]
 
@@ -43,6 +48,35 @@ def server(db: Path) -> list[str]:
 def env(key: str) -> dict[str, str]:
     """The stand-in's environment: the API key it authenticates, and where its package is."""
     return {"MULTIMAIL_API_KEY": key, "PYTHONPATH": str(ROOT)}
+
+
+def example_parser(doc: str | None,
+                   interactive: str = "answer the approval prompts yourself") -> argparse.ArgumentParser:
+    """The options every email example takes: ``--workdir`` and ``--interactive``."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--workdir", type=Path, help="keep mail.db and audit.jsonl here (default: a temp dir)")
+    parser.add_argument("--interactive", action="store_true", help=interactive)
+    return parser
+
+
+def run_example(name: str, workdir: Path | None, main: Callable[[Path], Coroutine[Any, Any, int | None]]) -> None:
+    """Run an example's ``main`` in its folder (``workdir``, else a fresh temp dir) and exit with its
+    status: a real model announced when one is configured, output fitted to the terminal, and
+    Ctrl-C one line and exit 130 instead of a traceback."""
+    import asyncio
+
+    folder = workdir or Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    if live():
+        print("Using a real model (OPENAI_API_KEY / OPENAI_BASE_URL is set).\n")
+    quiet_interrupts()
+    fit_to_terminal()
+    try:
+        status = asyncio.run(main(folder))
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(status or 0)
 
 
 def fit_to_terminal() -> None:

@@ -21,17 +21,15 @@ and the conversation resumes with the outcome.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _mailroom import CUSTOMER, CUSTOMER_NAME, REPLY, env, live, receive_new_mail, server
+from _mailroom import CUSTOMER, CUSTOMER_NAME, REPLY, env, example_parser, live, receive_new_mail, run_example, server
 from autogen import Agent, AssistantAgent, GroupChat, GroupChatManager, UserProxyAgent
 
 from bridge import connect
@@ -195,12 +193,6 @@ async def main(workdir: Path, interactive: bool) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, help="keep mail.db and audit.jsonl here (default: a temp dir)")
-    parser.add_argument("--interactive", action="store_true", help="answer the approval prompts yourself")
+    parser = example_parser(__doc__)
     args = parser.parse_args()
-    folder = args.workdir or Path(tempfile.mkdtemp(prefix="ag2-email-team-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    if live():
-        print("Using a real model (OPENAI_API_KEY / OPENAI_BASE_URL is set).\n")
-    asyncio.run(main(folder, args.interactive))
+    run_example("ag2_email_team", args.workdir, lambda folder: main(folder, args.interactive))

@@ -20,13 +20,11 @@ and who approved what.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,23 +40,11 @@ from bridge.multimail import account_filter, wait_for_decision
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _mailroom import env, example_parser, live, run_example, server  # noqa: E402
+
 from fixtures.mailroom import CUSTOMER, CUSTOMER_NAME, REPLY, receive_new_mail  # noqa: E402
 from fixtures.multimail.seed import AGENT_KEY, OPERATOR_KEY, open_store  # noqa: E402
 from fixtures.openai_compat import ScriptedModel, text, tool_call, tool_calls  # noqa: E402
-
-
-def live() -> bool:
-    """Whether a real model is configured (a key, or an OpenAI-compatible endpoint)."""
-    return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
-
-
-
-def server(db: Path) -> list[str]:
-    return [sys.executable, "-m", "fixtures.multimail", "--db", str(db)]
-
-
-def env(key: str) -> dict[str, str]:
-    return {"MULTIMAIL_API_KEY": key, "PYTHONPATH": str(ROOT)}
 
 
 def offline_script(email: dict[str, str]) -> dict[str, list[Any]]:
@@ -189,12 +175,6 @@ async def main(workdir: Path, interactive: bool) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, help="keep mail.db and audit.jsonl here (default: a temp dir)")
-    parser.add_argument("--interactive", action="store_true", help="answer the approval request yourself")
+    parser = example_parser(__doc__, "answer the approval request yourself")
     args = parser.parse_args()
-    folder = args.workdir or Path(tempfile.mkdtemp(prefix="agent-framework-email-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    if live():
-        print("Using a real model (OPENAI_API_KEY / OPENAI_BASE_URL is set).\n")
-    asyncio.run(main(folder, args.interactive))
+    run_example("agent_framework_email", args.workdir, lambda folder: main(folder, args.interactive))

@@ -20,17 +20,14 @@ is still held by MultiMail's ``gated_send`` until the operator (the oversight ke
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from _mailroom import env, fit_to_terminal, quiet_interrupts, receive_new_mail, server
-from _models import calls, live, model_client
+from _mailroom import env, example_parser, receive_new_mail, run_example, server
+from _models import calls, model_client
 from autogen_agentchat.agents import AssistantAgent
 
 from bridge import ApprovalPolicy, ConsoleApprover, connect
@@ -130,18 +127,6 @@ async def main(workdir: Path, interactive: bool) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, help="keep mail.db and audit.jsonl here (default: a temp dir)")
-    parser.add_argument("--interactive", action="store_true", help="answer the approval prompts yourself")
+    parser = example_parser(__doc__)
     args = parser.parse_args()
-    folder = args.workdir or Path(tempfile.mkdtemp(prefix="code-mode-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    if live():
-        print("Using a real model (OPENAI_API_KEY / OPENAI_BASE_URL is set).\n")
-    quiet_interrupts()
-    fit_to_terminal()
-    try:
-        asyncio.run(main(folder, args.interactive))
-    except KeyboardInterrupt:
-        print("code_mode: interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_example("code_mode", args.workdir, lambda folder: main(folder, args.interactive))

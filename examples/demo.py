@@ -82,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="run the team on this real model (needs OPENAI_API_KEY or OPENAI_BASE_URL)")
     args = parser.parse_args(argv)
+    from _mailroom import live
+
     if args.model:
-        if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")):
+        if not live():
             print("demo: --model needs OPENAI_API_KEY (or OPENAI_BASE_URL for another endpoint)", file=sys.stderr)
             return 2
         os.environ["OPENAI_MODEL"] = args.model
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _heading(1, "An AutoGen team works the inbox",
                  "triage reads, drafter replies (reviewed, then held by gated_send), contacts files the customer; "
-                 "the operator approves the held reply. " + ("A real model drives the agents." if email_team.live()
+                 "the operator approves the held reply. " + ("A real model drives the agents." if live()
                                                              else "Offline: a scripted OpenAI-compatible model."))
         asyncio.run(email_team.main(workdir, interactive=False))
         db = workdir / "mail.db"

@@ -32,12 +32,10 @@ Ctrl-C at any prompt stops the run at once (exit 130).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,12 +45,12 @@ from _mailroom import (
     REPLY,
     cli_reviewer,
     env,
-    fit_to_terminal,
-    quiet_interrupts,
+    example_parser,
     receive_new_mail,
+    run_example,
     server,
 )
-from _models import calls, live, model_client, unless_denied
+from _models import calls, model_client, unless_denied
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent
 from autogen_agentchat.teams import RoundRobinGroupChat
@@ -186,22 +184,11 @@ async def main(workdir: Path, interactive: bool, approvals: str | None = None, s
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, help="keep mail.db and audit.jsonl here (default: a temp dir)")
-    parser.add_argument("--interactive", action="store_true", help="answer the approval prompts yourself")
+    parser = example_parser(__doc__)
     parser.add_argument("--approvals", metavar="FILE|URL",
                         help="put approval requests on this queue (a SQLite file or postgresql:// URL)")
     parser.add_argument("--wait-for-reviewer", action="store_true",
                         help="with --approvals: script no reviewer; decide with 'mcp-bridge approvals'")
     args = parser.parse_args()
-    folder = args.workdir or Path(tempfile.mkdtemp(prefix="email-team-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    if live():
-        print("Using a real model (OPENAI_API_KEY / OPENAI_BASE_URL is set).\n")
-    quiet_interrupts()
-    fit_to_terminal()
-    try:
-        asyncio.run(main(folder, args.interactive, args.approvals, not args.wait_for_reviewer))
-    except KeyboardInterrupt:
-        print("email_team: interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_example("email_team", args.workdir,
+                lambda folder: main(folder, args.interactive, args.approvals, not args.wait_for_reviewer))

@@ -19,15 +19,12 @@ The audit trail (``--workdir``/audit.jsonl) names the role and the action of eve
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import contextlib
 import json
 import logging
 import os
 import re
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +46,7 @@ from metagpt.logs import define_log_level  # noqa: E402
 
 define_log_level("WARNING")  # also keeps streamed tokens off stdout
 
+from _mailroom import env, example_parser, live, run_example, server  # noqa: E402
 from metagpt.config2 import Config  # noqa: E402
 from metagpt.roles import Role  # noqa: E402, F401  (metagpt.team needs Role defined first)
 from metagpt.team import Team  # noqa: E402
@@ -80,10 +78,6 @@ class Engineer(ToolRole):
     profile: str = "Engineer"
     goal: str = "check the customer's thread for a product defect to fix"
 
-
-def live() -> bool:
-    """Whether a real model is configured."""
-    return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
 
 
 
@@ -143,14 +137,6 @@ def team_lead(interactive: bool) -> Any:
         return Decision(True, "team-lead", "reply reviewed")
 
     return CallbackApprover(review, reviewer="team-lead")
-
-
-def server(db: Path) -> list[str]:
-    return [sys.executable, "-m", "fixtures.multimail", "--db", str(db)]
-
-
-def env(key: str) -> dict[str, str]:
-    return {"MULTIMAIL_API_KEY": key, "PYTHONPATH": str(ROOT)}
 
 
 async def main(workdir: Path, interactive: bool) -> int:
@@ -228,12 +214,6 @@ def summary(content: str, width: int = 100) -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--workdir", type=Path, help="keep mail.db and audit.jsonl here (default: a temp dir)")
-    parser.add_argument("--interactive", action="store_true", help="approve the reply yourself at the console")
+    parser = example_parser(__doc__, "approve the reply yourself at the console")
     args = parser.parse_args()
-    folder = args.workdir or Path(tempfile.mkdtemp(prefix="metagpt-comms-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    if live():
-        print("Using a real model (OPENAI_API_KEY / OPENAI_BASE_URL is set).\n")
-    sys.exit(asyncio.run(main(folder, args.interactive)))
+    run_example("metagpt_comms", args.workdir, lambda folder: main(folder, args.interactive))

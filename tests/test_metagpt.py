@@ -235,6 +235,17 @@ def test_a_quota_error_reaches_the_role_as_a_message_and_the_team_carries_on(out
 # -- the example, end to end -----------------------------------------------------------------------
 
 
+def test_the_example_is_quiet_and_its_history_readable(outcome: Outcome) -> None:
+    run = outcome.example
+    assert run.code == 0, run.stderr[-3000:]
+    assert run.stderr == ""  # neither MetaGPT's INFO lines nor qianfan's redis warning
+    history = run.stdout.split("Team history (one line per message):\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert history[0] == "  Human: Work the new mail in the support inbox."
+    assert history[1].startswith("  comms(Communications Manager): id=em_")
+    assert "status=pending_send_approval" in history[1]
+    assert all(len(line) <= 140 and not line.lstrip().startswith(('"', "{", "}")) for line in history), history
+
+
 def test_the_comms_team_queues_the_reply_for_approval_and_the_audit_names_each_role(outcome: Outcome) -> None:
     run = outcome.example
     assert run.code == 0, run.stderr[-3000:]
