@@ -170,3 +170,49 @@ def test_under_another_async_library_writes_still_leave_the_loop(tmp_path: Path)
         assert [r.agent for r in log.entries()] == ["trio"] and writer_threads() == before
     finally:
         log.close()
+
+
+async def test_rows_written_at_once_and_rows_left_to_the_writer_thread_are_the_same(tmp_path: Path) -> None:
+    # SQLite rows are written on the caller's thread when nothing can make that wait, else on the
+    # writer thread (another process holds the write lock): the rows and the chain must not differ.
+    known_secrets.add([SECRET])
+    records = [AuditRecord(time=datetime.now(timezone.utc).isoformat(), agent="a", server="s", tool="t",
+                           arguments={"i": i, "note": f"use {SECRET}", "password": "hunter2-hunter2"},
+                           outcome="ok", record_id=f"{i:032x}") for i in range(5)]
+    at_once, waited = SqliteAuditLog(tmp_path / "now.db"), SqliteAuditLog(tmp_path / "waited.db")
+    try:
+        for log in (at_once, waited):
+            await log.append(records[0])  # opens the database, on the writer thread
+            log._writer.close()
+        before = writer_threads()
+        for r in records[1:]:
+            await at_once.append(r)
+        assert writer_threads() == before  # written here: no writer thread was needed
+
+        import sqlite3
+        holder = sqlite3.connect(tmp_path / "waited.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # as another process writing the file
+        done: list[int] = []
+
+        async def append_all() -> None:
+            for r in records[1:]:
+                await waited.append(r)
+                done.append(1)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(append_all)
+            await anyio.sleep(0.3)
+            # The event loop ran on while the write waited for the lock, on the writer thread.
+            assert done == [] and len(writer_threads()) == len(before) + 1
+            holder.execute("COMMIT")
+        holder.close()
+        assert len(done) == 4
+        assert stored(at_once) == stored(waited)  # field for field, hashes included
+        assert SECRET not in repr(stored(at_once))
+        for log in (at_once, waited):
+            report = verify_log(str(log.path))
+            assert report.intact and report.records == 5
+    finally:
+        at_once.close()
+        waited.close()
+        known_secrets.remove([SECRET])

@@ -62,6 +62,9 @@ _UNIQUE_ID = "CREATE UNIQUE INDEX IF NOT EXISTS tool_calls_by_record_id ON tool_
 _INSERT = f"INSERT OR IGNORE INTO tool_calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 # Seconds a writer waits for another process's lock before giving up.
 _BUSY_WAIT = 15.0
+# Rows between checkpoints (which flush to disk), run on the writer thread; SQLite's own
+# automatic checkpoint is off, since it would run in whichever write crossed its threshold.
+_CHECKPOINT_EVERY = 1000
 
 
 class SqliteAuditLog:
@@ -84,6 +87,8 @@ class SqliteAuditLog:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._writer = Writer(self.write, f"audit writer {self.path.name}")
+        self._unsynced = 0
+        """Rows committed since the last checkpoint this log ran."""
 
     @property
     def location(self) -> str:
@@ -104,29 +109,66 @@ class SqliteAuditLog:
         return self._conn
 
     async def append(self, record: AuditRecord) -> None:
-        """Insert one row (on this log's writer thread), secrets masked (``AuditRecord.masked``),
-        chained; a record already stored is left as it is."""
-        await self._writer.run(record.masked())
+        """Insert one row, secrets masked (``AuditRecord.masked``), chained; a record already
+        stored is left as it is.
+
+        The row is written at once, on the calling thread, when nothing can make that wait: the
+        database is open, this log is not writing, no other process holds the file's write lock
+        (asked with a busy timeout of 0) and no checkpoint is due. Otherwise, and for every
+        checkpoint, this log's writer thread does it, so the event loop never waits on a lock or
+        a disk flush. Handing a row to a thread costs more than writing it (two thread wake-ups,
+        each slow on an idle machine: ``benchmarks/bench_audit.py``).
+        """
+        record = record.masked()
+        if not self._write_now(record):
+            await self._writer.run(record)
 
     def write(self, record: AuditRecord) -> None:
         """``append`` on the calling thread (it blocks on the disk and other writers' locks)."""
         record = record.masked()
-        key = audit_key()
         with self._lock:
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
+            self._insert(conn, record)
+            if self._unsynced >= _CHECKPOINT_EVERY:
+                # PASSIVE: never waits for readers; what it cannot copy yet waits for the next one.
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                self._unsynced = 0
+
+    def _write_now(self, record: AuditRecord) -> bool:
+        """Insert ``record`` here and now if nothing can make that wait; ``False``: nothing was written."""
+        if self._conn is None or self._unsynced >= _CHECKPOINT_EVERY or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            conn = self._conn
+            conn.execute("PRAGMA busy_timeout = 0")
             try:
-                last = conn.execute("SELECT seq, hash FROM tool_calls ORDER BY id DESC LIMIT 1").fetchone()
-                head = (int(last[0]), str(last[1])) if last is not None and last[0] is not None and last[1] else None
-                row = linked_row(record, FILE_CHAIN, head, key)
-                for column in JSON_COLUMNS:
-                    if row[column] is not None:
-                        row[column] = json.dumps(row[column], ensure_ascii=False, default=str)
-                conn.execute(_INSERT, tuple(row[c] for c in COLUMNS))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
+                self._insert(conn, record)
+            except sqlite3.OperationalError as exc:
+                if "database is locked" in str(exc):
+                    return False  # another process is writing: the writer thread waits for it
                 raise
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_WAIT * 1000)}")
+        finally:
+            self._lock.release()
+        return True
+
+    def _insert(self, conn: sqlite3.Connection, record: AuditRecord) -> None:
+        """One row, linked to the file's chain head, in one ``BEGIN IMMEDIATE`` transaction."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            last = conn.execute("SELECT seq, hash FROM tool_calls ORDER BY id DESC LIMIT 1").fetchone()
+            head = (int(last[0]), str(last[1])) if last is not None and last[0] is not None and last[1] else None
+            row = linked_row(record, FILE_CHAIN, head, audit_key())
+            for column in JSON_COLUMNS:
+                if row[column] is not None:
+                    row[column] = json.dumps(row[column], ensure_ascii=False, default=str)
+            conn.execute(_INSERT, tuple(row[c] for c in COLUMNS))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._unsynced += 1
 
     def records(self, *, agent: str | None = None, tool: str | None = None,
                 since: datetime | None = None) -> list[AuditRecord]:
@@ -194,6 +236,7 @@ class SqliteAuditLog:
 def _prepare(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
     _migrate(conn)
 
 
