@@ -129,6 +129,14 @@ class ResourceTools:
                   templates: Sequence[types.ResourceTemplate]) -> str:
         readable = [r for r in resources if self._allowed(r.uri) and unsafe_uri(r.uri) is None]
         shaped = [t for t in templates if self._allowed(t.uri_template)]
+        guard = connection.lock_guard
+        if guard is not None and guard.policy != "warn":
+            # A lock file pins tools and instructions, not resource listings: under one, the model
+            # is shown nothing the server wrote here, only the agent's own patterns and counts.
+            return (f"Read a resource of the server {connection.name!r} by its URI: one the server lists or "
+                    f"templates that matches {', '.join(self.globs or ())}. It lists {len(readable)} such "
+                    f"resource(s) and {len(shaped)} template(s) now (not named here: a lock file pins the tools, "
+                    "not the resource listings).")
         lines = [f"Read a resource of the server {connection.name!r} by its URI. Only these can be read:"]
         for r in readable[:_LISTED]:
             about = r.title or r.name

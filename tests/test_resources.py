@@ -13,6 +13,7 @@ import pytest
 from helpers import http_server
 
 from bridge import InvalidArguments, Server, connect
+from bridge.cli.app import main as cli_main
 from bridge.published import template_pattern, unsafe_uri
 from fixtures.content_server import HUGE_CHARS, LOGO
 
@@ -185,5 +186,27 @@ def test_adapters_see_the_tool_as_read_only_on_its_server(content: tuple[str, Pa
             assert af.approval_mode == "never_require"
             (tool,) = [t for t in await autogen_tools(server, agent="a", **guards) if t.name == "read_resource"]
             assert tool.connection is server
+
+    anyio.run(go)
+
+
+def test_under_a_lock_the_tool_shows_the_model_nothing_the_server_wrote(content: tuple[str, Path],
+                                                                        tmp_path: Path) -> None:
+    # A lock pins tools and instructions, not resource listings: their names and URIs must not
+    # reach the model through the read_resource description, though reads still work.
+    url, _ = content
+    lock = tmp_path / "mcp-tools.lock"
+    assert cli_main(["lock", "-o", str(lock), url]) == 0
+
+    async def go() -> None:
+        async with connect(url, name="content", lock=str(lock)) as server:
+            toolset = server.toolset("reader", approval=False, warn_unguarded=False, resources=["docs://*"])
+            (tool,) = [e for e in await toolset.tools() if e.name == "read_resource"]
+            assert "docs://*" in tool.description and "not named here" in tool.description
+            for written_by_the_server in ("docs://guide", "The guide", "docs://notes/{id}", "etc/passwd"):
+                assert written_by_the_server not in tool.description
+            result = await toolset.call("read_resource", {"uri": "docs://guide"})
+            assert "read the guide first" in result.text
+            await toolset.stop()
 
     anyio.run(go)
