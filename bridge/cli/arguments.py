@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..secrets import clip, mask_data
 
 __all__ = ["Problem", "Problems", "argument_problems", "load_args_object", "pair", "parse_arguments",
            "parse_pairs", "undeclared_names"]
@@ -172,8 +173,8 @@ class Problems:
 
 
 def _json(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= _QUOTED_MAX else text[:_QUOTED_MAX - 1] + "…"
+    # Masked before it is cut: half a secret would no longer be recognised as one downstream.
+    return clip(json.dumps(mask_data(value), ensure_ascii=False, default=str), _QUOTED_MAX, "…")
 
 
 def _path(error: Any) -> str:
