@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,13 +104,28 @@ class SemanticIndex:
 
         if not ids:
             return np.zeros(self._vectors.shape[1], dtype=np.float32)
-        vector: np.ndarray[Any, Any] = self._idf[ids] @ self._vectors[ids]
-        norm = float(np.linalg.norm(vector))
-        return vector / norm if norm else vector
+        return _unit(self._idf[ids] @ self._vectors[ids])
 
-    def similarities(self, query: str) -> list[float]:
-        """The cosine similarity of ``query`` to each text, in the order the texts were given."""
+    def similarities(self, query: str, toward: Mapping[int, float] | None = None) -> list[float]:
+        """The cosine similarity of ``query`` to each text, in the order the texts were given.
+
+        With ``toward`` (a text's position: a weight), the query's vector first moves toward those
+        texts' vectors, each by its weight (Rocchio's relevance feedback), then back to unit length.
+        """
+        import numpy as np
+
         if not len(self._matrix):
             return []
-        scores: list[float] = (self._matrix @ self._embed(self._ids([query])[0])).tolist()
+        vector = self._embed(self._ids([query])[0])
+        if toward:
+            weights = np.fromiter(toward.values(), dtype=np.float32, count=len(toward))
+            vector = _unit(vector + weights @ self._matrix[list(toward)])
+        scores: list[float] = (self._matrix @ vector).tolist()
         return scores
+
+
+def _unit(vector: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    import numpy as np
+
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector

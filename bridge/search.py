@@ -18,6 +18,9 @@ With the ``search`` extra installed (``bridge.embeddings``), the ranking also we
 tool's name, title and first sentence are embedded, and a tool's score is a weighted sum of its
 BM25 score (scaled by the best one) and its cosine similarity to the request, so a tool that
 shares no word with the request ("write a new message" for ``send_email``) can still be found.
+The request's meaning is then refined by pseudo-relevance feedback (Rocchio): its vector moves
+toward those of the best few tools of that first ranking, and the tools are ranked again, so a tool
+described in the words of the best matches rises although the request shares none of them.
 Without the extra the ranking is lexical only.
 
 The choices here were measured (``benchmarks/bench_search.py``) on intents written before the
@@ -98,6 +101,12 @@ SEMANTIC_FLOOR = 0.15
 """With embeddings: how similar in meaning a tool that shares no word with a request must be to be
 found at all (unrelated texts measure below 0.1), so that a request for what no tool does still
 finds nothing."""
+FEEDBACK_TOOLS = 5
+FEEDBACK_WEIGHT = 1.5
+"""With embeddings: the request's vector moves toward the mean of the gists of the best
+``FEEDBACK_TOOLS`` of a first ranking (weighted by their scores) by this much, then the tools are
+ranked again (pseudo-relevance feedback: the best matches' other words say what the request is
+about, so a tool described in those words rises although the request shares none of them)."""
 _FIRST_SENTENCE = re.compile(r"(?<=[.!?])\s")
 DEPRECATED_FACTOR = 0.5
 """A deprecated tool's score is scaled by this (BM25 scores here are higher-is-better)."""
@@ -205,10 +214,13 @@ class ToolIndex:
         synonyms: whether general English synonyms join a query.
         semantic: whether meaning (``bridge.embeddings``) joins the ranking; by default, when the
             ``search`` extra is installed.
+        feedback: with meaning, whether a first ranking's best matches refine the request's
+            meaning (see ``FEEDBACK_WEIGHT``).
     """
 
     def __init__(self, tools: Sequence[tuple[str, str, str | None, str, Mapping[str, Any]]], *,
-                 weights: Sequence[float] = WEIGHTS, synonyms: bool = True, semantic: bool | None = None) -> None:
+                 weights: Sequence[float] = WEIGHTS, synonyms: bool = True, semantic: bool | None = None,
+                 feedback: bool = True) -> None:
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         # The text is stemmed already: FTS5 only splits it on spaces and matches stems exactly.
         self._db.execute("CREATE VIRTUAL TABLE tools USING fts5(key UNINDEXED, name, title, description, arguments,"
@@ -220,7 +232,9 @@ class ToolIndex:
         self._deprecated = frozenset(key for key, _, _, description, _ in tools if is_deprecated(description))
         self._order = f"bm25(tools, 0, {', '.join(str(float(w)) for w in weights)})"
         self._synonyms = synonyms
+        self._feedback = feedback
         self._keys = [key for key, *_ in tools]
+        self._position = {key: i for i, key in enumerate(self._keys)}
         self._meaning = (embeddings.SemanticIndex([_gist(name, title, description)
                                                    for _, name, title, description, _ in tools])
                          if (embeddings.available() if semantic is None else semantic) else None)
@@ -238,7 +252,7 @@ class ToolIndex:
             return []
         scores = self._lexical(list(dict.fromkeys(stem(w) for w in kept)))
         if self._meaning is not None:
-            scores = self._fuse(scores, " ".join(kept))
+            scores = self._fuse(scores, " ".join(kept), feedback=self._feedback)
         for key in self._deprecated & scores.keys():
             scores[key] *= DEPRECATED_FACTOR
         return sorted(scores, key=lambda k: (-scores[k], k))[: max(1, limit)]
@@ -257,11 +271,18 @@ class ToolIndex:
                 scores[key] = scores.get(key, 0.0) - weight * float(score)  # bm25() is lower-is-better
         return scores
 
-    def _fuse(self, lexical: dict[str, float], kept: str) -> dict[str, float]:
+    def _fuse(self, lexical: dict[str, float], kept: str, *, feedback: bool = False) -> dict[str, float]:
         """BM25 scaled by the best match, weighed with the cosine similarity of the request's words
-        (without filler, not stemmed) to each tool's gist."""
+        (without filler, not stemmed) to each tool's gist; with ``feedback``, the request's meaning
+        is first moved toward the gists of this ranking's best ``FEEDBACK_TOOLS``, weighted by score."""
         assert self._meaning is not None
-        similar = self._meaning.similarities(kept)
+        toward: dict[int, float] = {}
+        if feedback:
+            first = self._fuse(lexical, kept)
+            top = sorted(first, key=lambda k: (-first[k], k))[:FEEDBACK_TOOLS]
+            total = sum(first[k] for k in top) or 1.0
+            toward = {self._position[k]: FEEDBACK_WEIGHT * first[k] / total for k in top}
+        similar = self._meaning.similarities(kept, toward)
         best = max(lexical.values(), default=0.0) or 1.0
         return {key: (1 - SEMANTIC_WEIGHT) * lexical.get(key, 0.0) / best + SEMANTIC_WEIGHT * max(0.0, cosine)
                 for key, cosine in zip(self._keys, similar, strict=True) if key in lexical or cosine >= SEMANTIC_FLOOR}

@@ -17,7 +17,7 @@ import pytest
 from helpers import fixture_env, module_cmd
 from thirdparty import servers as thirdparty
 
-from bridge import embeddings, open_servers
+from bridge import embeddings, open_servers, search
 from bridge.deferred import _first_line
 from bridge.search import MAX_TERMS, ToolIndex, query_terms, stem, words
 
@@ -125,6 +125,22 @@ def test_lexical_search_needs_a_shared_word(request_: str) -> None:
 def test_embeddings_find_a_tool_that_shares_no_word_with_the_request(request_: str, expected: str) -> None:
     index = ToolIndex(WEATHER)  # by default, with the extra installed
     assert index.semantic and index.search(request_, 4)[0] == expected
+
+
+WEATHER_TRIP = [tool("get_forecast", "Weather forecast for a city: temperature, rain and wind."),
+                tool("storm_warnings", "Severe storm, hurricane and flood alerts issued for a region."),
+                tool("city_guide", "Sights, museums and restaurants of a city."),
+                tool("book_hotel", "Reserve a hotel room in a city.")]
+
+
+@needs_embeddings
+def test_feedback_from_the_best_match_lifts_a_tool_that_shares_its_vocabulary(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The request shares nothing with storm_warnings, and "hot" sits near "hotel" in the model; the
+    # best match, get_forecast, speaks of rain and wind, which is what storm_warnings is about.
+    index = ToolIndex(WEATHER_TRIP)
+    assert index.search("will the weather be hot", 3) == ["get_forecast", "storm_warnings", "book_hotel"]
+    monkeypatch.setattr(search, "FEEDBACK_WEIGHT", 0.0)  # the first ranking alone
+    assert index.search("will the weather be hot", 3) == ["get_forecast", "book_hotel", "storm_warnings"]
 
 
 def test_a_request_for_what_no_tool_does_finds_nothing(semantic: bool) -> None:
