@@ -74,17 +74,23 @@ async def cancelled_before(link: Link, token: CancellationToken) -> str:
     return "after"  # pragma: no cover
 
 
-async def cancelled_while_waiting(link: Link, token: CancellationToken) -> str:
-    async def cancel_soon() -> None:
+@asynccontextmanager
+async def cancelled_soon(token: CancellationToken) -> AsyncIterator[None]:
+    """``token`` cancelled 10 ms into the block, from another task."""
+    async def cancel() -> None:
         await asyncio.sleep(0.01)
         token.cancel()
 
-    canceller = asyncio.create_task(cancel_soon())
+    canceller = asyncio.create_task(cancel())
     try:
-        async with link(token, "call"):
-            await asyncio.sleep(30)
+        yield
     finally:
         await canceller
+
+
+async def cancelled_while_waiting(link: Link, token: CancellationToken) -> str:
+    async with cancelled_soon(token), link(token, "call"):
+        await asyncio.sleep(30)
     return "slept"  # pragma: no cover
 
 
@@ -95,16 +101,8 @@ async def cancelled_as_the_block_ends(link: Link, token: CancellationToken) -> s
 
 
 async def nested_blocks(link: Link, token: CancellationToken) -> str:
-    async def cancel_soon() -> None:
-        await asyncio.sleep(0.01)
-        token.cancel()
-
-    canceller = asyncio.create_task(cancel_soon())
-    try:
-        async with link(token, "outer"), link(token, "inner"):
-            await asyncio.sleep(30)
-    finally:
-        await canceller
+    async with cancelled_soon(token), link(token, "outer"), link(token, "inner"):
+        await asyncio.sleep(30)
     return "slept"  # pragma: no cover
 
 
