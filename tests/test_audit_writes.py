@@ -216,3 +216,21 @@ async def test_rows_written_at_once_and_rows_left_to_the_writer_thread_are_the_s
         at_once.close()
         waited.close()
         known_secrets.remove([SECRET])
+
+
+def test_the_step_is_masked_by_value_and_keeps_its_ids(tmp_path: Path) -> None:
+    # A task id or tool-call id is written by a server or a model: a known secret in it is masked,
+    # while an id that only looks random stays whole (it is what leads back to the step).
+    known_secrets.add([SECRET])
+    log = SqliteAuditLog(tmp_path / "a.db")
+    try:
+        step = {"framework": "autogen", "tool_call_id": "call_Q8xZr2LmN4vT7kP1sW9yB3dF",
+                "task": f"task-{SECRET}"}
+        log.write(AuditRecord(time=datetime.now(timezone.utc).isoformat(), agent="a", server="s", tool="t",
+                              arguments={}, outcome="ok", step=step))
+        (stored_step,) = [r.step for r in log.entries()]
+        assert stored_step == {**step, "task": "task-***"}
+        assert verify_log(str(log.path)).intact
+    finally:
+        log.close()
+        known_secrets.remove([SECRET])

@@ -117,7 +117,7 @@ class AuditRecord:
 
     def masked(self, extra_names: re.Pattern[str] | None = None) -> AuditRecord:
         """The record as a trail may keep it: the secrets of every open session masked in its
-        arguments, error and reason; secret-named (or ``extra_names``) and credential-shaped
+        arguments, error, reason and step; secret-named (or ``extra_names``) and credential-shaped
         arguments as evidence marks (``bridge.secrets.mask_data``); the error cut at
         ``ERROR_LIMIT`` after masking; NUL characters replaced (PostgreSQL text cannot hold them,
         and a record must read back as it was hashed).
@@ -134,7 +134,7 @@ class AuditRecord:
 
     def amend(self, extra_names: re.Pattern[str] | None = None, **changes: Any) -> AuditRecord:
         """``masked(extra_names)`` with ``changes``: when this record is masked already, only the
-        fields changed are masked (``arguments``, ``error``, ``reason``), so a call's arguments are
+        fields changed are masked (``arguments``, ``error``, ``reason``, ``step``), so a call's arguments are
         masked once for both of its records."""
         if not self.is_masked(extra_names):
             return replace(self, **changes).masked(extra_names)
@@ -202,6 +202,9 @@ _MASKERS: dict[str, Callable[[Any, re.Pattern[str] | None], Any]] = {
     "arguments": lambda value, extra: mask_data(dict(value), extra),
     "error": lambda value, _: _no_nul(clip(value, ERROR_LIMIT)) if value else value,
     "reason": lambda value, _: _no_nul(mask_known(value)) if value else value,
+    # Ids from the framework, the model or the server (a task id): known secrets only, never by
+    # shape, since a random-looking id is the evidence that leads back to the step.
+    "step": lambda value, _: {k: _no_nul(mask_known(v)) if isinstance(v, str) else v for k, v in value.items()},
 }
 """How each field a secret can reach is masked (``AuditRecord.masked``)."""
 
