@@ -29,7 +29,7 @@ import mcp_types as types
 from anyio.lowlevel import RunVar
 from mcp.client.session import ClientRequestContext, ElicitationFnT, ListRootsFnT
 
-from .sanitize import one_line, quoted
+from .sanitize import cut, one_line, quoted
 
 __all__ = ["ElicitationAnswer", "console_elicitation", "console_input", "elicitation_from", "for_server",
            "server_label", "static_roots"]
@@ -220,13 +220,19 @@ def _coerce(raw: str, prop: Mapping[str, Any]) -> Any:
     return raw
 
 
-def _field_prompt(key: str, prop: Mapping[str, Any], required: bool) -> str:
-    # Title, choices and default are the server's words: one line each, controls escaped.
+_MIN_FIELD = 16
+"""The columns a field's title keeps on the narrowest screen."""
+
+
+def _field_prompt(key: str, prop: Mapping[str, Any], required: bool, columns: int) -> str:
+    # Title, choices and default are the server's words: one line each, controls escaped, and cut to
+    # the screen: a terminal wrapping them would start a row with the server's text (its own prompt).
     label = one_line(str(prop.get("title") or key))
     hint = f" ({'/'.join(one_line(str(v)) for v in prop['enum'])})" if prop.get("enum") else ""
     default = prop.get("default")
     suffix = f" [{one_line(str(default))}]" if default is not None else ""
-    return f"  {label}{hint}{suffix}{'' if required else ' (optional)'}: "
+    tail = f"{'' if required else ' (optional)'}: "
+    return f"  {cut(label + hint + suffix, max(_MIN_FIELD, columns - 2 - len(tail)))}{tail}"
 
 
 def console_elicitation(input_fn: Callable[[str], str | Awaitable[str]] | None = None,
@@ -258,7 +264,7 @@ def console_elicitation(input_fn: Callable[[str], str | Awaitable[str]] | None =
             default = prop.get("default")
             while True:
                 try:
-                    raw = (await read(_field_prompt(str(key), prop, key in required))).strip()
+                    raw = (await read(_field_prompt(str(key), prop, key in required, columns))).strip()
                 except EOFError:
                     return "cancel"  # nobody at the console to fill it in
                 if raw in ("!decline", "!cancel"):

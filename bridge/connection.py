@@ -29,6 +29,7 @@ from .options import ProgressListener
 from .repair import SkippedTool
 from .resources import Resources
 from .results import CallResult
+from .secrets import dataclass_repr, mask_data
 from .session import ServerInfo, Session
 from .steps import Step
 
@@ -68,6 +69,10 @@ class ToolCall:
     request_meta: Mapping[str, Any] = field(default_factory=dict)
     protocol_version: str | None = None
     session_id: str | None = None
+
+    def __repr__(self) -> str:
+        # Interceptors log calls: the model's arguments may hold a copied secret or a credential.
+        return dataclass_repr(dataclasses.replace(self, arguments=mask_data(self.arguments)))
 
 
 Handler = Callable[[ToolCall], Awaitable[CallResult]]

@@ -31,6 +31,7 @@ from .connection import Interceptor
 from .errors import BridgeError, ConfigError, ConnectError, translate
 from .guards import Guards
 from .options import Options
+from .sanitize import one_line
 from .server import Server, guarded
 from .session import Session
 from .targets import Target, load_config, parse_config
@@ -148,8 +149,9 @@ class ServerGroup(Mapping[str, Server]):
             raise
         for name in self.names:
             if name in self.failed:
-                warnings.warn(f"MCP server {name!r} skipped: {self.failed[name].detail}", ServerSkippedWarning,
-                              stacklevel=2)
+                # Python prints a warning as it is, and the detail may quote the server's stderr.
+                warnings.warn(f"MCP server {name!r} skipped: {one_line(self.failed[name].detail)}",
+                              ServerSkippedWarning, stacklevel=2)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:

@@ -35,6 +35,7 @@ from mcp_types import INTERNAL_ERROR, METHOD_NOT_FOUND
 from .errors import InvalidArguments, ProtocolError
 from .options import DEFAULT_MAX_CHARS
 from .results import block_text, render
+from .secrets import clip, dataclass_repr, head
 from .session import Session
 
 __all__ = ["PromptLine", "Published", "RenderedPrompt", "ResourceRead", "template_pattern", "unsafe_uri"]
@@ -91,6 +92,8 @@ class ResourceRead:
     contents: tuple[types.TextResourceContents | types.BlobResourceContents, ...]
     text: str
 
+    __repr__ = dataclass_repr  # a resource (a config file, say) may hold a secret a session knows
+
     def blocks(self) -> tuple[types.EmbeddedResource, ...]:
         """The contents as embedded-resource content blocks (what a tool result carries)."""
         return tuple(types.EmbeddedResource(type="resource", resource=c) for c in self.contents)
@@ -102,6 +105,8 @@ class PromptLine:
 
     role: str
     text: str
+
+    __repr__ = dataclass_repr
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,8 @@ class RenderedPrompt:
     description: str
     lines: tuple[PromptLine, ...]
 
+    __repr__ = dataclass_repr
+
     def system_text(self) -> str:
         """The prompt as the text of one system message: a single message's text as is; several
         each under a ``[role]`` line."""
@@ -130,7 +137,8 @@ def _bounded(contents: Sequence[types.TextResourceContents | types.BlobResourceC
     text = render([types.EmbeddedResource(type="resource", resource=c) for c in contents], max_chars=sys.maxsize)
     if len(text) <= max_chars:
         return text
-    return text[:max_chars] + f"\n[truncated: showing {max_chars:,} of {len(text):,} characters of the resource]"
+    # Never through a known secret (see ``results.render``).
+    return head(text, max_chars) + f"\n[truncated: showing {max_chars:,} of {len(text):,} characters of the resource]"
 
 
 class Published:
@@ -269,7 +277,7 @@ class Published:
         """
         problem = await self.scope_problem(uri)
         if problem is not None:
-            raise InvalidArguments(f"refused to read {uri[:200]!r}: {problem}", argument="uri", rule="listed",
+            raise InvalidArguments(f"refused to read {clip(uri, 200)!r}: {problem}", argument="uri", rule="listed",
                                    server=self.session.name, tool=tool)
 
         async def op(client: Client) -> types.ReadResourceResult:
@@ -298,7 +306,7 @@ class Published:
         prompt = prompts.get(name) or {p.name: p for p in await self.prompts(fresh=True)}.get(name)
         if prompt is None:
             known = ", ".join(sorted(prompts)[:20]) or "none"
-            raise InvalidArguments(f"no prompt named {name[:100]!r} (listed: {known})", argument="name",
+            raise InvalidArguments(f"no prompt named {clip(name, 100)!r} (listed: {known})", argument="name",
                                    rule="listed", server=server)
         declared = {a.name: a for a in prompt.arguments or ()}
         missing = [a for a, d in declared.items() if d.required and a not in given]
@@ -323,7 +331,7 @@ class Published:
         for message in result.messages:
             text = block_text(message.content)
             if used + len(text) > max_chars:
-                lines.append(PromptLine(str(message.role), text[:max_chars - used] + "\n[truncated: the prompt "
+                lines.append(PromptLine(str(message.role), head(text, max_chars - used) + "\n[truncated: the prompt "
                                         f"exceeds {max_chars:,} characters]"))
                 break
             used += len(text)

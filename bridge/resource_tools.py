@@ -30,6 +30,7 @@ from .published import Published, unsafe_uri
 from .results import CallResult
 from .routes import Route, Routes
 from .sanitize import one_line
+from .secrets import clip
 from .steps import Step
 
 __all__ = ["READ_METHOD", "READ_RESOURCE", "ResourceTools"]
@@ -172,11 +173,11 @@ class ResourceTools:
             entry.compiled.validate(given)
             uri = str(given["uri"])
             if not self._allowed(uri):
-                raise InvalidArguments(f"refused to read {uri[:200]!r}: outside this agent's resources "
+                raise InvalidArguments(f"refused to read {clip(uri, 200)!r}: outside this agent's resources "
                                        f"({', '.join(self.globs or ())})", argument="uri", rule="resources")
             problem = await Published.of(connection.session).scope_problem(uri)
             if problem is not None:
-                raise InvalidArguments(f"refused to read {uri[:200]!r}: {problem}", argument="uri", rule="listed")
+                raise InvalidArguments(f"refused to read {clip(uri, 200)!r}: {problem}", argument="uri", rule="listed")
         except InvalidArguments as refusal:
             refusal.server, refusal.tool = connection.name, name
             for record in self.routes.opened.recorders:

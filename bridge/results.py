@@ -18,6 +18,7 @@ from typing import Any
 import mcp_types as types
 
 from .options import DEFAULT_MAX_CHARS
+from .secrets import dataclass_repr, head
 
 __all__ = ["DEFAULT_MAX_CHARS", "CallResult", "block_text", "render", "repeats_structured"]
 
@@ -79,7 +80,9 @@ def render(content: Sequence[Any], structured: Any = None, *, max_chars: int = D
     text = _joined(content, structured)
     if len(text) > max_chars:
         total = len(text)
-        text = (text[:max_chars] + f"\n[truncated: showing {max_chars:,} of {total:,} characters;"
+        # Never through a known secret: errors and the CLI mask this text later, and half a secret
+        # is no longer recognisable.
+        text = (head(text, max_chars) + f"\n[truncated: showing {max_chars:,} of {total:,} characters;"
                 " the full result is kept on the CallResult]")
     return text
 
@@ -123,6 +126,10 @@ class CallResult:
     meta: dict[str, Any] | None = None
     duration: float = 0.0
     text: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:
+        # A server's result often quotes the key it was given.
+        return dataclass_repr(self)
 
     @classmethod
     def from_mcp(cls, result: types.CallToolResult, *, server: str, tool: str, duration: float = 0.0,

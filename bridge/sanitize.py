@@ -22,6 +22,9 @@ reviewer while the model reads them. Every such character becomes a visible esca
 * ``as_seen(text)``: the text with its hidden characters dropped (and compatibility forms
   folded): what a reader takes a name to be, for matching rules against it.
 * ``cell_width(text)``: how many terminal columns ``text`` takes.
+* ``cut(text, width)``: ``text`` cut to ``width`` columns, an ellipsis saying so.
+* ``InertFormatter``: a logging formatter for a screen: each record's line ``one_line``, a
+  traceback ``visible`` (libraries log what servers sent).
 
 The escapes are plain ASCII: nothing the sanitiser emits can itself be a control.
 """
@@ -29,16 +32,26 @@ The escapes are plain ASCII: nothing the sanitiser emits can itself be a control
 from __future__ import annotations
 
 import html
+import logging
 import re
 import unicodedata
 
-__all__ = ["as_seen", "cell_width", "framed", "html_text", "invisible_chars", "json_text", "one_line", "quoted",
-           "visible"]
+__all__ = ["InertFormatter", "as_seen", "cell_width", "cut", "framed", "html_text", "invisible_chars", "json_text",
+           "one_line", "quoted", "visible"]
 
 # Characters that change how text is drawn or hide text, beyond the Cc/Cf categories:
 # line and paragraph separators break a "one line" view, the Hangul fillers and the
-# braille blank draw as nothing, and variation selectors outside emoji use hide data.
+# braille blank draw as nothing.
 _EXTRA = frozenset("\u2028\u2029\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5\u180e")
+# Variation selectors draw as nothing, and a run of them after one character carries any bytes
+# (one selector per byte) that a model reads and a reviewer never sees. Only the emoji and text
+# presentation selectors, right after a non-ASCII character that is no selector, are what a
+# reader expects (the red heart's U+FE0F); every other one is shown as an escape.
+_PRESENTATION = "\ufe0e\ufe0f"
+
+
+def _selector(ch: str) -> bool:
+    return "\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef"
 
 
 def _hidden(ch: str) -> bool:
@@ -49,6 +62,17 @@ def _hidden(ch: str) -> bool:
     # zero-width space/joiners, word joiner, invisible operators, BOM, soft hyphen, tags);
     # Co/Cn: private-use and unassigned code points, which fonts draw as anything or nothing.
     return category in ("Cc", "Cf", "Co", "Cn", "Zl", "Zp")
+
+
+def _hidden_at(text: str, i: int) -> bool:
+    """Whether ``text[i]`` is hidden, its neighbour considered (see ``_PRESENTATION``)."""
+    ch = text[i]
+    if not _selector(ch):
+        return _hidden(ch)
+    if ch not in _PRESENTATION or i == 0:
+        return True
+    before = text[i - 1]
+    return before.isascii() or _selector(before) or _hidden(before)
 
 
 def _escape(ch: str) -> str:
@@ -66,7 +90,8 @@ _PLAIN_LINE = re.compile(r"[\x20-\x7e]*\Z")
 
 
 def _rewrite(text: str, keep: str) -> str:
-    return "".join(_escape(ch) if ch not in keep and (_hidden(ch) or ch in "\t\n\r") else ch for ch in text)
+    return "".join(_escape(ch) if ch not in keep and (ch in "\t\n\r" or _hidden_at(text, i)) else ch
+                   for i, ch in enumerate(text))
 
 
 def visible(text: str) -> str:
@@ -92,7 +117,8 @@ def html_text(text: str) -> str:
 def invisible_chars(text: str) -> list[str]:
     """The escapes of the characters in ``text`` a reader would not see as written (newline and
     tab count: a name has no business holding them); empty when there are none."""
-    return [_escape(ch) for ch in dict.fromkeys(text) if _hidden(ch) or ch in "\t\n\r"]
+    return [_escape(ch) for ch in dict.fromkeys(ch for i, ch in enumerate(text)
+                                                if ch in "\t\n\r" or _hidden_at(text, i))]
 
 
 GUTTER = "    | "
@@ -133,6 +159,14 @@ def _rows(line: str, room: int) -> list[str]:
     return rows
 
 
+def cut(text: str, width: int, mark: str = "…") -> str:
+    """``text`` in at most ``width`` terminal columns: cut, ``mark`` at its end, when it is wider."""
+    if cell_width(text) <= width:
+        return text
+    room = max(width - cell_width(mark), 0)
+    return _rows(text, room)[0] + mark if room else mark
+
+
 _MIN_ROOM = 16
 
 
@@ -162,7 +196,8 @@ def json_text(document: str) -> str:
     strings (the syntax around them is ASCII), where the escape means the same character."""
     if _PLAIN.match(document):
         return document
-    return "".join(_json_escape(ch) if _hidden(ch) and ch not in "\t\n" else ch for ch in document)
+    return "".join(_json_escape(ch) if ch not in "\t\n" and _hidden_at(document, i) else ch
+                   for i, ch in enumerate(document))
 
 
 def _json_escape(ch: str) -> str:
@@ -179,4 +214,15 @@ def as_seen(text: str) -> str:
     so a rule written for that name must reach it."""
     if _PLAIN_LINE.match(text):
         return text
-    return unicodedata.normalize("NFKC", "".join(ch for ch in text if not _hidden(ch)))
+    return unicodedata.normalize("NFKC", "".join(ch for i, ch in enumerate(text) if not _hidden_at(text, i)))
+
+
+class InertFormatter(logging.Formatter):
+    """A ``logging.Formatter`` for a screen: the record's line (its message included) on one line
+    with its controls escaped (``one_line``), a traceback with its controls escaped (``visible``)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return one_line(super().formatMessage(record))
+
+    def format(self, record: logging.LogRecord) -> str:
+        return visible(super().format(record))

@@ -54,7 +54,7 @@ from .errors import (
 from .options import ClientCallbacks, Options, byte_size
 from .repair import SkippedTool
 from .sanitize import one_line
-from .secrets import log_mask
+from .secrets import dataclass_repr, log_mask
 from .targets import StdioTarget, Target
 from .task_calls import (
     TaskRun,
@@ -110,6 +110,8 @@ class ServerInfo:
     instructions: str | None = None
     capabilities: Mapping[str, Any] = field(default_factory=dict)
     label: str = ""
+
+    __repr__ = dataclass_repr  # the server's instructions may quote a secret a session knows
 
 
 def _auth_error(status: int, server: str) -> AuthError:

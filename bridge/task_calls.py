@@ -42,6 +42,7 @@ from pydantic import ConfigDict, TypeAdapter
 
 from .errors import CallTimeout, ProtocolError
 from .sanitize import one_line
+from .secrets import clip, dataclass_repr
 
 __all__ = ["RELATED_TASK", "TASKS_EXTENSION", "TERMINAL", "TaskRun", "TaskState", "TasksExtension", "cancel_task",
            "get_task", "related_task", "task_wanted"]
@@ -142,15 +143,18 @@ class TaskState:
     ttl: float | None = None
     poll_interval: float | None = None
 
+    __repr__ = dataclass_repr  # the server's status message may quote a secret a session knows
+
     @property
     def done(self) -> bool:
         return self.status in TERMINAL
 
     def describe(self) -> str:
         """``task ID: status (message)`` for a human, the server's words made safe."""
-        # Cut before escaping, so a cut never splits an escape; the server's words stay one inert line.
-        said = f" ({one_line(self.message[:200])})" if self.message else ""
-        return f"task {one_line(self.task_id[:80])}: {one_line(self.status[:40]).replace('_', ' ')}{said}"
+        # Masked, then cut (a cut first could leave part of a secret readable), then escaped (a cut
+        # never splits an escape): the server's words stay one inert line.
+        said = f" ({one_line(clip(self.message, 200))})" if self.message else ""
+        return f"task {one_line(clip(self.task_id, 80))}: {one_line(clip(self.status, 40)).replace('_', ' ')}{said}"
 
 
 def _state(task: _WireTask | CreatedTask | types.Task) -> TaskState:

@@ -141,18 +141,20 @@ class Telemetry:
         attributes: dict[str, Any] = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call.mcp_name,
                                       "gen_ai.tool.type": "extension", "mcp.method.name": _METHOD,
                                       "bridge.server.name": call.server}
+        # Ids the model, its framework or the server chose: a known secret in one is masked (by value
+        # only, as in audit records: a random-looking id is the evidence that leads back to the step).
         call_id = (call.step.tool_call_id if call.step else None) or call.call_id
         if call_id:
-            attributes["gen_ai.tool.call.id"] = call_id
+            attributes["gen_ai.tool.call.id"] = mask_known(call_id)
         if call.agent:
             attributes["gen_ai.agent.name"] = call.agent
         if call.protocol_version:
             attributes["mcp.protocol.version"] = call.protocol_version
         if call.session_id:
-            attributes["mcp.session.id"] = call.session_id
+            attributes["mcp.session.id"] = mask_known(call.session_id)
         if call.step is not None:
             if call.step.run_id:
-                attributes["bridge.step.run_id"] = call.step.run_id
+                attributes["bridge.step.run_id"] = mask_known(call.step.run_id)
             if call.step.framework:
                 attributes["bridge.step.framework"] = call.step.framework
         if call.tool != call.mcp_name:

@@ -28,7 +28,17 @@ import pytest
 from autogen_core import CancellationToken
 from helpers import PY, ROOT, fixture_env, module_cmd
 
-from bridge import ConsoleApprover, Guards, Options, Server, ServerStartError, ToolError, connect
+from bridge import (
+    ConsoleApprover,
+    Guards,
+    InvalidArguments,
+    Options,
+    ProtocolError,
+    Server,
+    ServerStartError,
+    ToolError,
+    connect,
+)
 from bridge.audit import AuditRecord, JsonlAuditLog, SqliteAuditLog, audit_interceptor, query
 from bridge.cli import main
 from bridge.registry import ServerSpec
@@ -381,3 +391,86 @@ async def test_a_key_straddling_the_stderr_cuts_is_masked(tmp_path: Path) -> Non
     assert "fatal: " + "y" * (300 - 7 - half) in error.stderr_tail
     for text in (str(error), repr(error), error.stderr_tail):
         assert_masked(text, "a start-up error", KEY)
+
+
+# -- reprs of what passes through interceptors --------------------------------------------------
+
+
+async def test_reprs_of_a_call_its_result_and_a_resource_read_mask_known_values(tmp_path: Path) -> None:
+    # An interceptor that logs the call and its result must not put the key in the log.
+    seen: list[str] = []
+
+    async def spy(call: Any, proceed: Any) -> Any:
+        result = await proceed(call)
+        seen.extend((repr(call), repr(result)))
+        return result
+
+    async with hostile({**SCRIPT, "instructions": f"Use the key {KEY} sparingly."}) as server:
+        toolset = server.toolset("a", interceptors=[spy], approval=False, warn_unguarded=False)
+        try:
+            await toolset.call("fetch", COPIED)
+        finally:
+            await toolset.stop()
+        seen.append(repr(server.info))
+    content = connect(module_cmd("fixtures.content_server"), env=fixture_env(CONTENT_TOKEN=KEY), cwd=ROOT,
+                      name="content", timeout=20)
+    async with content as server:  # known values are masked while a session that knows them is open
+        seen.append(repr(await server.read_resource("docs://token")))
+        # A URI the model wrote, the key straddling where the refusal cuts it.
+        reader = server.toolset("reader", approval=False, warn_unguarded=False, resources=["docs://*"],
+                                audit=str(tmp_path / "trail.jsonl"))
+        try:
+            with pytest.raises(InvalidArguments, match="neither lists") as refused:
+                await reader.call("read_resource", {"uri": "docs://notes-" + "a" * 177 + KEY})
+        finally:
+            await reader.stop()
+        seen.append(str(refused.value) + (tmp_path / "trail.jsonl").read_text(encoding="utf-8"))
+    assert "note=***" in seen[0] and "upstream 401: key *** was refused" in seen[1], seen
+    assert "Use the key *** sparingly" in seen[2] and "token=***" in seen[3], seen
+    for text in seen:
+        assert_masked(text, "a repr", KEY)
+
+
+async def test_the_audit_record_masks_a_known_value_in_the_models_call_id(tmp_path: Path) -> None:
+    # The tool-call id is the model's (or its framework's): kept whole as evidence, a known value in it masked,
+    # as in the step that carries the same id.
+    path = tmp_path / "trail.jsonl"
+    async with hostile() as server:
+        toolset = server.toolset("a", audit=str(path), approval=False, warn_unguarded=False)
+        try:
+            await toolset.call("write_file", {"path": "a.txt", "content": "x"}, call_id=f"call_{KEY}_9")
+        finally:
+            await toolset.stop()
+    assert {r.call_id for r in query(path)} == {"call_***_9"}
+    assert_masked(path.read_text(encoding="utf-8"), "the audit file", KEY)
+
+
+async def test_a_tasks_status_message_is_masked_before_it_is_cut() -> None:
+    # The key straddles the cut of the status message that progress listeners and the CLI are shown.
+    task = {"taskId": "t1", "status": "working", "statusMessage": "y" * 190 + "{{env:API_KEY}} rejected",
+            "createdAt": "2026-01-01T00:00:00Z", "lastUpdatedAt": "2026-01-01T00:00:00Z", "ttl": 60_000,
+            "pollInterval": 50}
+    script = {"capabilities": {"tools": {}, "tasks": {"requests": {"tools": {"call": {}}}}},
+              "tools": [{**tool("job"), "execution": {"taskSupport": "required"}}],
+              "calls": {"job": [{"result": {"task": task}}]}}
+    seen: list[str] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        seen.append(message or "")
+
+    async with hostile(script) as server:
+        with pytest.raises(ProtocolError):  # the server knows no tasks/get
+            await server.call("job", progress=progress)
+    assert seen and seen[0].startswith("task t1: working (yyy") and "y*** rej" in seen[0], seen
+    assert_masked(" ".join(seen), "a task's status line", KEY)
+
+
+async def test_a_result_cut_for_the_model_never_cuts_a_known_value_in_two(tmp_path: Path) -> None:
+    # The key straddles the result's bound (max_result_chars): the error built from the cut text
+    # must still hold the key whole, so that masking it leaves nothing of it.
+    script = {**SCRIPT, "calls": {"fetch": text_result("e" * 90 + "{{env:API_KEY}} refused", error=True)}}
+    async with hostile(script, max_result_chars=100) as server:
+        with pytest.raises(ToolError) as refused:
+            await server.call_checked("fetch", {})
+    assert str(refused.value).startswith("e" * 90 + "***\n[truncated: showing 100 of"), str(refused.value)
+    assert_masked(str(refused.value), "an error cut to the result bound", KEY)

@@ -24,7 +24,7 @@ from helpers import ROOT, canonical
 from bridge.multimail import ACCOUNT_TOOLS
 from bridge.schema import compile_schema
 from fixtures.multimail.catalogue import TOOLS as MULTIMAIL_TOOLS
-from fixtures.multimail.seed import ACCOUNT_ID, ORDER_EMAIL_IDS, THREAD_ID, open_store
+from fixtures.multimail.seed import ACCOUNT_ID, AGENT_KEY, ORDER_EMAIL_IDS, THREAD_ID, open_store
 
 METAGPT_PY = ROOT / ".venv-metagpt" / "bin" / "python"
 SPECS = {t.name: t for t in MULTIMAIL_TOOLS}
@@ -164,6 +164,7 @@ def test_direct_run_with_typed_keywords_goes_through_the_core(outcome: Outcome) 
     assert record["arguments"] == {"limit": 2}
     assert record["call_id"].startswith("CheckInbox:")
     assert server_audit(data["db"]) == ["check_inbox"]  # the invalid calls never left the process
+    assert "key *** was" in data["repr"] and AGENT_KEY[:8] not in data["repr"], data["repr"]
 
 
 def test_llm_fills_the_arguments_from_the_unchanged_input_schema_and_retries_once(outcome: Outcome) -> None:

@@ -46,6 +46,7 @@ from ..adapters import ModelTool, error_text
 from ..catalogue import ToolEntry
 from ..errors import BridgeError, InvalidArguments
 from ..results import CallResult
+from ..secrets import clip
 from ..steps import Step
 from ..toolset import Toolset
 
@@ -87,7 +88,8 @@ class ToolOutput(ActionOutput):  # type: ignore[misc, unused-ignore]
         return str(self.content)
 
     def __repr__(self) -> str:
-        return f"ToolOutput({self.info.tool!r}, is_error={self.is_error}, content={self.content[:60]!r})"
+        # The server's result may quote a secret a session knows: masked, then cut.
+        return f"ToolOutput({self.info.tool!r}, is_error={self.is_error}, content={clip(self.content, 60)!r})"
 
 
 class MCPAction(Action):  # type: ignore[misc, unused-ignore]
@@ -221,7 +223,7 @@ class _NotJSON:
         self.text = text
 
     def __repr__(self) -> str:
-        return f"text that is not JSON: {self.text[:200]!r}"
+        return f"text that is not JSON: {clip(self.text, 200)!r}"
 
 
 def _json_of(text: str) -> Any:
@@ -237,7 +239,7 @@ def _short(value: Any, limit: int = 200) -> str:
     if isinstance(value, _NotJSON):
         return repr(value)
     text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[:limit] + "..."
+    return clip(text, limit + 3, "...")
 
 
 # -- class generation ----------------------------------------------------------------------------

@@ -106,7 +106,9 @@ async def direct() -> dict[str, Any]:
             await action.run(bogus=1)
         except BridgeError as e:
             unknown = f"{type(e).__name__}: {e}"
-        return {"content": output.content, "str": str(output), "is_error": output.is_error,
+        # A result quoting the server's key, as a role's log would show it.
+        quoting = type(output)(f"upstream said: key {AGENT_KEY} was refused", output.info, None)
+        return {"content": output.content, "str": str(output), "is_error": output.is_error, "repr": repr(quoting),
                 "info": output.info.model_dump(), "result_text": output.result.text,
                 "last_result_is_result": action.last_result is output.result,
                 "instruct_type": type(output.instruct_content).__name__, "invalid": invalid, "unknown": unknown,

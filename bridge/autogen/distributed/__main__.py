@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ...errors import BridgeError, ConfigError
+from ...sanitize import InertFormatter, one_line
 from .worker import HostLost, serve_host, serve_worker
 
 PROG = "python -m bridge.autogen.distributed"
@@ -74,11 +75,14 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    # What a server sent reaches these lines (its stderr in a start-up error, its words in a warning).
+    handler = logging.StreamHandler()
+    handler.setFormatter(InertFormatter("%(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         asyncio.run(_serve(args))
     except (BridgeError, HostLost, OSError) as e:
-        print(f"{PROG} {args.command}: {e}", file=sys.stderr)
+        print(f"{PROG} {args.command}: {one_line(str(e))}", file=sys.stderr)
         return 1
     return 0
 
