@@ -205,6 +205,44 @@ def test_a_keyed_log_is_not_called_intact_without_the_key(tmp_path: Path, monkey
     assert broken_at(str(path)) == ("deleted", 2)
 
 
+def test_lines_that_are_not_records_are_never_called_intact(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "audit.jsonl"
+    # Nothing but lines that are not records (not JSON, JSON but not an object): not an intact trail.
+    path.write_text('{"agent": "a", "tool"\n[1, 2]\n"text"\n')
+    assert main(["audit", "verify", str(path)]) == 6
+    captured = capsys.readouterr()
+    assert "intact" not in captured.out and "3 unreadable lines skipped (1, 2, 3)" in captured.out
+    assert "3 lines could not be read as audit records (first: line 1)" in captured.err
+    assert main(["audit", str(path)]) == 0  # shown without a traceback: nothing readable to list
+    assert "no audit records match" in capsys.readouterr().err
+    # Records around a foreign line still verify as chains; the line is named, never hidden.
+    path.unlink()
+    fill(str(path), 2)
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join([rows[0], "not a record", rows[1]]) + "\n")
+    report = verify_log(str(path))
+    assert (report.intact, report.records, report.unreadable) == (True, 2, [2])
+    assert main(["audit", "verify", "--json", str(path)]) == 6
+    assert json.loads(capsys.readouterr().out)["unreadable"] == [2]
+
+
+def test_reading_a_file_that_is_no_audit_log_names_it_and_leaves_it_alone(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "mail.db"  # somebody else's database
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE emails (id)")
+    conn.close()
+    before = other.read_bytes()
+    for argv in (["audit", str(other)], ["audit", "verify", str(other)]):
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert "mail.db: not a readable audit database (it has no tool_calls table" in err and err.count("\n") == 1
+    assert other.read_bytes() == before and not Path(f"{other}-wal").exists()
+    assert main(["audit", str(tmp_path)]) == 1
+    assert f"{tmp_path} is a folder: give the audit log file in it" in capsys.readouterr().err
+
+
 def test_the_key_is_never_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "audit.jsonl"
     monkeypatch.setenv(KEY_ENV, KEY)

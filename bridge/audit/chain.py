@@ -123,6 +123,8 @@ class Verification:
         unchained: records written before chaining (never rejected).
         unchecked: keyed records whose hash could not be checked (no key given).
         problems: the first break of each broken chain, in stored order.
+        unreadable: the numbers of a file's lines that could not be read as records (a crash
+            mid-write leaves one torn line; anything else was not written by the bridge).
         status: record id -> ``ok``, ``unchained``, ``unchecked`` or ``broken`` (the record a
             chain breaks at and every later one of that chain).
     """
@@ -133,6 +135,7 @@ class Verification:
     unchecked: int = 0
     problems: list[Problem] = field(default_factory=list)
     status: dict[str, str] = field(default_factory=dict)
+    unreadable: list[int] = field(default_factory=list)
 
     @property
     def intact(self) -> bool:
@@ -147,6 +150,10 @@ class Verification:
             parts.append(f"{self.unchained} unchained (written before records were chained)")
         if self.unchecked:
             parts.append(f"{self.unchecked} keyed but not checked (set {KEY_ENV})")
+        if self.unreadable:
+            shown = ", ".join(map(str, self.unreadable[:5])) + (", ..." if len(self.unreadable) > 5 else "")
+            parts.append(f"{len(self.unreadable)} unreadable line{'s' if len(self.unreadable) != 1 else ''} "
+                         f"skipped ({shown})")
         return ", ".join(parts)
 
 

@@ -79,12 +79,18 @@ class JsonlAuditLog:
         return [r for r in merge(self.entries()) if matches(r, agent, tool, since)]
 
     def entries(self) -> list[AuditRecord]:
-        """Every record as stored, in file order (a repeated ``record_id`` once: the first line)."""
+        """Every record as stored, in file order (a repeated ``record_id`` once: the first line);
+        unreadable lines are skipped with a warning."""
+        return self.scan()[0]
+
+    def scan(self) -> tuple[list[AuditRecord], list[int]]:
+        """``entries()``, and the numbers of the lines that could not be read as a record."""
         if not self.path.exists():
-            return []
+            return [], []
         out = []
+        unreadable = []
         seen: set[str] = set()
-        with self.path.open(encoding="utf-8") as f:
+        with self.path.open(encoding="utf-8", errors="replace") as f:
             for n, line in enumerate(f, 1):
                 if not line.strip():
                     continue
@@ -93,12 +99,13 @@ class JsonlAuditLog:
                 except (ValueError, TypeError) as e:
                     # A torn last line (a crash mid-write) must not hide the rest of the trail.
                     logger.warning("%s:%d: skipping unreadable audit record (%s)", self.path, n, e)
+                    unreadable.append(n)
                     continue
                 if record.record_id in seen:
                     continue
                 seen.add(record.record_id)
                 out.append(record)
-        return out
+        return out, unreadable
 
     def close(self) -> None:
         """End the writer thread once the writes handed to it are done (no file stays open between writes)."""

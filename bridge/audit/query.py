@@ -82,13 +82,22 @@ def stored_entries(path: str | os.PathLike[str]) -> list[AuditRecord]:
     Raises:
         ConfigError, AuthError, ServerUnreachable: as ``query``.
     """
+    return _scan(path)[0]
+
+
+def _scan(path: str | os.PathLike[str]) -> tuple[list[AuditRecord], list[int]]:
+    """``stored_entries``, and the numbers of a JSONL file's lines that could not be read."""
     if not is_postgres_url(path) and not Path(path).exists():
         raise ConfigError(f"audit file not found: {Path(path)}")
+    if not is_postgres_url(path) and Path(path).is_dir():
+        raise ConfigError(f"{Path(path)} is a folder: give the audit log file in it")
     log = open_audit_log(path)
     try:
-        if not isinstance(log, JsonlAuditLog | SqliteAuditLog | PostgresAuditLog):
+        if isinstance(log, JsonlAuditLog):
+            return log.scan()
+        if not isinstance(log, SqliteAuditLog | PostgresAuditLog):
             raise ConfigError(f"{path}: not an audit store this version can read")
-        return log.entries()
+        return log.entries(), []
     except sqlite3.DatabaseError as e:
         raise ConfigError(f"{path}: not a readable audit database ({e})") from None
     finally:
@@ -104,7 +113,10 @@ def verify_log(path: str | os.PathLike[str], key: bytes | None = None) -> Verifi
     Raises:
         ConfigError, AuthError, ServerUnreachable: as ``query``.
     """
-    return verify(stored_entries(path), key if key is not None else audit_key())
+    stored, unreadable = _scan(path)
+    report = verify(stored, key if key is not None else audit_key())
+    report.unreadable = unreadable
+    return report
 
 
 def render_table(records: Sequence[AuditRecord] | Iterable[AuditRecord], *, title: str | None = None,

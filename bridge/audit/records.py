@@ -117,7 +117,7 @@ class AuditRecord:
 
     def masked(self, extra_names: re.Pattern[str] | None = None) -> AuditRecord:
         """The record as a trail may keep it: the secrets of every open session masked in its
-        arguments, error, reason and step; secret-named (or ``extra_names``) and credential-shaped
+        arguments, error, reason, step and call id; secret-named (or ``extra_names``) and credential-shaped
         arguments as evidence marks (``bridge.secrets.mask_data``); the error cut at
         ``ERROR_LIMIT`` after masking; NUL characters replaced (PostgreSQL text cannot hold them,
         and a record must read back as it was hashed).
@@ -134,8 +134,8 @@ class AuditRecord:
 
     def amend(self, extra_names: re.Pattern[str] | None = None, **changes: Any) -> AuditRecord:
         """``masked(extra_names)`` with ``changes``: when this record is masked already, only the
-        fields changed are masked (``arguments``, ``error``, ``reason``, ``step``), so a call's arguments are
-        masked once for both of its records."""
+        fields changed are masked (``arguments``, ``error``, ``reason``, ``step``, ``call_id``), so a call's
+        arguments are masked once for both of its records."""
         if not self.is_masked(extra_names):
             return replace(self, **changes).masked(extra_names)
         for name, mask in _MASKERS.items():
@@ -173,6 +173,8 @@ class AuditRecord:
         A record written before records had ids gets one derived from its content, so reading
         the same old line twice yields the same id.
         """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"an audit record is a JSON object, not {type(data).__name__}")
         known = set(cls.__dataclass_fields__) - READER_FIELDS
         values = {k: v for k, v in data.items() if k in known}
         if not values.get("record_id"):
@@ -205,6 +207,7 @@ _MASKERS: dict[str, Callable[[Any, re.Pattern[str] | None], Any]] = {
     # Ids from the framework, the model or the server (a task id): known secrets only, never by
     # shape, since a random-looking id is the evidence that leads back to the step.
     "step": lambda value, _: {k: _no_nul(mask_known(v)) if isinstance(v, str) else v for k, v in value.items()},
+    "call_id": lambda value, _: _no_nul(mask_known(value)),  # the step's tool_call_id, kept beside it
 }
 """How each field a secret can reach is masked (``AuditRecord.masked``)."""
 

@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,9 @@ class SqliteAuditLog:
         if not self.path.exists():
             return []
         with self._lock:
+            if self._conn is None and not _holds_records(self.path):
+                # Reading must not turn somebody else's database into an audit log.
+                raise sqlite3.DatabaseError("it has no tool_calls table: not an audit log")
             conn = self._connection()
             conn.row_factory = sqlite3.Row
             try:
@@ -254,6 +258,13 @@ def _when_free(step: Callable[[], None]) -> None:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 0.1)
+
+
+def _holds_records(path: Path) -> bool:
+    """Whether the SQLite file at ``path`` has an audit table (looked at read-only)."""
+    with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=_BUSY_WAIT)) as conn:
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tool_calls'")
+        return found.fetchone() is not None
 
 
 def _current(conn: sqlite3.Connection) -> bool:

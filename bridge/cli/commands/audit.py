@@ -80,7 +80,8 @@ async def run(ctx: Context) -> ExitCode:
 
 
 def _verify(ctx: Context, path: str) -> ExitCode:
-    """Check every chain; exit ``DRIFT`` (6) at a break, or when keyed records could not be checked."""
+    """Check every chain; exit ``DRIFT`` (6) at a break, when keyed records could not be checked, or
+    when lines of the file could not be read as records."""
     from ...audit import verify_log
 
     report = verify_log(path)
@@ -89,7 +90,8 @@ def _verify(ctx: Context, path: str) -> ExitCode:
     else:
         for problem in report.problems:
             ctx.out.print(ctx.out.line(f"BROKEN {problem}", style="bold red"))
-        ctx.out.print(ctx.out.line(("intact: " if report.intact and not report.unchecked else "checked: ")
+        whole = report.intact and not report.unchecked and not report.unreadable
+        ctx.out.print(ctx.out.line(("intact: " if whole else "checked: ")
                                    + report.summary()))
     if not report.intact:
         ctx.out.error(f"{path}: {len(report.problems)} chain{'s' if len(report.problems) != 1 else ''} broken: "
@@ -101,12 +103,18 @@ def _verify(ctx: Context, path: str) -> ExitCode:
         ctx.out.error(f"{path}: {report.unchecked} records are keyed (HMAC) and could not be checked; set {KEY_ENV} "
                       "to the key they were written with")
         return ExitCode.DRIFT
+    if report.unreadable:
+        count = len(report.unreadable)
+        ctx.out.error(f"{path}: {count} line{'s' if count != 1 else ''} could not be read as audit records "
+                      f"(first: line {report.unreadable[0]}); a crash mid-write leaves one torn line, anything "
+                      "else was written by something other than the bridge: look at them")
+        return ExitCode.DRIFT
     return ExitCode.OK
 
 
 def _report_json(report: Verification) -> dict[str, object]:
     return {"intact": report.intact, "records": report.records, "chains": report.chains,
-            "unchained": report.unchained, "unchecked": report.unchecked,
+            "unchained": report.unchained, "unchecked": report.unchecked, "unreadable": report.unreadable,
             "problems": [asdict(p) for p in report.problems]}
 
 
@@ -118,8 +126,8 @@ COMMAND = Command(
                 "outcome\" for a call whose process died while it was in flight), duration, chain status and the "
                 "arguments (secrets already redacted). PATH is a JSONL or SQLite file (the format is detected) or a "
                 "postgresql://user@host:port/db URL. 'mcp-bridge audit verify PATH' checks every hash chain and "
-                "names the first record edited, deleted, inserted or reordered (exit 6); set MCP_BRIDGE_AUDIT_KEY "
-                "for a keyed log.",
+                "names the first record edited, deleted, inserted or reordered (exit 6, also for lines it cannot "
+                "read); set MCP_BRIDGE_AUDIT_KEY for a keyed log.",
     operands=("path", "[target]"),
     add_arguments=_add_arguments,
     run=run,
