@@ -51,6 +51,8 @@ __all__ = ["OMIT", "CompiledSchema", "Parameter", "compile_schema", "endless_rec
            "python_identifier"]
 
 logger = logging.getLogger("bridge.schema")
+OPEN_ENDED = "no declared properties"
+"""Why an object schema without properties is not typed: its exact signature is ``(**arguments)``."""
 
 _MAX_DEPTH = 12
 _PRIMITIVES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool, "null": type(None)}
@@ -156,7 +158,8 @@ class CompiledSchema:
                 self._shape = _compile(self.schema, self.name)
             except Exception as e:  # one odd tool must never break the catalogue
                 self._shape = _untyped(f"{type(e).__name__}: {e}")
-            if not self._shape.typed:
+            # An object with no declared properties is exactly (**arguments): nothing to warn about.
+            if not self._shape.typed and self._shape.reason != OPEN_ENDED:
                 logger.warning("tool %r: schema too exotic to type (%s); registered with its raw schema and "
                                "(**arguments)", self.name, self._shape.reason)
         return self._shape
@@ -494,5 +497,5 @@ def _compile(schema: Mapping[str, Any], name: str) -> _Shape:
         value_type = typer.type_of(extra, "Value") if isinstance(extra, Mapping) else Any
         sig_params.append(inspect.Parameter("arguments", inspect.Parameter.VAR_KEYWORD, annotation=value_type))
         return _Shape(parameters=(), signature=inspect.Signature(sig_params), typed=False,
-                              reason="no declared properties")
+                              reason=OPEN_ENDED)
     return _Shape(parameters=tuple(params), signature=inspect.Signature(sig_params))

@@ -490,10 +490,28 @@ def _servers(data: Any, source: str) -> dict[str, Any]:
     return {str(name): entry for name, entry in servers.items()}
 
 
+def _disabled(name: str, entry: Any, source: str) -> bool:
+    # Cline's, Roo's and others' way to keep a server in the file without starting it.
+    flag = entry.get("disabled", False) if isinstance(entry, dict) else False
+    if not isinstance(flag, bool):
+        raise ConfigError(f"{source}: mcpServers.{name}.disabled must be true or false")
+    return flag
+
+
+def _enabled(entries: dict[str, Any], source: str) -> dict[str, Any]:
+    """The entries without ``"disabled": true``."""
+    enabled = {name: entry for name, entry in entries.items() if not _disabled(name, entry, source)}
+    if not enabled:
+        raise ConfigError(f'{source}: every server in \'mcpServers\' is disabled ("disabled": true)')
+    return enabled
+
+
 def _chosen(entries: dict[str, Any], only: Collection[str] | None, source: str) -> dict[str, Any]:
     if only is None:
-        return entries
+        return _enabled(entries, source)
     for name in only:
+        if name in entries and _disabled(name, entries[name], source):
+            raise ConfigError(f'server {name!r} in {source} is disabled ("disabled": true); remove that to use it')
         if name not in entries:
             close = difflib.get_close_matches(name, list(entries), n=3, cutoff=0.5)
             hint = (f"did you mean {', '.join(map(repr, close))}?" if close
@@ -506,25 +524,22 @@ def parse_config(data: Any, *, environ: Mapping[str, str] | None = None, base: P
                  source: str = "config", only: Collection[str] | None = None) -> dict[str, Target]:
     """Targets from a parsed ``{"mcpServers": {...}}`` document (Claude Desktop / Cursor / VS Code).
 
-    VS Code's ``{"servers": {...}}`` spelling is accepted too. ``only`` parses just those
-    entries, in that order: the others are neither expanded nor checked, so a ``${VAR}`` that
-    only they use may be unset.
+    VS Code's ``{"servers": {...}}`` spelling is accepted too. An entry with ``"disabled": true``
+    is left out (naming it in ``only`` is an error). ``only`` parses just those entries, in that
+    order: the others are neither expanded nor checked, so a ``${VAR}`` that only they use may be
+    unset.
 
     Raises:
         ConfigError: the document is not of that shape (the message names the offending entry),
-            or ``only`` names an entry it lacks (the message offers close names, or lists them all).
+            or ``only`` names an entry it lacks (the message offers close names, or lists them all)
+            or a disabled one; every entry is disabled.
     """
     entries = _chosen(_servers(data, source), only, source)
     return {name: _entry_to_target(name, entry, environ, base) for name, entry in entries.items()}
 
 
-def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``mcpServers`` entries of a JSON config file by name, as written: nothing is expanded
-    or checked beyond the document's shape (``load_config`` does that).
-
-    Raises:
-        ConfigError: the file is missing, not JSON, or not an ``mcpServers`` document.
-    """
+def _read(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Every ``mcpServers`` entry of a JSON config file by name, disabled ones too."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -539,6 +554,18 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _servers(data, str(p))
 
 
+def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The enabled ``mcpServers`` entries of a JSON config file by name, as written: nothing is
+    expanded or checked beyond the document's shape (``load_config`` does that); an entry with
+    ``"disabled": true`` is left out.
+
+    Raises:
+        ConfigError: the file is missing, not JSON, or not an ``mcpServers`` document, or every
+            entry is disabled.
+    """
+    return _enabled(_read(path), str(path))
+
+
 def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None,
                 only: Collection[str] | None = None) -> dict[str, Target]:
     """Read an ``mcpServers`` JSON file into named targets (``${VAR}`` expanded); ``only`` as
@@ -549,7 +576,7 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
             is malformed (the message names the file and the entry); ``only`` names an unknown one.
     """
     p = Path(path)
-    entries = _chosen(read_config(p), only, str(p))
+    entries = _chosen(_read(p), only, str(p))
     try:
         return {name: _entry_to_target(name, entry, environ, p.resolve().parent) for name, entry in entries.items()}
     except ConfigError as e:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import anyio
@@ -27,9 +29,10 @@ HOSTILE_TO = "\x1b[2K\rceo@example.com\u202emoc.live@\u200b <script>alert(1)</sc
 """Erases the row, returns the carriage, reverses the rest and hides a character."""
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bridge.cli", "approvals", *args], cwd=ROOT, text=True,
-                          capture_output=True, timeout=60, env={**os.environ, "COLUMNS": "80", "PYTHONPATH": str(ROOT)})
+                          capture_output=True, timeout=60,
+                          env={**os.environ, "COLUMNS": str(columns), "PYTHONPATH": str(ROOT)})
 
 
 def call(to: str, agent: str = "drafter") -> ToolCall:
@@ -77,6 +80,16 @@ def test_a_store_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
     garbage.write_bytes(b"not a database at all" * 100)
     broken = run_cli("list", "--store", str(garbage))
     assert broken.returncode == 1 and "garbage.db" in broken.stderr
+    # Somebody else's SQLite file (here: an audit log) is named, and left exactly as it was.
+    other = tmp_path / "audit.sqlite3"
+    with closing(sqlite3.connect(other)) as conn:
+        conn.execute("CREATE TABLE records (x)")
+        conn.commit()
+    before = other.read_bytes()
+    foreign = run_cli("list", "--store", str(other))
+    assert foreign.returncode == 1 and foreign.stderr.count("\n") == 1, foreign.stderr
+    assert "audit.sqlite3 is not an approval store" in foreign.stderr
+    assert other.read_bytes() == before and not Path(f"{other}-wal").exists()
     down = run_cli("list", "--store", "postgresql://bridge:hunter2-secret@127.0.0.1:1/approvals")
     assert down.returncode == 1 and "127.0.0.1:1" in down.stderr and "hunter2-secret" not in down.stderr
 
@@ -87,9 +100,12 @@ def test_a_hostile_argument_is_inert_in_the_table_in_show_and_at_the_console(tmp
     second = submit(db, HOSTILE_TO, agent="reviewer")
     listed = run_cli("list", "--store", str(db))
     assert listed.returncode == 0, listed.stderr
-    raw_free(listed.stdout)  # the cell is cut before the bidi override, at 80 columns
-    assert "\\u001b[2K\\rceo" in listed.stdout
+    raw_free(listed.stdout)
     assert all(len(line) <= 80 for line in listed.stdout.splitlines()), listed.stdout
+    wide = run_cli("list", "--store", str(db), columns=200)
+    assert wide.returncode == 0, wide.stderr
+    raw_free(wide.stdout)
+    assert "\\u001b[2K\\rceo" in wide.stdout and "\\u202e" in wide.stdout
     shown = run_cli("show", str(second), "--store", str(db))
     assert shown.returncode == 0, shown.stderr
     inert(shown.stdout)

@@ -107,6 +107,21 @@ def test_malformed_configs_name_the_entry(doc: typing.Any, needle: str) -> None:
     assert "\n" not in str(err.value)
 
 
+def test_a_disabled_config_entry_is_not_started(tmp_path: Path) -> None:
+    doc = {"mcpServers": {"on": {"command": "x"}, "off": {"command": "y", "disabled": True},
+                          "unset": {"command": "z", "disabled": False, "env": {"K": "${SET_VAR}"}}}}
+    assert list(parse_config(doc, environ={"SET_VAR": "v"})) == ["on", "unset"]
+    path = tmp_path / "mcp.json"
+    path.write_text(json.dumps(doc))
+    assert list(load_config(path, environ={"SET_VAR": "v"})) == ["on", "unset"]
+    with pytest.raises(ConfigError, match=r'server .off. in .* is disabled \("disabled": true\); remove that'):
+        load_config(path, only=("off",))
+    with pytest.raises(ConfigError, match=r"every server in 'mcpServers' is disabled"):
+        parse_config({"mcpServers": {"off": {"command": "y", "disabled": True}}})
+    with pytest.raises(ConfigError, match=r"mcpServers.off.disabled must be true or false"):
+        parse_config({"mcpServers": {"off": {"command": "y", "disabled": "yes"}}})
+
+
 def test_config_file_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.json")
@@ -150,6 +165,14 @@ def test_exotic_schemas_still_compile_and_keep_their_schema() -> None:
         assert compiled.schema is schema
         inspect.signature(lambda: None).replace(parameters=list(compiled.signature.parameters.values()))
     assert not compile_schema(weird[0]).typed
+
+
+def test_only_a_schema_that_cannot_be_typed_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    # A tool without arguments ({"type": "object"}) is exactly (**arguments): no warning for it.
+    with caplog.at_level("WARNING", logger="bridge.schema"):
+        assert compile_schema({"type": "object"}, name="ping").parameters == ()
+        assert not compile_schema({"type": "object", "anyOf": [{"required": ["a"]}]}, name="odd").typed
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["tool 'odd'"]
 
 
 def test_remote_refs_are_never_fetched() -> None:

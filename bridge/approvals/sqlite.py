@@ -67,6 +67,11 @@ class SqliteApprovalStore:
             except (OSError, sqlite3.Error) as e:
                 raise StoreUnavailable(f"cannot open the approval store {self.location}: {e}") from None
             try:
+                if not self._create and not _is_store(conn):
+                    conn.close()
+                    # Nothing is written to a file that is not a queue: it may be anybody's database.
+                    raise StoreUnavailable(f"{self.location} is not an approval store (a SQLite file without its "
+                                           "approval_requests table); give the file the agents' QueueApprover uses")
                 _when_free(lambda: _prepare(conn))
             except sqlite3.Error as e:
                 conn.close()
@@ -183,9 +188,14 @@ def _expire(conn: sqlite3.Connection) -> None:
     conn.execute(SQLITE.expire, (EXPIRED_REASON, time.time())).fetchall()
 
 
+def _is_store(conn: sqlite3.Connection) -> bool:
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'approval_requests'")
+    return found.fetchone() is not None
+
+
 def _prepare(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'approval_requests'").fetchone():
+    if _is_store(conn):
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
