@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "setup: upgrading pip in $(VENV)"
 	@$(PY) -m pip install -q --upgrade pip > $(VENV)/pip.log 2>&1 || (tail -30 $(VENV)/pip.log >&2; exit 1)
-	@echo "setup: installing the project with every framework extra and the test tools (a few minutes the first time)"
+	@echo "setup: installing every extra and the test tools (a few minutes the first time)"
 	@# Build back-end chatter (setuptools' editable-install banner) goes to the log, shown only on failure.
 	@$(PY) -m pip install -q -e ".[dev]" >> $(VENV)/pip.log 2>&1 || (tail -30 $(VENV)/pip.log >&2; exit 1)
 	@$(PY) -c "import bridge, mcp, autogen_agentchat" || (echo "install failed" >&2; exit 1)

@@ -76,7 +76,38 @@ def run_example(name: str, workdir: Path | None, main: Callable[[Path], Coroutin
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as error:
+        exit_if_the_model_failed(name, error)
+        raise
     sys.exit(status or 0)
+
+
+def model_failure(error: BaseException | None) -> str | None:
+    """The model provider's own error behind ``error`` (a wrong key, model name or endpoint), as
+    ``"Type: message"``, if there is one."""
+    try:
+        import openai
+    except ImportError:
+        return None
+    names = {n for n, v in vars(openai).items() if isinstance(v, type) and issubclass(v, openai.APIError)}
+    while error is not None:
+        if isinstance(error, openai.APIError):
+            return f"{type(error).__name__}: {error}"
+        # An AutoGen team re-raises an agent's error as RuntimeError("Type: message\nTraceback: ...").
+        head = str(error).split("\n", 1)[0]
+        if isinstance(error, RuntimeError) and head.split(":", 1)[0] in names:
+            return head
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def exit_if_the_model_failed(name: str, error: BaseException) -> None:
+    """One line and exit 1 when the real model could not be used: nothing in the bridge failed."""
+    failed = model_failure(error)
+    if failed is not None:
+        print(f"{name}: the model did not answer: {failed} (check OPENAI_BASE_URL, OPENAI_API_KEY and the "
+              "model name)", file=sys.stderr)
+        sys.exit(1)
 
 
 def fit_to_terminal() -> None:
@@ -154,12 +185,16 @@ async def cli_reviewer(store: str, reviewer: str = "scripted-reviewer", poll: fl
 
 def quiet_interrupts() -> None:
     """One line for Ctrl-C instead of a page: AutoGen's runtime logs every one of its tasks that
-    the interrupt cancels with a full traceback; records caused by a ``KeyboardInterrupt`` are
-    dropped, every other warning is printed as before."""
+    the interrupt cancels with a full traceback; records caused by a ``KeyboardInterrupt``, or by
+    the model provider's error (reported once, in one line, as the example ends) and its echoes
+    to the other agents, are dropped, every other warning is printed as before."""
     import logging
 
     def caused_by_ctrl_c(record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
+        # The team's error reaches every agent; those with no handler for it log it again.
+        if model_failure(error) is not None or "GroupChatError" in str(error):
+            return False
         while error is not None:
             if isinstance(error, KeyboardInterrupt):
                 return False

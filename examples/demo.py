@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from _mailroom import fit_to_terminal, quiet_interrupts
+    from _mailroom import exit_if_the_model_failed, fit_to_terminal, quiet_interrupts
 
     quiet_interrupts()
     fit_to_terminal()
@@ -124,3 +124,6 @@ if __name__ == "__main__":
         # Ctrl-C (also during `make demo`): one line, no traceback; the servers stop with the run.
         print("\ndemo: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as error:
+        exit_if_the_model_failed("demo", error)  # a wrong --model, key or endpoint: one line
+        raise

@@ -40,8 +40,8 @@ fi
 : >"$LOG"
 PIP=("$PY" -m pip install -q --disable-pip-version-check)
 cd "$ROOT"
-step "installing the project: the MCP SDK, jsonschema, rich (editable)" "${PIP[@]}" -e .
-step "installing AutoGen and its OpenAI client (the demo's model client; offline it talks to a local script)" \
+step "installing the project (MCP SDK, jsonschema, rich)" "${PIP[@]}" -e .
+step "installing AutoGen and its OpenAI client" \
     "${PIP[@]}" -e ".[openai]"
 step "checking the imports" "$PY" -c "import bridge, mcp, autogen_agentchat, autogen_ext.models.openai"
 say "ready"

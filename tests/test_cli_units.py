@@ -554,3 +554,25 @@ def test_listing_loads_no_validator() -> None:
              "print(status, sorted({m.split('.')[0] for m in sys.modules} & {'jsonschema', 'jsonschema_rs'}))")
     run = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.stdout.splitlines()[-1] == "0 []", (run.stdout[-500:], run.stderr[-500:])
+
+
+def test_a_port_out_of_range_is_the_options_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_approvals_cli import submit
+
+    submit(tmp_path / "approvals.db", "ops@example.com")  # a real store: the port is all that is wrong
+    monkeypatch.setenv("MCP_BRIDGE_REVIEWERS", "alice " + "t" * 24)
+    code = main(["approvals", "serve", "--store", str(tmp_path / "approvals.db"), "--port", "99999"])
+    err = capsys.readouterr().err
+    assert code == ExitCode.USAGE
+    assert err == ("mcp-bridge: error: argument --port: a port is 0 to 65535 (0: any free port), got 99999 "
+                   "(see 'mcp-bridge approvals --help')\n")
+
+
+@pytest.mark.parametrize("limit", ["0", "-3"])
+def test_a_find_limit_below_one_is_the_options_error(limit: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Refused before any server starts (the command after -- would fail if it ran).
+    code = main(["find", "mail", "--limit", limit, "--", "/nonexistent/server"])
+    err = capsys.readouterr().err
+    assert code == ExitCode.USAGE
+    assert err.startswith(f"mcp-bridge: error: argument --limit: at least 1 match, got {int(limit)}"), err

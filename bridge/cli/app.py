@@ -177,8 +177,7 @@ def _debug_logging(out: Output) -> Iterator[None]:
     """Log to the masked stderr while a ``--debug`` run lasts; leave logging as it was after."""
     import logging
 
-    handler = logging.StreamHandler(out.err.file)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    handler = out.log_handler("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
     root = logging.getLogger()
     loggers = [root, logging.getLogger("bridge"), logging.getLogger("mcp")]
     levels = [logger.level for logger in loggers]
@@ -329,10 +328,14 @@ def _start_message(exc: ServerStartError, state: _RunState) -> str:
     # The error already quotes the stderr lines that say why (``StderrCapture.tail`` chose them).
     text = str(exc)
     command = state.command
-    if state.server_operand and command is not None and command.operands and "command not found" in exc.detail:
+    if not (state.server_operand and command is not None and "command not found" in exc.detail):
+        return text
+    if "://" in exc.detail:
+        return text + " (a server's URL starts with http:// or https://)"
+    if command.operands:
         ops = " ".join(o.upper() for o in command.operands)
-        text += f" (the server goes first: mcp-bridge {command.name} SERVER {ops}, or a command after --)"
-    return text
+        return text + f" (the server goes first: mcp-bridge {command.name} SERVER {ops}, or a command after --)"
+    return text + " (name the server by its http(s) URL, or give its command after --)"
 
 
 def _timeout_hint(state: _RunState) -> str:
@@ -353,6 +356,10 @@ def _message(exc: BaseException, state: _RunState) -> str:
         return _start_message(exc, state)
     if isinstance(exc, CallTimeout):
         return f"{exc}; {_timeout_hint(state)}"
+    from ..group import ServerGroupError  # here: only a --config listing of several servers raises it
+
+    if isinstance(exc, ServerGroupError):
+        return f"{exc}; to see the others, name one with --server NAME"
     if isinstance(exc, BridgeError):
         return str(exc)
     hint = "" if state.debug else " (run with --debug for the traceback)"
@@ -369,6 +376,10 @@ def _report(exc: BaseException, out: Output, state: _RunState) -> None:
         return
     leaf = _leaf(exc)
     state.reported = leaf
+    if isinstance(leaf, BrokenPipeError):
+        # The reader went away (`mcp-bridge tools | head`): not an error, nothing to say.
+        state.status = ExitCode.OK
+        return
     state.status = exit_status(leaf, connected=state.connected)
     out.error(_message(leaf, state))
     if state.debug and isinstance(leaf, ServerStartError) and leaf.stderr_tail:

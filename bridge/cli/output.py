@@ -21,6 +21,7 @@ errors go to stderr.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
-from ..sanitize import json_text, one_line, visible
+from ..sanitize import InertFormatter, json_text, one_line, visible
 from ..secrets import Secrets
 
 if TYPE_CHECKING:  # rich costs ~50 ms to import: loaded on first output, never for --help
@@ -75,9 +76,9 @@ class Spinner:
         self._status = status
 
     def update(self, message: str) -> None:
-        """Replace the spinner's text (masked, never markup)."""
+        """Replace the spinner's text (masked, never markup, one row: see ``Output.status``)."""
         if self._status is not None:
-            self._status.update(self._output.text(message))
+            self._status.update(self._output.row(message))
 
 
 class Output:
@@ -114,6 +115,9 @@ class Output:
         # markup/emoji/highlight off: servers' text is shown exactly as sent, never interpreted.
         console = Console(file=_MaskingStream(stream, self.mask), markup=False, emoji=False, highlight=False,  # type: ignore[arg-type]
                           width=width)
+        # rich turns a closed pipe into SystemExit(1) (exit status "usage"); main() ends a run whose
+        # reader went away (`mcp-bridge tools | head`) with status 0 on BrokenPipeError.
+        console.on_broken_pipe = _reader_gone  # type: ignore[method-assign]
         console.push_render_hook(_inert_hook())
         return console
 
@@ -139,6 +143,13 @@ class Output:
 
         return Text(one_line(self.mask(value)), style=style)
 
+    def row(self, value: str) -> Text:
+        """``line``, cut with an ellipsis where the screen ends: a spinner's text, which carries a
+        server's progress messages and must never wrap onto a row of its own."""
+        shown = self.line(value)
+        shown.no_wrap, shown.overflow = True, "ellipsis"
+        return shown
+
     def print(self, *renderables: RenderableType, soft_wrap: bool = False) -> None:
         """Print to stdout. ``soft_wrap`` leaves long lines intact (for server text)."""
         self.out.print(*renderables, soft_wrap=soft_wrap)
@@ -147,6 +158,12 @@ class Output:
     def piped(self) -> bool:
         """stdout is not a terminal and no ``COLUMNS`` says how wide it is."""
         return not self.out.is_terminal and not os.environ.get("COLUMNS", "").isdigit()
+
+    @property
+    def frame_width(self) -> int | None:
+        """The width ``bridge.sanitize.framed`` cuts foreign text to: the screen's, so a row the
+        terminal would wrap is continued behind the gutter; none when piped (nothing wraps)."""
+        return None if self.piped else self.out.width
 
     def print_table(self, table: RenderableType) -> None:
         """Print a table to stdout; when piped, at its natural width so no cell wraps."""
@@ -172,6 +189,14 @@ class Output:
 
     # -- stderr ------------------------------------------------------------------------
 
+    def log_handler(self, fmt: str, datefmt: str | None = None) -> logging.Handler:
+        """A handler writing log records to stderr, masked like everything else and inert: libraries
+        log what a server sent (``--debug`` logs every message received), so each record's line has
+        its newlines and controls escaped, and a traceback its controls."""
+        handler = logging.StreamHandler(_MaskingStream(self._raw_err, self.mask))
+        handler.setFormatter(InertFormatter(fmt, datefmt))
+        return handler
+
     def error(self, message: str) -> None:
         """One line on stderr: ``mcp-bridge: error: <message>``."""
         line = " ".join(message.split())
@@ -188,8 +213,12 @@ class Output:
         if not self.err.is_terminal:
             yield Spinner(self, None)
             return
-        with self.err.status(self.text(message), spinner="dots") as status:
+        with self.err.status(self.row(message), spinner="dots") as status:
             yield Spinner(self, status)
+
+
+def _reader_gone() -> None:
+    raise BrokenPipeError
 
 
 def _inert_hook() -> RenderHook:

@@ -308,7 +308,7 @@ def fidelity_view(out: Output, fidelity: Fidelity) -> RenderableType:
         head = Text("Fidelity: ", style="bold") + Text("lossless", style="bold green")
         lines: list[RenderableType] = [
             head,
-            Text("  the model is sent the server's inputSchema unchanged, under the tool's own name;", style="dim"),
+            Text("  the model is sent the inputSchema unchanged, under the tool's own name;", style="dim"),
             Text("  the Python signature carries every argument, named and typed as declared", style="dim")]
     else:
         count = len(fidelity.differences)
@@ -316,7 +316,7 @@ def fidelity_view(out: Output, fidelity: Fidelity) -> RenderableType:
                                                        style="bold yellow")
         lines = [head]
         if not fidelity.of_view("model"):
-            lines.append(Text("  the model is sent the server's inputSchema unchanged, under the tool's own name",
+            lines.append(Text("  the model is sent the inputSchema unchanged, under the tool's own name",
                               style="dim"))
         grid = Table.grid(padding=(0, 1), pad_edge=True)
         grid.add_column(style="dim", no_wrap=True)
@@ -342,7 +342,7 @@ def instructions_view(out: Output, server: str, instructions: str) -> Text:
     instructions:``, every line of theirs behind ``|``), sanitised, never markup."""
     from ..sanitize import quoted
 
-    return out.text(quoted(f"server {server!r}", instructions, "gives the model these instructions"))
+    return out.text(quoted(f"server {server!r}", instructions, "gives the model these instructions", out.frame_width))
 
 
 def findings_view(out: Output, heading: str, findings: Iterable[str]) -> Group:

@@ -35,9 +35,20 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--watch", action="store_true", help="list: then follow new requests, one line each")
     web = parser.add_argument_group("serve")
     web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    web.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free port)")
+    web.add_argument("--port", type=_port, default=8765, help="port to listen on (default 8765; 0: any free port)")
     web.add_argument("--tokens", metavar="FILE",
                      help="reviewer tokens, 'NAME TOKEN' per line (default: $MCP_BRIDGE_REVIEWERS)")
+
+
+def _port(text: str) -> int:
+    """A TCP port, 0 to 65535 (argparse reports the ValueError as the option's error)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535 (0: any free port), got {port}")
+    return port
 
 
 def _login() -> str:
@@ -130,6 +141,12 @@ def _table(ctx: Context, requests: list[ApprovalRequest], title: str) -> Table:
         dup = f"dup of #{r.duplicate_of} " if r.duplicate_of else ""
         table.add_row(str(r.id), r.shown_status, _age(r.created), ctx.out.line(r.agent or "-"),
                       ctx.out.line(f"{r.server}/{r.tool}"), ctx.out.line(dup + _arguments(r)))
+    if not ctx.out.piped:
+        # Arguments wider than the room left would make rich squeeze the other no-wrap columns to
+        # nothing, the id (which every other action needs) with them: they get only that room.
+        console = ctx.out.out
+        others = sum(table._measure_column(console, console.options, c).maximum for c in table.columns[:-1])
+        table.columns[-1].max_width = max(10, console.width - table._extra_width - others)
     return table
 
 

@@ -153,6 +153,9 @@ async def run(ctx: Context) -> ExitCode:
     # Bad --arg/--args are reported before a server is started for nothing.
     pairs = parse_pairs(args.arg)
     base = load_args_object(args.args) if args.args is not None else {}
+    if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        # Found out only once the tool had answered, the call would have gone out for nothing.
+        raise ConfigError(f"--output-dir {args.output_dir}: not a directory; give a directory (created if missing)")
     async with ctx.server(calls=True) as server:
         entry = await server.entry(ctx.operands["tool"])
         arguments = parse_arguments(pairs, base, entry.input_schema)

@@ -11,8 +11,19 @@ from ..status import ExitCode
 __all__ = ["COMMAND"]
 
 
+def _count(text: str) -> int:
+    """How many matches: a whole number from 1 (argparse reports the error as the option's)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"at least 1 match, got {count}")
+    return count
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--limit", type=int, default=5, metavar="N", help="how many matches (default 5)")
+    parser.add_argument("--limit", type=_count, default=5, metavar="N", help="how many matches (default 5)")
 
 
 async def run(ctx: Context) -> ExitCode:
@@ -22,7 +33,7 @@ async def run(ctx: Context) -> ExitCode:
     async with ctx.server() as server:
         toolset = server.toolset(catalogue="deferred", approval=False, warn_unguarded=False)
         await toolset.tools()
-        answer = json.loads(toolset.find(ctx.operands["query"], max(1, ctx.args.limit)).text)
+        answer = json.loads(toolset.find(ctx.operands["query"], ctx.args.limit).text)
         if ctx.out.json_mode:
             ctx.out.json(answer)
             return ExitCode.OK

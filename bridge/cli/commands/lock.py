@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ...errors import ConfigError
 from ..context import Command, Context
 from ..status import ExitCode
 
@@ -24,11 +25,17 @@ async def run(ctx: Context) -> ExitCode:
     write the file (an entry from an older lock file is upgraded: it then pins everything).
 
     Raises:
-        ConfigError: an existing lock file is malformed (it is never overwritten then).
+        ConfigError: an existing lock file is malformed (it is never overwritten then), or the file
+            cannot be written there.
     """
     from ...lock import DEFAULT_LOCK_FILE, LockFile, ServerPin
 
     path = Path(ctx.args.output or DEFAULT_LOCK_FILE)
+    # Checked before the server starts: found at the write, the listing would have been for nothing.
+    if path.is_dir():
+        raise ConfigError(f"-o {path}: a directory; give the lock file's path, e.g. {path / DEFAULT_LOCK_FILE}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"-o {path}: there is no directory {path.parent}; create it first")
     lock = LockFile.load(path) if path.exists() else LockFile()
     async with ctx.server(guarded=False) as server:
         # Unvetted: the point is to record what the server says now.
@@ -36,7 +43,10 @@ async def run(ctx: Context) -> ExitCode:
         pin = ServerPin.of(listing.tools, listing.instructions)
         previous = lock.servers.get(server.name)
         lock.servers[server.name] = pin
-        lock.save(path)
+        try:
+            lock.save(path)
+        except OSError as e:
+            raise ConfigError(f"cannot write the lock file {path}: {e.strerror}") from None
         if ctx.out.json_mode:
             ctx.out.json({"file": str(path), "server": server.name, **pin.to_json()})
             return ExitCode.OK

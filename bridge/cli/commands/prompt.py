@@ -33,7 +33,8 @@ async def run(ctx: Context) -> ExitCode:
                           "messages": [{"role": line.role, "text": line.text} for line in prompt.lines]})
             return ExitCode.OK
         for line in prompt.lines:
-            ctx.out.print(ctx.out.text(quoted(f"server {server.name!r}", line.text, f"writes as {line.role}")),
+            ctx.out.print(ctx.out.text(quoted(f"server {server.name!r}", line.text, f"writes as {line.role}",
+                                                 ctx.out.frame_width)),
                           soft_wrap=True)
         findings = [f"{line.role}: {found}" for line in prompt.lines for found in suspicious_text(line.text)]
         print_findings(ctx.out, "Possible prompt injection in the prompt (read it before giving it to a model):",

@@ -25,7 +25,8 @@ async def run(ctx: Context) -> ExitCode:
             arguments = p.arguments or []
             rows.append((p.name, p.description or p.title or "", ", ".join(a.name for a in arguments if a.required),
                          ", ".join(a.name for a in arguments if not a.required)))
-        ctx.out.print_table(listing_table(ctx.out, ("Prompt", "Description", "Required", "Optional"), rows))
+        ctx.out.print_table(listing_table(ctx.out, ("Prompt", "Description", "Required", "Optional"), rows,
+                                          drop=("Optional",)))
         ctx.out.note("fill one in with 'mcp-bridge prompt SERVER NAME --arg k=v'")
     return ExitCode.OK
 

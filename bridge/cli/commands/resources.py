@@ -20,18 +20,25 @@ EXITS = (ExitCode.OK, ExitCode.USAGE, ExitCode.AUTH, ExitCode.UNREACHABLE, ExitC
 server's own refusal a protocol error)."""
 
 
-def listing_table(out: Output, headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> Table:
-    """A compact table of server-supplied cells: the first column (what the user copies into the
-    next command) folds rather than being cut, the others wrap, so it reads at 80 columns."""
+def listing_table(out: Output, headers: tuple[str, ...], rows: Sequence[tuple[str, ...]], *,
+                  drop: Sequence[str] = ()) -> Table:
+    """A compact table of server-supplied cells that reads at 80 columns: the first column (what
+    the user copies into the next command) is never split while it fits in two thirds of the
+    screen, the columns headed ``drop`` giving way first (``render.fit_table``); a longer one
+    folds rather than being cut. The others wrap between words."""
     from rich import box
     from rich.table import Table
 
+    from ..render import fit_table
+
+    cells = [[out.line(cell, style="cyan" if n == 0 else "") for n, cell in enumerate(row)] for row in rows]
+    whole = max((row[0].cell_len for row in cells), default=0) <= out.out.width * 2 // 3
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     for n, header in enumerate(headers):
-        table.add_column(header, overflow="fold", ratio=2 if n == 0 else 1)
-    for row in rows:
-        table.add_row(*(out.line(cell, style="cyan" if n == 0 else "") for n, cell in enumerate(row)))
-    return table
+        table.add_column(header, overflow="fold", ratio=2 if n == 0 else 1, no_wrap=n == 0 and whole)
+    for row in cells:
+        table.add_row(*row)
+    return fit_table(out, table, drop=drop) if whole else table
 
 
 def _size(value: int | None) -> str:
@@ -58,10 +65,12 @@ async def run(ctx: Context) -> ExitCode:
             return ExitCode.OK
         if resources:
             ctx.out.print_table(listing_table(ctx.out, ("URI", "Name", "Type", "Size"), [
-                (r.uri, r.title or r.name, r.mime_type or "", _size(r.size)) for r in resources]))
+                (r.uri, r.title or r.name, r.mime_type or "", _size(r.size)) for r in resources],
+                drop=("Size", "Type")))
         if templates:
             ctx.out.print_table(listing_table(ctx.out, ("URI template", "Name", "Description"), [
-                (t.uri_template, t.title or t.name, t.description or "") for t in templates]))
+                (t.uri_template, t.title or t.name, t.description or "") for t in templates],
+                drop=("Description",)))
         ctx.out.note(f"{len(resources)} resource(s), {len(templates)} template(s); read one with "
                      f"'mcp-bridge read SERVER URI'")
     return ExitCode.OK

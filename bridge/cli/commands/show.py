@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..context import Command, Context
 from ..status import ExitCode
@@ -104,12 +104,28 @@ async def show_stubs(ctx: Context) -> ExitCode:
                                  code=True)
         assert toolset.code_mode is not None
         stubs = await toolset.code_mode.stubs()
+        if not stubs.tools:
+            await toolset.stop()
+            await _none_match(server, ctx.operands["tool"])
         if ctx.out.json_mode:
             ctx.out.json({"stubs": stubs.source, "tools": {k: t.entry.name for k, t in stubs.tools.items()}})
         else:
             ctx.out.plain(stubs.source)
         await toolset.stop()
     return ExitCode.OK
+
+
+async def _none_match(server: Server, pattern: str) -> NoReturn:
+    """Stubs of no tool are a mistake to name, not an empty listing: a plain name the server lacks
+    gets the closest names; a glob, the names there are."""
+    from ...errors import ConfigError
+
+    if not any(ch in pattern for ch in "*?["):
+        await server.entry(pattern)  # raises ToolNotFound with the closest names
+    names = [entry.name for entry in await server.catalogue()]
+    shown = ", ".join(names[:12]) + (f", … ({len(names)} in all)" if len(names) > 12 else "")
+    raise ConfigError(f"server {server.name!r}: no tool an agent may use matches {pattern!r}"
+                      f"{'; its tools: ' + shown if names else '; it lists none'}")
 
 
 COMMAND = Command(

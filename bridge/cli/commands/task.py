@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import time
 
 from ...errors import ConfigError, ToolError
+from ...sanitize import one_line
+from ...targets import StdioTarget
 from ..context import Command, Context
 from ..status import ExitCode
 
@@ -23,9 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def left_running(ctx: Context, running: list[str]) -> None:
     """Tell the user which tasks an interrupted or timed-out call left on the server, and how to resume them."""
+    # A stdio server is stopped as the call ends: its task outlives it only if it keeps its tasks
+    # across a restart (in a file or a service), which the bridge cannot know.
+    where = ("was running when its server stopped with this call; if the server keeps tasks across a restart, "
+             if isinstance(ctx.target, StdioTarget) else "is still running on the server; ")
     for task_id in running:
-        ctx.out.note(f"task {task_id} is still running on the server; resume it with: mcp-bridge task SERVER get "
-                     f"{task_id} (or cancel it: mcp-bridge task SERVER cancel {task_id})")
+        # The id is the server's: one line, and quoted for the shell the user pastes the command into.
+        shown = shlex.quote(one_line(task_id))
+        ctx.out.note(f"task {shown} {where}resume it with: mcp-bridge task SERVER get {shown} (or cancel it: "
+                     f"mcp-bridge task SERVER cancel {shown})")
 
 
 async def run(ctx: Context) -> ExitCode:
