@@ -4,7 +4,9 @@ Two kinds of secret are masked, and both by the rules here:
 
 * **Known values**: what a target was given to authenticate with or was configured with
   (every stdio ``env`` value, credential headers and their bearer tokens, a URL's password,
-  secret query parameters, every value a config's ``${VAR}`` expanded to). ``Secrets`` holds
+  secret query parameters, every value a config's ``${VAR}`` expanded to), save the values of
+  the system's and runtimes' plain settings (``PATH``, ``PYTHONPATH``, ``HOME``, ``LANG``...),
+  which are paths and locales seen all over ordinary output. ``Secrets`` holds
   them and masks them, wherever they occur, by ``***``. Open sessions register theirs in one
   process-wide set, ``known_secrets``, which every sink consults: log records (``log_mask``),
   error messages (``bridge.errors``), audit records, CLI output, the stderr quoted from a dying
@@ -150,8 +152,22 @@ def header_secrets(name: str, value: str) -> list[str]:
     return found
 
 
-def env_secrets(value: str) -> list[str]:
-    """An environment (or ``${VAR}``-expanded) value is a secret unless it is too short to be one."""
+# Variables of the operating system and of language runtimes that locate things or set a locale
+# and never carry a credential. Their values are paths and settings that occur all over a
+# server's output ("/srv/app" from PYTHONPATH in every file listing): masking them would hide
+# evidence from a reviewer and nothing secret.
+_PLAIN_ENV = frozenset("""
+PATH PYTHONPATH NODE_PATH GOPATH HOME USER LOGNAME SHELL PWD TMPDIR TEMP TMP LANG LANGUAGE TZ TERM
+VIRTUAL_ENV CONDA_PREFIX NODE_ENV PYTHONUNBUFFERED PYTHONIOENCODING PYTHONDONTWRITEBYTECODE PYTHONUTF8
+""".split())  # noqa: SIM905 (a word list reads best as text)
+
+
+def env_secrets(value: str, name: str | None = None) -> list[str]:
+    """An environment (or ``${VAR}``-expanded) value is a secret unless it is too short to be one,
+    or ``name``, its variable, is a plain setting of the system or a runtime (``PATH``,
+    ``PYTHONPATH``, ``LANG``, ``LC_*``...). The same value under any other name is a secret still."""
+    if name is not None and (name.upper() in _PLAIN_ENV or name.upper().startswith("LC_")):
+        return []
     return [value] if len(value) >= _MIN_ENV_SECRET else []
 
 

@@ -63,7 +63,16 @@ def _referenced(text: str, refs: Mapping[str, str]) -> str:
 
 
 def _expansions(expanded: Mapping[str, str]) -> list[str]:
-    return [s for v in expanded for s in env_secrets(v)]
+    return [v for v, ref in expanded.items() if _expansion_secret(v, ref)]
+
+
+def _expansion_secret(value: str, ref: str) -> bool:
+    """Whether what ``ref`` (``${VAR}`` or ``${VAR:-default}``) expanded to is a secret."""
+    name = _REF_NAME.match(ref)
+    return bool(env_secrets(value, name.group(1) if name else None))
+
+
+_REF_NAME = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 # Commands that run a package named by their first plain argument (after the sub-command, if any):
 # the package tells two such servers apart, the launcher does not.
@@ -195,8 +204,8 @@ class StdioTarget:
 
     def _refs(self) -> dict[str, str]:
         """Every secret value with the reference a config writes for it (an expansion's own first)."""
-        refs = {s: f"${{{k}}}" for k, v in self.env.items() for s in env_secrets(v)}
-        refs.update({v: ref for v, ref in self.expanded.items() if env_secrets(v)})
+        refs = {s: f"${{{k}}}" for k, v in self.env.items() for s in env_secrets(v, k)}
+        refs.update({v: ref for v, ref in self.expanded.items() if _expansion_secret(v, ref)})
         return refs
 
     @property
@@ -223,7 +232,7 @@ class StdioTarget:
     def secret_values(self) -> list[str]:
         """Every value that logs, errors and output must hide: the environment's values and what
         a config's ``${VAR}`` expanded to."""
-        return [s for v in self.env.values() for s in env_secrets(v)] + _expansions(self.expanded)
+        return [s for k, v in self.env.items() for s in env_secrets(v, k)] + _expansions(self.expanded)
 
     def to_config(self, secret_refs: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The ``mcpServers`` entry for this target; env values become ``${VAR}`` references, and so
@@ -281,7 +290,7 @@ class HttpTarget:
     def _refs(self) -> dict[str, str]:
         """Secret header values with the reference a config writes for them (an expansion's own first)."""
         refs = {s: "${" + env_name(k) + "}" for k, v in self.headers.items() for s in header_secrets(k, v)}
-        refs.update({v: ref for v, ref in self.expanded.items() if env_secrets(v)})
+        refs.update({v: ref for v, ref in self.expanded.items() if _expansion_secret(v, ref)})
         return refs
 
     def secret_values(self) -> list[str]:

@@ -189,6 +189,25 @@ def test_target_reprs_hide_env_and_header_values() -> None:
         assert_clean(text, "a target")
 
 
+def test_plain_settings_are_not_secrets_but_their_value_under_another_name_is(tmp_path: Path) -> None:
+    from bridge.cli.output import Output
+    from bridge.targets import parse_config
+
+    folder = str(tmp_path / "srv" / "app")
+    target = resolve_target([PY, "-m", "x"], env={"PYTHONPATH": folder, "LC_ALL": "en_US.UTF-8",
+                                                  "API_KEY": ENV_SECRET})
+    assert target.secret_values() == [ENV_SECRET]
+    # A listing that names the folder stays evidence; the key is still masked wherever it shows.
+    out = Output()
+    out.mask.add(target.secret_values())
+    assert out.mask(f"{folder}/main.py {ENV_SECRET}") == f"{folder}/main.py ***"
+    expanded = parse_config({"mcpServers": {"s": {"command": "x", "args": ["${HOME}/a", "${TOKEN}"]}}},
+                            environ={"HOME": folder, "TOKEN": ENV_SECRET})["s"]
+    assert expanded.secret_values() == [ENV_SECRET]
+    # The same path given as a secret-named variable is a secret.
+    assert resolve_target([PY, "-m", "x"], env={"SECRET_DIR": folder}).secret_values() == [folder]
+
+
 def test_target_reprs_hide_url_credentials() -> None:
     http = resolve_target(f"http://user:{URL_SECRET}@127.0.0.1:1/mcp?api_key={URL_SECRET}&page=2")
     assert http.to_config() == {"url": "http://user:${MCP_URL_PASSWORD}@127.0.0.1:1/mcp?api_key=${MCP_API_KEY}&page=2",
