@@ -11,11 +11,16 @@ returning that framework's tool objects, and builds it from three things written
 * ``ModelTool.of(toolset, entry)``: what the model is told about one tool (name, description, the
   inputSchema after ``Guards.schema_profile``, ``strict``), rendered as OpenAI function JSON by
   ``function_json()``. No adapter builds a schema itself.
-* ``error_text(failure)``: what the model reads when a call gave no result (an ``isError`` result,
-  a denial, which is one, or a ``BridgeError``), ``Error: <text>`` in every framework.
+* ``reply_text(outcome)``: what the model reads back for a call, the result's text (media as
+  short placeholders, never base64), or ``error_text(failure)`` when the call gave no result (an
+  ``isError`` result, a denial, which is one, or a ``BridgeError``: a refusal, a timeout, a lost
+  connection), ``Error: <text>`` in every framework.
+
+Every entry point also takes ``timeout``, seconds for each call (default: the connection's own),
+handed to ``Toolset.call``.
 
 ``tests/test_adapter_contract.py`` runs one set of assertions against every adapter: a new
-adapter passes it by using these three, and one more row in its table.
+adapter passes it by using these, and one more row in its table.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from .profiles import apply_profile
 from .results import CallResult
 from .toolset import Toolset
 
-__all__ = ["NO_ERROR_TEXT", "Framework", "ModelTool", "Source", "ToolSource", "error_text", "flagged", "toolset_for"]
+__all__ = ["NO_ERROR_TEXT", "Framework", "ModelTool", "Source", "ToolSource", "error_text", "flagged", "reply_text",
+           "toolset_for"]
 
 NO_ERROR_TEXT = "the tool reported an error"
 """What the model reads for an ``isError`` result that carries no text."""
@@ -129,6 +135,13 @@ class ModelTool:
         if self.strict:
             function["strict"] = True
         return {"type": "function", "function": function}
+
+
+def reply_text(outcome: CallResult | BridgeError) -> str:
+    """What the model reads back for a call: a result's text, else ``error_text(outcome)``."""
+    if isinstance(outcome, CallResult) and not outcome.is_error:
+        return outcome.text
+    return error_text(outcome)
 
 
 def error_text(failure: CallResult | BridgeError) -> str:

@@ -12,8 +12,9 @@ schema zoo over stdio and reports the same observations (``Observed``):
   found with ``call_tool``;
 * ``queue``: a ``QueueApprover`` on a SQLite queue; a scripted reviewer (another thread) decides
   each request through the CLI's code path (``mcp-bridge approvals approve|deny``);
-* ``resources``: ``resources=["zoo://docs/*"]``; the model reads a listed resource inside the globs
-  and one outside them with ``read_resource``;
+* ``resources``: ``resources=["zoo://docs/*"]`` and ``timeout=1.5`` given to ``tools_for``; the model
+  reads a listed resource inside the globs and one outside them with ``read_resource``, calls a tool
+  whose result is text and an image, and one that sleeps past the timeout;
 * ``code``: ``code=True``; the model is offered ``run_python`` alone and runs one program whose
   calls each pass the approver (one denied and caught inside the program) and the audit.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -40,13 +42,14 @@ import pytest
 from helpers import ROOT, canonical, fixture_env, module_cmd
 
 from bridge import CallbackApprover, InvalidArguments, Server, connect
-from bridge.adapters import error_text
+from bridge.adapters import error_text, reply_text
 from bridge.approvals import QueueApprover
 from bridge.audit.records import READER_FIELDS, AuditRecord
 from bridge.connection import ToolCall
 from bridge.profiles import apply_profile
+from bridge.resource_tools import READ_METHOD
 from bridge.steps import Step as StepRecord
-from fixtures.openai_compat import Call, ScriptedModel, Step, text, tool_call, tool_calls
+from fixtures.openai_compat import Call, ScriptedModel, Step, message_text, text, tool_call, tool_calls
 from fixtures.schema_zoo import ZOO_SCHEMAS
 
 STORED = set(AuditRecord.__dataclass_fields__) - READER_FIELDS
@@ -91,7 +94,12 @@ TASKED: dict[str, tuple[str, dict[str, Any]]] = {"call_task": ("research", {"top
 RESOURCES: dict[str, tuple[str, dict[str, Any]]] = {
     "call_resource": ("read_resource", {"uri": "zoo://docs/readme.md"}),
     "call_resource_out": ("read_resource", {"uri": "zoo://images/pixel.png"}),
+    "call_image": ("image_result", {}),
+    "call_slow": ("sleep", {"seconds": 60}),
 }
+# Seconds for each call, given to every adapter's tools_for: long enough for a loaded machine's
+# other calls, and what call_slow runs past.
+TIMEOUT = 1.5
 METAGPT_PY = ROOT / ".venv-metagpt" / "bin" / "python"
 # MetaGPT's import alone takes 10-25 s on a busy machine.
 DEADLINE = 240
@@ -103,6 +111,7 @@ class Run:
 
     name: str
     guards: dict[str, Any]
+    """The keywords of ``tools_for`` (guard options, and ``timeout``); JSON-able."""
     calls: dict[str, tuple[str, dict[str, Any]]]
     approver: bool = False
     queue: str | None = None
@@ -130,7 +139,8 @@ def runs(out: Path) -> list[Run]:
         Run("code", {"include": TOOLS, "code": True, "audit": str(out / "code.jsonl")}, CODE, approver=True),
         Run("task", {"include": ["research"], "approval": False, "warn_unguarded": False,
                      "audit": str(out / "task.jsonl")}, TASKED, command=TASK_SERVER),
-        Run("resources", {"include": ["stats"], "approval": False, "resources": ["zoo://docs/*"],
+        Run("resources", {"include": ["stats", "image_result", "sleep"], "approval": False, "warn_unguarded": False,
+                          "resources": ["zoo://docs/*"], "timeout": TIMEOUT,
                           "audit": str(out / "resources.jsonl")}, RESOURCES),
     ]
 
@@ -333,8 +343,11 @@ def seen(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 @dataclass(frozen=True)
 class Truth:
     names: dict[str, str]  # agent-facing -> MCP name
+    descriptions: dict[str, str]  # agent-facing name -> the server's description
     refusal: str
     tool_error: str
+    ok: str  # call_ok's text: a result with text and structuredContent
+    image: str  # call_image's text: a text block and a PNG
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +355,9 @@ def truth() -> Truth:
     async def ask() -> Truth:
         async with zoo() as server:
             toolset = server.toolset(AGENT, approval=False, warn_unguarded=False, include=TOOLS)
-            names = {e.name: e.mcp_name for e in await toolset.tools()}
+            entries = await toolset.tools()
+            names = {e.name: e.mcp_name for e in entries}
+            descriptions = {e.name: e.description for e in entries}
             try:
                 await toolset.call(*CALLS["call_bad"])
             except InvalidArguments as e:
@@ -351,7 +366,10 @@ def truth() -> Truth:
                 raise AssertionError("the core accepted invalid arguments")
             failed = await toolset.call(*CALLS["call_err"])
             assert failed.is_error
-            return Truth(names, refusal, error_text(failed))
+            ok = reply_text(await toolset.call(*CALLS["call_ok"]))
+            media = server.toolset(AGENT, approval=False, warn_unguarded=False, include=["image_result"])
+            image = reply_text(await media.call(*RESOURCES["call_image"]))
+            return Truth(names, descriptions, refusal, error_text(failed), ok, image)
 
     return anyio.run(ask)
 
@@ -364,6 +382,7 @@ def test_the_model_is_sent_the_servers_input_schema(seen: tuple[Adapter, dict[st
     assert set(offered) == set(truth.names)
     for name, function in offered.items():
         assert canonical(function["parameters"]) == canonical(ZOO_SCHEMAS[truth.names[name]]), name
+        assert function["description"] == truth.descriptions[name], name
         assert not function.get("strict", False), name
 
 
@@ -385,7 +404,8 @@ def test_invalid_arguments_get_the_one_refusal(seen: tuple[Adapter, dict[str, Ob
 def test_an_is_error_result_reaches_the_model_flagged(seen: tuple[Adapter, dict[str, Observed]], truth: Truth) -> None:
     results = seen[1]["plain"].results
     assert results["call_err"] == truth.tool_error == "Error: " + truth.tool_error.removeprefix("Error: ")
-    assert json.loads(results["call_ok"])["count"] == 2  # and a result is just its text
+    # And a result is just its text: text with structuredContent beside it reads as the core renders it.
+    assert results["call_ok"] == truth.ok and json.loads(results["call_ok"])["count"] == 2
 
 
 def test_the_same_tools_ask_the_same_approver(seen: tuple[Adapter, dict[str, Observed]]) -> None:
@@ -438,8 +458,8 @@ def test_a_queued_call_waits_for_the_reviewers_decision(seen: tuple[Adapter, dic
     # Approved through the queue: the tool ran on the server (its own error text came back).
     assert observed.results["call_yes"].startswith("Error: ") and "approve me" in observed.results["call_yes"]
     assert "denied by reviewer" not in observed.results["call_yes"]
-    # Denied: the model reads the reviewer's reason, and nothing reached the server.
-    assert "denied by reviewer: not this one" in observed.results["call_no"]
+    # Denied: the model reads the reviewer's reason, flagged as any failure, and nothing reached the server.
+    assert observed.results["call_no"] == "Error: denied by reviewer: not this one"
     shape = {(r["tool"], r["arguments"].get("message"), r["decision"], r["reviewer"], r["outcome"])
              for r in observed.audit}
     assert shape == {("error_result", "approve me", "approved", QUEUE_REVIEWER, "tool_error"),
@@ -491,19 +511,30 @@ def test_a_task_only_tool_returns_its_result(seen: tuple[Adapter, dict[str, Obse
 
 
 def test_a_guarded_read_resource_tool_reads_what_the_server_listed(seen: tuple[Adapter, dict[str, Observed]]) -> None:
-    from bridge.resource_tools import READ_METHOD
-
     observed = seen[1]["resources"]
-    assert set(observed.offered) == {"stats", "read_resource"}
+    # MetaGPT asks its model only for a tool that takes arguments (image_result takes none).
+    assert set(observed.offered) - {"image_result"} == {"stats", "sleep", "read_resource"}
     assert "zoo://docs/readme.md" in observed.offered["read_resource"]["description"]
     assert "pixel" not in observed.offered["read_resource"]["description"]
     assert observed.results["call_resource"] == ("[resource <zoo://docs/readme.md>]\n"
                                                  "# Schema zoo\n\nA fixture MCP server full of awkward tools.\n")
     refusal = observed.results["call_resource_out"]
     assert refusal.startswith("Error: ") and "outside this agent's resources" in refusal and "\n" not in refusal
-    shape = {(r["agent"], r["server"], r["tool"], r["arguments"]["uri"], r["outcome"]) for r in observed.audit}
+    shape = {(r["agent"], r["server"], r["tool"], r["arguments"]["uri"], r["outcome"])
+             for r in observed.audit if r["tool"] == READ_METHOD}
     assert shape == {(AGENT, SERVER, READ_METHOD, "zoo://docs/readme.md", "ok"),
                      (AGENT, SERVER, READ_METHOD, "zoo://images/pixel.png", "refused")}, shape
+
+
+def test_media_and_a_timeout_read_alike(seen: tuple[Adapter, dict[str, Observed]], truth: Truth) -> None:
+    observed = seen[1]["resources"]
+    # An image is a short placeholder after the text, never base64, as the core renders it.
+    assert observed.results["call_image"] == truth.image and "[image: image/png" in truth.image
+    # Every entry point takes a per-call timeout; running past it reads as one flagged line.
+    assert observed.results["call_slow"] == f"Error: server '{SERVER}', tool 'sleep': no answer within {TIMEOUT}s"
+    # (A set: MetaGPT calls a tool without arguments once more, when it first asks its model.)
+    shape = {(r["agent"], r["tool"], r["outcome"]) for r in observed.audit if r["tool"] != READ_METHOD}
+    assert shape == {(AGENT, "image_result", "ok"), (AGENT, "sleep", "timeout")}, shape
 
 
 def test_every_adapter_has_one_entry_point() -> None:
@@ -517,6 +548,8 @@ def test_every_adapter_has_one_entry_point() -> None:
         params = inspect.signature(module.tools_for).parameters
         assert list(params)[:3] == ["source", "agent", "guards"], module.__name__
         assert params["agent"].default is None and params["guards"].default is None
+        # (MetaGPT's takes it too: the resources run passes it to every adapter.)
+        assert params["timeout"].kind is inspect.Parameter.KEYWORD_ONLY and params["timeout"].default is None
 
 
 def test_a_source_needs_a_named_agent_and_a_toolset_is_taken_as_prepared() -> None:
@@ -574,3 +607,60 @@ def test_agent_frameworks_own_approval_requests_are_answered_from_the_queue(tmp_
     shape = {(r["arguments"].get("message"), r["decision"], r["reviewer"], r["outcome"]) for r in records}
     assert shape == {("approve me", "approved", QUEUE_REVIEWER, "tool_error"),
                      ("deny me", "denied", QUEUE_REVIEWER, "denied")}, shape
+
+
+# Each adapter's prompt helpers, sent by that framework's own OpenAI client (MetaGPT keeps a prompt
+# as role memory, rendered into its own prompt text: nothing of the messages' shape reaches its model).
+PROMPT_LINES = (("user", "Review."), ("assistant", "OK."))
+
+
+async def send_autogen(prompt: Any, base_url: str) -> None:
+    from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+    from bridge.autogen.prompts import prompt_messages, system_message
+
+    client = OpenAIChatCompletionClient(model="gpt-4o-mini-2024-07-18", base_url=base_url, api_key="test")
+    try:
+        await client.create([system_message(prompt), *prompt_messages(prompt)])
+    finally:
+        await client.close()
+
+
+async def send_ag2(prompt: Any, base_url: str) -> None:
+    from autogen import OpenAIWrapper
+
+    from bridge.ag2.prompts import prompt_messages, system_message
+
+    client = OpenAIWrapper(config_list=[{"model": "gpt-4o-mini", "api_key": "test", "base_url": base_url}],
+                           cache_seed=None)
+    messages = [system_message(prompt), *prompt_messages(prompt)]
+    await anyio.to_thread.run_sync(lambda: client.create(messages=messages))
+
+
+async def send_agent_framework(prompt: Any, base_url: str) -> None:
+    from agent_framework.openai import OpenAIChatCompletionClient
+
+    from bridge.agent_framework.prompts import prompt_messages, system_message
+
+    client = OpenAIChatCompletionClient(model="gpt-4o-mini", base_url=base_url, api_key="test")
+    try:
+        await client.get_response([system_message(prompt), *prompt_messages(prompt)])
+    finally:
+        await client.client.close()
+
+
+@pytest.mark.parametrize("send", [send_autogen, send_ag2, send_agent_framework], ids=["autogen", "ag2",
+                                                                                      "agent_framework"])
+def test_a_servers_prompt_reaches_the_model_through_each_frameworks_client(
+        send: Callable[[Any, str], Awaitable[None]]) -> None:
+    from bridge.published import PromptLine, RenderedPrompt
+
+    # A server name a model API refuses as a message name, as a label often is.
+    prompt = RenderedPrompt("mail.v2", "review", "A review", tuple(PromptLine(r, t) for r, t in PROMPT_LINES))
+    with ScriptedModel([text("fine")]) as model:
+        anyio.run(send, prompt, model.base_url)
+    messages = model.requests[0]["messages"]
+    assert [(m["role"], message_text(m)) for m in messages] == [("system", prompt.system_text()), *PROMPT_LINES]
+    # A message's name, where a framework sends one, is one OpenAI accepts.
+    names = [m["name"] for m in messages if "name" in m]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", n) for n in names), names

@@ -103,8 +103,8 @@ def test_each_adapter_renders_a_prompt_as_its_own_messages() -> None:
     from bridge.autogen.prompts import prompt_messages as autogen_messages
     from bridge.autogen.prompts import system_message as autogen_system
 
-    assert autogen_messages(PROMPT) == [UserMessage(content="Review.", source="server:content"),
-                                        AssistantMessage(content="OK.", source="server:content")]
+    assert autogen_messages(PROMPT) == [UserMessage(content="Review.", source="server-content"),
+                                        AssistantMessage(content="OK.", source="server-content")]
     assert autogen_system(PROMPT) == SystemMessage(content=PROMPT.system_text())
     assert ag2_messages(PROMPT) == [{"role": "user", "content": "Review."}, {"role": "assistant", "content": "OK."}]
     assert ag2_system(PROMPT) == {"role": "system", "content": PROMPT.system_text()}

@@ -123,13 +123,14 @@ async def test_loaded_workbench_opens_and_releases_its_server(tmp_path: Path, mo
     # Every env value is dumped as a ${VAR} reference, so the loading side must have it set.
     monkeypatch.setenv("PYTHONPATH", fixture_env()["PYTHONPATH"])
     async with connect(module_cmd("fixtures.schema_zoo"), env=fixture_env()) as zoo:
-        original = zoo.workbench_for("loader", include=["stats", "sleep"], approver=AutoApprove(), audit=audit)
+        original = zoo.workbench_for("loader", include=["stats", "sleep"], approver=AutoApprove(), audit=audit,
+                                     timeout=5)
         config = original.dump_component()
-    assert config.provider == "bridge.autogen.MCPWorkbench"
+    assert config.provider == "bridge.autogen.MCPWorkbench" and config.config["timeout"] == 5
     assert config.config["guards"]["select"] == {"include": ["stats", "sleep"]}
     assert [i["kind"] for i in config.config["guards"]["chain"]] == ["audit", "approval"]
     loaded = MCPWorkbench.load_component(config)
-    assert isinstance(loaded, MCPWorkbench) and loaded.agent == "loader"
+    assert isinstance(loaded, MCPWorkbench) and loaded.agent == "loader" and loaded.timeout == 5
     registry = shared_connections()
     async with loaded:
         assert len(registry) == 1

@@ -41,7 +41,7 @@ from typing import Any
 
 from autogen import Agent, ConversableAgent, GroupChatManager
 
-from ..adapters import ModelTool, error_text
+from ..adapters import ModelTool, error_text, reply_text
 from ..catalogue import ToolEntry
 from ..errors import BridgeError, ConfigError, ConnectionLost
 from ..steps import Step
@@ -133,8 +133,8 @@ class MCPFunction:
             result = await self.toolset.call(self.entry.name, arguments, call_id=call_id, timeout=self.timeout,
                                              step=step)
         except BridgeError as e:
-            return error_text(e)
-        return error_text(result) if result.is_error else result.text
+            return reply_text(e)
+        return reply_text(result)
 
     async def _on_loop(self, arguments: Mapping[str, Any], call_id: str, step: Step) -> str:
         # Created on the owning loop's thread; AG2's sync path runs it on a loop of its own instead,

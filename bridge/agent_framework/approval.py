@@ -70,6 +70,23 @@ class FrameworkApprovals:
         return f"FrameworkApprovals(reviewer={self.reviewer!r})"
 
 
+def _asked_about(request: Content, tools: Sequence[Any]) -> tuple[MCPFunctionTool, Content]:
+    """The tool an approval request names, among ``tools``, and the function call it asks about.
+
+    Raises:
+        ConfigError: ``request`` is not an approval request for one of ``tools``.
+    """
+    from .tool import MCPFunctionTool
+
+    call = request.function_call if request.type == "function_approval_request" else None
+    if call is None or call.name is None:
+        raise ConfigError(f"expected a function_approval_request, got {request.type!r} content")
+    tool = next((t for t in tools if isinstance(t, MCPFunctionTool) and t.name == call.name), None)
+    if tool is None:
+        raise ConfigError(f"the approval request names {call.name!r}, which is not among the given tools")
+    return tool, call
+
+
 async def answer(request: Content, approved: bool, *, tools: Sequence[Any], reason: str = "",
                  reviewer: str | None = None) -> Content:
     """Answer one of the framework's approval requests, telling the bridge who decided and why.
@@ -93,15 +110,7 @@ async def answer(request: Content, approved: bool, *, tools: Sequence[Any], reas
     Raises:
         ConfigError: ``request`` is not an approval request for one of ``tools``.
     """
-    from .tool import MCPFunctionTool
-
-    call = request.function_call if request.type == "function_approval_request" else None
-    if call is None or call.name is None:
-        raise ConfigError(f"expected a function_approval_request, got {request.type!r} content")
-    tool: MCPFunctionTool | None = next((t for t in tools if isinstance(t, MCPFunctionTool) and t.name == call.name),
-                                        None)
-    if tool is None:
-        raise ConfigError(f"the approval request names {call.name!r}, which is not among the given tools")
+    tool, call = _asked_about(request, tools)
     approvals = tool.approvals
     who = reviewer or (approvals.reviewer if approvals is not None else REVIEWER)
     call_id = call.call_id or ""
@@ -130,14 +139,7 @@ async def answer_from(approver: Approver, request: Content, *, tools: Sequence[A
         ConfigError: ``request`` is not an approval request for one of ``tools``.
         InvalidArguments: the model's arguments break the tool's inputSchema (nothing is asked).
     """
-    from .tool import MCPFunctionTool
-
-    call = request.function_call if request.type == "function_approval_request" else None
-    if call is None or call.name is None:
-        raise ConfigError(f"expected a function_approval_request, got {request.type!r} content")
-    tool = next((t for t in tools if isinstance(t, MCPFunctionTool) and t.name == call.name), None)
-    if tool is None:
-        raise ConfigError(f"the approval request names {call.name!r}, which is not among the given tools")
+    tool, call = _asked_about(request, tools)
     route = await tool.toolset.route(tool.name)
     proposed = route.prepare(dict(call.parse_arguments() or {}), agent=tool.agent, call_id=call.call_id,
                              timeout=tool.timeout)

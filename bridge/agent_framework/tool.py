@@ -8,9 +8,9 @@ for schema-supplied tools are skipped, because they reject valid JSON (``2.0`` f
 ``integer``) and answer with a bare "Argument parsing failed". Every call goes through the
 agent's ``Toolset`` (validation, approval, audit naming the agent, reconnection, timeouts).
 
-What the model reads back is the rendered result text; an ``isError`` result or a ``BridgeError``
-becomes the contract's ``error_text``, returned rather than raised, because the framework turns
-a raised exception into "Function failed." with the detail dropped.
+What the model reads back is the contract's ``reply_text``: the rendered result text, or for an
+``isError`` result or a ``BridgeError`` its ``error_text``, returned rather than raised, because
+the framework turns a raised exception into "Function failed." with the detail dropped.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from agent_framework import FunctionInvocationContext, FunctionTool
 
-from ..adapters import ModelTool, error_text
+from ..adapters import ModelTool, reply_text
 from ..approval import Decision
 from ..catalogue import ToolEntry
 from ..errors import BridgeError
@@ -143,8 +143,8 @@ class MCPFunctionTool(FunctionTool):
             result = await self.toolset.call(self.entry.name, arguments, call_id=call_id, timeout=self.timeout,
                                              approval=self._framework_decision(call_id), step=step)
         except BridgeError as e:
-            return error_text(e)
-        return error_text(result) if result.is_error else result.text
+            return reply_text(e)
+        return reply_text(result)
 
     def __repr__(self) -> str:
         return f"MCPFunctionTool({self.name!r}, agent={self.agent!r}, approval_mode={self.approval_mode!r})"

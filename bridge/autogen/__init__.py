@@ -40,8 +40,8 @@ AUTOGEN_WORKBENCH = Framework("AutoGen's workbench", growing=True)
 """``AssistantAgent(workbench=...)`` asks for the tool list before every model call."""
 
 
-async def tools_for(source: Source, agent: str | None = None, guards: Guards | None = None,
-                    **guard_options: Any) -> list[MCPTool]:
+async def tools_for(source: Source, agent: str | None = None, guards: Guards | None = None, *,
+                    timeout: float | None = None, **guard_options: Any) -> list[MCPTool]:
     """The tools ``agent`` may use, as ``MCPTool``s for ``AssistantAgent(tools=...)``, guarded.
 
     A snapshot of what the model is offered now; for tools that follow tools/list_changed (and a
@@ -49,23 +49,25 @@ async def tools_for(source: Source, agent: str | None = None, guards: Guards | N
 
     Args:
         source, agent, guards, guard_options: the adapter contract's (``bridge.adapters.toolset_for``).
+        timeout: seconds for each call (default: the connection's own).
 
     Raises:
         ConfigError: see ``bridge.adapters.toolset_for``; two servers offer the same tool name, or an
             approval rule names an alias.
     """
     toolset = toolset_for(source, AUTOGEN, agent, guards, **guard_options)
-    return [MCPTool(toolset, entry) for entry in await toolset.tools()]
+    return [MCPTool(toolset, entry, timeout=timeout) for entry in await toolset.tools()]
 
 
-def workbench_for(source: Source, agent: str | None = None, guards: Guards | None = None,
-                  **guard_options: Any) -> MCPWorkbench:
+def workbench_for(source: Source, agent: str | None = None, guards: Guards | None = None, *,
+                  timeout: float | None = None, **guard_options: Any) -> MCPWorkbench:
     """The tools ``agent`` may use, as an ``MCPWorkbench`` for ``AssistantAgent(workbench=...)``.
 
     The workbench answers from the cached catalogues and follows tools/list_changed, so the agent
-    sees tools the server adds or removes while it runs.
+    sees tools the server adds or removes while it runs. ``timeout``: seconds for each call
+    (default: the connection's own).
 
     Raises:
         ConfigError: see ``bridge.adapters.toolset_for``.
     """
-    return MCPWorkbench(toolset_for(source, AUTOGEN_WORKBENCH, agent, guards, **guard_options))
+    return MCPWorkbench(toolset_for(source, AUTOGEN_WORKBENCH, agent, guards, **guard_options), timeout=timeout)

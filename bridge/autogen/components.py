@@ -4,7 +4,7 @@ A config holds the agent's servers as ``bridge.registry.ServerSpec``s (secrets a
 references, and so is every value a config's ``${VAR}`` expanded into ``args`` or a URL, by
 ``Target.to_config``; every connection option, the lock file and its policy included), the agent's name
 and its ``Guards.to_config()`` (selection, approval policy and approver, audit log, further
-interceptors, catalogue presentation). What cannot be written down (a predicate, a callback
+interceptors, catalogue presentation) and the per-call timeout. What cannot be written down (a predicate, a callback
 approver, a plain-function interceptor, connection callbacks) makes the dump raise instead of
 silently loading with less protection than the original had.
 """
@@ -40,6 +40,7 @@ class ToolComponentConfig(BaseModel):
     name: str = Field(description="the agent-facing (safe) name")
     agent: str | None = None
     guards: dict[str, Any] = Field(default_factory=dict, description="Guards.to_config()")
+    timeout: float | None = Field(default=None, description="seconds for each call (None: the connection's own)")
 
 
 class WorkbenchComponentConfig(BaseModel):
@@ -48,3 +49,4 @@ class WorkbenchComponentConfig(BaseModel):
     servers: list[ServerSpec]
     agent: str | None = None
     guards: dict[str, Any] = Field(default_factory=dict, description="Guards.to_config()")
+    timeout: float | None = Field(default=None, description="seconds for each call (None: the connection's own)")

@@ -74,15 +74,17 @@ class MCPTool(FunctionTool):
     (AutoGen turns it into a tool result with ``is_error=True``, and the agent carries on).
 
     ``toolset`` is the agent's tool set the call goes through; a tool loaded from a component
-    config connects lazily through the shared registry on its first call.
+    config connects lazily through the shared registry on its first call. ``timeout``: seconds
+    for each call (default: the connection's own).
     """
 
     component_provider_override = "bridge.autogen.MCPTool"
     component_config_schema = ToolComponentConfig  # type: ignore[assignment]
 
-    def __init__(self, toolset: Toolset, entry: ToolEntry) -> None:
+    def __init__(self, toolset: Toolset, entry: ToolEntry, *, timeout: float | None = None) -> None:
         self._toolset = toolset
         self._entry = entry
+        self.timeout = timeout
         # What FunctionTool.__init__ sets, minus its pydantic args model: building that costs
         # ~2-3 ms a tool (seconds for a large catalogue) and neither run_json nor schema needs it,
         # so args_type() builds it on first use.
@@ -235,7 +237,7 @@ class MCPTool(FunctionTool):
         """The result, or the failure raised as the model should read it (see the module docstring);
         an ``isError`` result raises ``ToolError``, which AutoGen reports to the model as an error."""
         try:
-            result = await self._toolset.call(self._entry.name, arguments, call_id=call_id,
+            result = await self._toolset.call(self._entry.name, arguments, call_id=call_id, timeout=self.timeout,
                                               step=autogen_step(call_id))
         except BridgeError as e:
             raise _read_by_the_model(e)  # noqa: B904 (the same error, re-raised)
@@ -276,7 +278,8 @@ class MCPTool(FunctionTool):
             ValueError: a guard or option cannot be written down (it is refused, never dropped).
         """
         return ToolComponentConfig(servers=specs_of(self._toolset), tool=self._entry.to_wire(), name=self._entry.name,
-                                   agent=self._toolset.agent, guards=self._toolset.guards.to_config())
+                                   agent=self._toolset.agent, guards=self._toolset.guards.to_config(),
+                                   timeout=self.timeout)
 
     @classmethod
     def _from_config(cls, config: ToolComponentConfig) -> Self:  # type: ignore[override]
@@ -287,7 +290,7 @@ class MCPTool(FunctionTool):
         """
         entry = ToolEntry.from_mcp(types.Tool.model_validate(config.tool), config.name)
         toolset = Toolset(list(config.servers), agent=config.agent, guards=Guards.from_config(config.guards))
-        return cls(toolset, entry)
+        return cls(toolset, entry, timeout=config.timeout)
 
 
 

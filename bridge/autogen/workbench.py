@@ -21,7 +21,7 @@ from autogen_core import CancellationToken, Component
 from autogen_core.tools import TextResultContent, ToolResult, ToolSchema, Workbench
 from typing_extensions import Self
 
-from ..adapters import ModelTool, error_text
+from ..adapters import ModelTool, reply_text
 from ..catalogue import ToolEntry
 from ..connection import Connection
 from ..errors import BridgeError
@@ -49,14 +49,16 @@ class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
 
     Args:
         toolset: the agent's tools (``Server.toolset(agent, ..., growing=True)``).
+        timeout: seconds for each call (default: the connection's own).
     """
 
     component_type = "workbench"
     component_provider_override = "bridge.autogen.MCPWorkbench"
     component_config_schema = WorkbenchComponentConfig
 
-    def __init__(self, toolset: Toolset) -> None:
+    def __init__(self, toolset: Toolset, *, timeout: float | None = None) -> None:
         self._toolset = toolset
+        self.timeout = timeout
         self._key: list[ToolEntry] = []
         self._schemas: list[ToolSchema] = []
 
@@ -127,11 +129,11 @@ class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
         try:
             async with linked_to(token, f"tool {name!r}"):
                 result = await self._toolset.call(name, dict(arguments or {}), call_id=call_id,
-                                                  step=autogen_step(call_id))
+                                                  timeout=self.timeout, step=autogen_step(call_id))
         except BridgeError as e:
-            return ToolResult(name=name, result=[TextResultContent(content=error_text(e))], is_error=True)
-        text = error_text(result) if result.is_error else result.text
-        return ToolResult(name=name, result=[TextResultContent(content=text)], is_error=result.is_error)
+            return ToolResult(name=name, result=[TextResultContent(content=reply_text(e))], is_error=True)
+        return ToolResult(name=name, result=[TextResultContent(content=reply_text(result))],
+                          is_error=result.is_error)
 
     # -- component -----------------------------------------------------------------------
 
@@ -142,7 +144,7 @@ class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
             ValueError: a guard or option cannot be written down (refused, never dropped).
         """
         return WorkbenchComponentConfig(servers=specs_of(self._toolset), agent=self._toolset.agent,
-                                        guards=self._toolset.guards.to_config())
+                                        guards=self._toolset.guards.to_config(), timeout=self.timeout)
 
     @classmethod
     def _from_config(cls, config: WorkbenchComponentConfig) -> Self:
@@ -152,7 +154,7 @@ class MCPWorkbench(Workbench, Component[WorkbenchComponentConfig]):
             ConfigError: unknown guard keys or interceptor kinds.
         """
         return cls(Toolset(list(config.servers), agent=config.agent, guards=Guards.from_config(config.guards),
-                           growing=True))
+                           growing=True), timeout=config.timeout)
 
     def __repr__(self) -> str:
         names = [c.name for c in self._toolset.connections] or [s.name for s in self._toolset.specs]

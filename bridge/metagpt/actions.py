@@ -42,7 +42,7 @@ from metagpt.actions.action_output import ActionOutput  # type: ignore[import-no
 from metagpt.utils.common import CodeParser  # type: ignore[import-not-found, unused-ignore]
 from pydantic import BaseModel, Field
 
-from ..adapters import ModelTool, error_text
+from ..adapters import ModelTool, error_text, reply_text
 from ..catalogue import ToolEntry
 from ..errors import BridgeError, InvalidArguments
 from ..results import CallResult
@@ -142,10 +142,9 @@ class MCPAction(Action):  # type: ignore[misc, unused-ignore]
 
     def _output(self, result: CallResult, arguments: Mapping[str, Any]) -> ToolOutput:
         self.last_result = result
-        text = error_text(result) if result.is_error else result.text
         info = ToolResult(tool=self.tool_name, server=result.server, is_error=result.is_error,
                           structured=result.structured, arguments=dict(arguments))
-        return ToolOutput(text, info, result)
+        return ToolOutput(reply_text(result), info, result)
 
     def _failed(self, text: str, arguments: Mapping[str, Any]) -> ToolOutput:
         self.last_result = None
