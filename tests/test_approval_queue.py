@@ -16,9 +16,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import anyio
 import pytest
+from helpers import SECURED_PASSWORD, SECURED_ROLE
 
 from bridge import connect
 from bridge.approvals import (
@@ -29,7 +31,9 @@ from bridge.approvals import (
     SqliteApprovalStore,
     open_approval_store,
 )
+from bridge.approvals.requests import argument_hash, request_for
 from bridge.cli import main
+from bridge.connection import ToolCall
 from fixtures.postgres import TempPostgres
 
 pytestmark = pytest.mark.anyio
@@ -136,6 +140,28 @@ async def test_expiry_denies_with_a_reason_and_cancellation_marks_cancelled(tmp_
     await view.aclose()
 
 
+async def test_an_approval_that_arrives_as_its_call_is_withdrawn_is_never_used_by_a_later_call(
+        tmp_path: Path) -> None:
+    # The console answered first (ConsoleApprover(queue=...)) or the run was stopped, just as a
+    # reviewer elsewhere approved: the withdrawn call's approval must not let a retry through unasked.
+    db = tmp_path / "approvals.db"
+    call = ToolCall(server="mail", tool="send_email", mcp_name="send_email", arguments={"to": "ann@example.com"},
+                    agent="drafter")
+    # A waiter that looks only every 60 s has certainly not seen the approval when it is withdrawn.
+    slow = QueueApprover(SqliteApprovalStore(db, poll_interval=HANG), expires_after=600)
+    view = SqliteApprovalStore(db)
+    async with anyio.create_task_group() as group:
+        group.start_soon(slow.review, call)
+        (request,) = await until_pending(view)
+        assert await anyio.to_thread.run_sync(cli, "approve", str(request.id), "--store", str(db)) == 0
+        group.cancel_scope.cancel()
+    retry = await QueueApprover(db, expires_after=0.3).review(call)
+    assert not retry.approved and "expired" in retry.reason  # asked anew, and nobody answered
+    assert (await view.get(request.id)).consumed is not None
+    await view.aclose()
+    await slow.store.aclose()
+
+
 AGENT = """
 import anyio, json, sys
 from bridge import connect
@@ -207,6 +233,47 @@ async def test_duplicates_by_chosen_fields_name_who_proposed_and_who_decided(tmp
     await view.aclose()
 
 
+
+
+async def test_the_postgres_store_never_stores_its_own_password_in_arguments(postgres: TempPostgres) -> None:
+    # The model copied the store URL's password (unknown to the agent as a secret) into an argument.
+    url = postgres.url("secured_audit", user=SECURED_ROLE, password=quote(SECURED_PASSWORD, safe=""))
+    call = ToolCall(server="mail", tool="send_email", mcp_name="send_email", agent="drafter",
+                    arguments={"to": "ann@example.com", "body": f"db pass {SECURED_PASSWORD}"})
+    store = open_approval_store(url)
+    try:
+        request = await store.submit(request_for(call, expires_after=600), duplicate_window=0)
+        stored = await store.get(request.id)
+    finally:
+        await store.aclose()
+    assert stored.arguments == {"to": "ann@example.com", "body": "db pass ***"}
+    assert stored.arguments_sha256 == argument_hash(call.arguments)  # bound to the real arguments still
+
+
+async def test_a_waiting_call_outlives_its_postgres_connections_being_cut(postgres: TempPostgres) -> None:
+    # A PostgreSQL restart or failover cuts every connection; the request is durable, so the call
+    # keeps waiting and gets the decision given after it, rather than failing (and being denied) at once.
+    import psycopg
+
+    url = postgres.new_database("approvals")
+    call = ToolCall(server="mail", tool="send_email", mcp_name="send_email", agent="drafter",
+                    arguments={"to": "ann@example.com"})
+    agent, view = QueueApprover(url, expires_after=HANG * 2), open_approval_store(url)
+    decided: list[Any] = []
+    async with anyio.create_task_group() as group:
+        group.start_soon(_collect, decided, agent.review(call))
+        (request,) = await until_pending(view)
+        await view.aclose()
+        with psycopg.connect(url, autocommit=True) as admin:
+            cut = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE application_name = 'mcp-bridge approvals'").fetchall()
+        assert cut  # the agent's connections, listener included
+        assert await anyio.to_thread.run_sync(cli, "approve", str(request.id), "--store", url,
+                                              "--reviewer", "alice") == 0
+    assert [(d.approved, d.reviewer) for d in decided] == [(True, "alice")]
+    assert (await view.get(request.id)).consumed is not None
+    await view.aclose()
+    await agent.store.aclose()
 
 
 async def test_two_workers_sharing_a_postgres_queue_each_get_only_their_decision(

@@ -94,6 +94,17 @@ def test_a_store_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
     assert down.returncode == 1 and "127.0.0.1:1" in down.stderr and "hunter2-secret" not in down.stderr
 
 
+def test_two_reviewers_sharing_a_token_is_refused_before_serving(tmp_path: Path) -> None:
+    # Otherwise a decision by alice would be recorded as bob's (the last line with that token).
+    db, tokens = tmp_path / "approvals.db", tmp_path / "reviewers"
+    submit(db, "ann@example.com")
+    token = "shared-token-" + "4" * 20
+    tokens.write_text(f"alice {token}\nbob {token}\n")
+    served = run_cli("serve", "--store", str(db), "--port", "0", "--tokens", str(tokens))
+    assert served.returncode == 1 and served.stderr.count("\n") == 1, served.stderr
+    assert "'alice' and 'bob' share a token" in served.stderr and token not in served.stderr
+
+
 def test_a_hostile_argument_is_inert_in_the_table_in_show_and_at_the_console(tmp_path: Path) -> None:
     db = tmp_path / "approvals.db"
     first = submit(db, HOSTILE_TO, agent="a\x1b[31mgent")

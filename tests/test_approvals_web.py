@@ -26,18 +26,22 @@ from bridge.connection import ToolCall
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "alice-token-" + "7" * 24
+BOB_TOKEN = "bob-token-" + "5" * 24
 CHROMEDRIVER = "/usr/bin/chromedriver"
 HOSTILE = ("ceo@example.com\u202emoc.live@\u200b\x1b[2K\r"
            "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">")
 
 
-def submit(db: Path, to: str) -> int:
+def submit(db: Path, to: str, count: int = 1, **more: str) -> int:
+    """Put ``count`` requests to ``to`` on the queue; the last one's id."""
     async def go() -> int:
         store = SqliteApprovalStore(db)
         try:
-            call = ToolCall(server="mail", tool="send_email", mcp_name="send_email", arguments={"to": to},
+            call = ToolCall(server="mail", tool="send_email", mcp_name="send_email", arguments={"to": to, **more},
                             annotations=Annotations(destructive=True), agent="drafter")
-            return (await store.submit(request_for(call, expires_after=600), duplicate_window=3600)).id
+            for _ in range(count):
+                last = await store.submit(request_for(call, expires_after=600), duplicate_window=3600)
+            return last.id
         finally:
             await store.aclose()
 
@@ -52,7 +56,7 @@ def page(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "approvals", "serve", "--store", str(db), "--port", "0"], cwd=ROOT,
         text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "MCP_BRIDGE_REVIEWERS": f"alice {TOKEN}"})
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MCP_BRIDGE_REVIEWERS": f"alice {TOKEN}\nbob {BOB_TOKEN}"})
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
@@ -78,6 +82,26 @@ def test_no_token_or_a_wrong_one_is_401_and_decides_nothing(page: tuple[str, Pat
         assert client.post("/login", data={"token": "guess-guess-guess-guess"},
                            headers={"Origin": base}).status_code == 401
     assert status_of(db, 1) == ("pending", None)
+
+
+def test_the_page_masks_what_it_knows_is_secret_by_value(page: tuple[str, Path]) -> None:
+    # The agent masked the secrets it knew; another reviewer's token is one only the page knows.
+    base, db = page
+    submit(db, f"ops@example.com {BOB_TOKEN}", **{f"note {BOB_TOKEN}": "x"})
+    with httpx2.Client(base_url=base, timeout=30) as client:
+        html = client.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).text
+    assert "ops@example.com ***" in html and "note ***" in html
+    assert BOB_TOKEN not in html and "5" * 24 not in html
+
+
+def test_with_more_pending_than_a_page_holds_the_oldest_are_shown(page: tuple[str, Path]) -> None:
+    # The oldest expire first: a page of the newest would hide them until they expired unseen.
+    base, db = page
+    assert submit(db, "bob@example.com", count=200) == 201
+    with httpx2.Client(base_url=base, timeout=30) as client:
+        html = client.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).text
+    assert 'id="request-1"' in html and 'id="request-200"' in html and 'id="request-201"' not in html
+    assert "More than 200 requests wait" in html
 
 
 def test_a_forged_cross_site_post_is_refused(page: tuple[str, Path]) -> None:

@@ -17,7 +17,8 @@ the web page of ``mcp-bridge approvals serve``, or anything calling ``store.deci
   the store).
 - **Expiry** denies the call with a reason the model can read, and marks the request expired.
 - **Cancellation** of the waiting call marks the request cancelled, then propagates (a
-  ``ConsoleApprover(queue=...)`` withdraws it so when the person at the console answers first).
+  ``ConsoleApprover(queue=...)`` withdraws it so when the person at the console answers first);
+  a decision that arrived as it was withdrawn is used up with it, never by a later call.
 - **Duplicates**: a request sharing the tool and arguments (or, for tools named in
   ``duplicate_fields``, those fields) with one pending or approved in the last
   ``duplicate_window`` seconds is marked as its possible duplicate, for the reviewer.
@@ -37,7 +38,7 @@ from ..approval import APPROVER_TYPES, Decision
 from ..audit.postgres import is_postgres_url
 from ..connection import ToolCall
 from ..targets import expand_vars
-from .requests import ApprovalRequest, request_for
+from .requests import DECIDED, ApprovalRequest, request_for
 from .store import ApprovalStore, deadline_for
 from .stores import open_approval_store
 from .webhook import Webhook
@@ -128,9 +129,13 @@ class QueueApprover:
             # Cancelled (or failed) while waiting: nobody may approve a call that is no longer made.
             with anyio.CancelScope(shield=True):
                 try:
-                    await self.store.settle(request.id, "cancelled",
-                                            "withdrawn: the call stopped waiting (cancelled, or decided at the "
-                                            "console first)")
+                    left = await self.store.settle(request.id, "cancelled",
+                                                   "withdrawn: the call stopped waiting (cancelled, or decided at "
+                                                   "the console first)")
+                    if left.status in DECIDED:
+                        # Decided as the call was withdrawn: used up with it, or a retry of the same
+                        # call would claim it and run without anyone being asked (the console said no).
+                        await self.store.consume(left.id)
                 except Exception:
                     logger.exception("approval request #%s: could not mark it cancelled", request.id)
             raise

@@ -7,7 +7,7 @@ each process keeps one connection LISTENing, read by one of its waiting calls at
 (``Waiters``), without a thread. The table is created on first use under an advisory lock.
 
 psycopg 3 (the ``postgres`` extra) is imported when the store is opened. The URL's password is
-secret: ``location``, errors and ``repr`` show ``***``.
+secret: ``location``, errors and ``repr`` show ``***``, and so do the stored requests' arguments.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Collection
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from ..audit.postgres import is_postgres_url, password_values
 from ..errors import ConfigError
-from ..secrets import Secrets, mask_url
+from ..secrets import Secrets, mask_data, mask_url
 from ..targets import expand_vars
 from .requests import ApprovalRequest, Status
 from .sql import CHANNEL, EXPIRED_REASON, POSTGRES, SCHEMA, from_row, to_row
@@ -138,6 +139,9 @@ class PostgresApprovalStore:
     # -- the ApprovalStore protocol ----------------------------------------------------------
 
     async def submit(self, request: ApprovalRequest, *, duplicate_window: float) -> ApprovalRequest:
+        # A model that read the store's URL may copy its password into an argument; the agent does
+        # not know that value as a secret, so it is masked here, before any reviewer or webhook sees it.
+        request = replace(request, arguments=mask_data(request.arguments, known=self._secrets))
         conn = await self._connection()
         try:
             async with self._use, conn.transaction():
@@ -159,10 +163,11 @@ class PostgresApprovalStore:
             raise UnknownRequest(f"no approval request #{request_id} in {self.location}")
         return from_row(rows[0])
 
-    async def list(self, *, statuses: Collection[Status] = (), after: int = 0,
-                   limit: int = 100) -> list[ApprovalRequest]:
+    async def list(self, *, statuses: Collection[Status] = (), after: int = 0, limit: int = 100,
+                   oldest_first: bool = False) -> list[ApprovalRequest]:
         await self._expire()
-        return [from_row(r) for r in await self._rows(POSTGRES.list(statuses), (after, *statuses, limit))]
+        query = POSTGRES.list(statuses, oldest_first)
+        return [from_row(r) for r in await self._rows(query, (after, *statuses, limit))]
 
     async def decide(self, request_id: int, approved: bool, reviewer: str, reason: str = "") -> ApprovalRequest:
         now = _now()
@@ -191,11 +196,13 @@ class PostgresApprovalStore:
             async for note in listener.notifies(timeout=seconds, stop_after=1):
                 if note.payload.isdigit():
                     found.add(int(note.payload))
-        except BaseException:
+        except BaseException as e:
             # Cancelled (or failed) mid-read: the connection's state is unknown, so it goes.
             self._listener = None
             with anyio.CancelScope(shield=True):
                 await listener.close()
+            if isinstance(e, self._psycopg.Error):
+                raise self._fail(e) from None
             raise
         return found
 
@@ -204,7 +211,11 @@ class PostgresApprovalStore:
         await self._connection()  # the table, and a clear error, before listening
         if self._listener is None or self._listener.closed or self._listener.broken:
             listener = await self._open()
-            await listener.execute(f"LISTEN {CHANNEL}")
+            try:
+                await listener.execute(f"LISTEN {CHANNEL}")
+            except self._psycopg.Error as e:
+                await listener.close()
+                raise self._fail(e) from None
             self._listener = listener
         return self._listener
 

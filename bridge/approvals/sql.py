@@ -59,9 +59,10 @@ class Dialect:
     def get(self) -> str:
         return f"SELECT {_ALL} FROM approval_requests WHERE id = {self.p}"
 
-    def list(self, statuses: Collection[Status]) -> str:
+    def list(self, statuses: Collection[Status], oldest_first: bool = False) -> str:
         which = f" AND status IN ({self.params(len(statuses))})" if statuses else ""
-        return f"SELECT {_ALL} FROM approval_requests WHERE id > {self.p}{which} ORDER BY id DESC LIMIT {self.p}"
+        order = "ASC" if oldest_first else "DESC"
+        return f"SELECT {_ALL} FROM approval_requests WHERE id > {self.p}{which} ORDER BY id {order} LIMIT {self.p}"
 
     @property
     def duplicate(self) -> str:

@@ -119,11 +119,11 @@ class SqliteApprovalStore:
             raise UnknownRequest(f"no approval request #{request_id} in {self.location}")
         return from_row(row)
 
-    async def list(self, *, statuses: Collection[Status] = (), after: int = 0,
-                   limit: int = 100) -> list[ApprovalRequest]:
+    async def list(self, *, statuses: Collection[Status] = (), after: int = 0, limit: int = 100,
+                   oldest_first: bool = False) -> list[ApprovalRequest]:
         def work(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             _expire(conn)
-            return conn.execute(SQLITE.list(statuses), (after, *statuses, limit)).fetchall()
+            return conn.execute(SQLITE.list(statuses, oldest_first), (after, *statuses, limit)).fetchall()
 
         return [from_row(row) for row in await self._do(work)]
 

@@ -17,11 +17,14 @@ Waiting (``Waiters``): many calls of one process may wait at once (100 pending r
 10 agents). Instead of each polling the store, one of them at a time *reads the news* for all
 (the store's ``news``: PostgreSQL's LISTEN/NOTIFY, or one poll of SQLite) and wakes the ones
 whose requests changed; when it is done, it hands the reading on. No thread is held while
-waiting, and a decision reaches its call within one read.
+waiting, and a decision reaches its call within one read. A store that becomes unavailable
+meanwhile (PostgreSQL restarted, its connections cut) is tried again until the deadline: the
+requests are durable, so a call keeps waiting for its decision rather than failing at once.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Collection
@@ -41,6 +44,8 @@ __all__ = [
     "Waiters",
     "deadline_for",
 ]
+
+logger = logging.getLogger("bridge.approvals")
 
 
 class ApprovalError(BridgeError):
@@ -84,10 +89,11 @@ class ApprovalStore(Protocol):
         """
         ...
 
-    async def list(self, *, statuses: Collection[Status] = (), after: int = 0,
-                   limit: int = 100) -> list[ApprovalRequest]:
-        """Requests with id > ``after`` (any status when ``statuses`` is empty), newest first,
-        at most ``limit``; pending requests past their expiry are marked expired first."""
+    async def list(self, *, statuses: Collection[Status] = (), after: int = 0, limit: int = 100,
+                   oldest_first: bool = False) -> list[ApprovalRequest]:
+        """Requests with id > ``after`` (any status when ``statuses`` is empty), newest first (or
+        oldest first: the pending that expire first, or the next page after ``after``), at most
+        ``limit``; pending requests past their expiry are marked expired first."""
         ...
 
     async def decide(self, request_id: int, approved: bool, reviewer: str, reason: str = "") -> ApprovalRequest:
@@ -143,13 +149,24 @@ class Waiters:
         """Wait until ``fetch()`` answers a request that is no longer pending, or until the
         monotonic ``deadline``; returns the last answer either way."""
         self._events.setdefault(request_id, anyio.Event())
+        failing = False
         try:
             while True:
-                request = await fetch()
-                remaining = deadline - time.monotonic()
-                if request.status != "pending" or remaining <= 0:
-                    return request
-                await self._next(request_id, min(self._slice, remaining))
+                try:
+                    request = await fetch()
+                    failing = False
+                    remaining = deadline - time.monotonic()
+                    if request.status != "pending" or remaining <= 0:
+                        return request
+                    await self._next(request_id, min(self._slice, remaining))
+                except StoreUnavailable as e:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise
+                    if not failing:  # once per outage, not once per try
+                        logger.warning("approval request #%s: %s; trying again until it expires", request_id, e)
+                    failing = True
+                    await anyio.sleep(min(self._slice, remaining))
         finally:
             self._events.pop(request_id, None)
             self._hand_on()

@@ -16,6 +16,9 @@ Security, since every argument was written by a model and every hint by a server
   ``bridge.sanitize.html_text``: HTML is escaped (a ``<script>`` argument is shown as text), and
   control, bidi and invisible characters are shown as escapes, so the reviewer sees the real
   recipient. A Content-Security-Policy allows only the page's own nonce-tagged script and style.
+- **Secrets masked by value.** Before it is escaped, every foreign text is masked with what this
+  process knows to be secret (the reviewer tokens, the store URL's password, the open
+  sessions' secrets): the agent masked what it knew, but not what only the page knows.
 """
 
 from __future__ import annotations
@@ -26,14 +29,15 @@ import json
 import os
 import secrets as pysecrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from ..sanitize import html_text
+from ..secrets import Secrets, mask_known
 from .requests import ApprovalRequest, Status, iso
 from .store import ApprovalError, ApprovalStore, UnknownRequest
 
@@ -52,6 +56,9 @@ _MIN_TOKEN = 16
 _RECENT = 20
 _REFRESH_SECONDS = 5
 _PENDING: tuple[Status] = ("pending",)
+_ENDED: tuple[Status, ...] = tuple(s for s in get_args(Status) if s != "pending")
+_SHOWN = 200
+"""Pending requests on one page: the oldest (they expire first); the rest once these are decided."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,10 @@ class Reviewers:
             if len(token) < _MIN_TOKEN:
                 raise ConfigError(f"{source}: the token of reviewer {name!r} is shorter than {_MIN_TOKEN} characters; "
                                   "make one with: python -c 'import secrets; print(secrets.token_urlsafe())'")
+            if found.get(token, name) != name:
+                # One token, two names: the decision would record whichever came last, whoever signed in.
+                raise ConfigError(f"{source}: reviewers {found[token]!r} and {name!r} share a token; "
+                                  "give each reviewer a token of their own")
             found[token] = name
         if not found:
             raise ConfigError(f"{source}: no reviewer tokens ('NAME TOKEN' per line)")
@@ -121,13 +132,23 @@ class _Session:
     created: float
 
 
-def create_app(store: ApprovalStore, reviewers: Reviewers, *, session_hours: float = 12.0) -> Starlette:
-    """The reviewers' page on ``store`` (see the module docstring)."""
+Shown = Callable[[str], str]
+"""Foreign text made fit for the page: masked by value, then HTML-escaped (``create_app``)."""
+
+
+def create_app(store: ApprovalStore, reviewers: Reviewers, *, session_hours: float = 12.0,
+               secrets: Iterable[str] = ()) -> Starlette:
+    """The reviewers' page on ``store`` (see the module docstring); ``secrets``: further values
+    masked wherever they occur (the store URL's password)."""
     from starlette.applications import Starlette
     from starlette.responses import HTMLResponse, RedirectResponse
     from starlette.routing import Route
 
     sessions: dict[str, _Session] = {}
+    mask = Secrets([*reviewers.values(), *secrets], min_length=1)
+
+    def shown(text: str) -> str:
+        return html_text(mask(mask_known(text)))
 
     def session_of(request: Request) -> _Session | None:
         sid = request.cookies.get(_COOKIE, "")
@@ -147,7 +168,7 @@ def create_app(store: ApprovalStore, reviewers: Reviewers, *, session_hours: flo
         return HTMLResponse(html, status_code=status, headers=_headers(nonce))
 
     def sign_in(status: int, note: str = "") -> Response:
-        message = f'<p class="error">{html_text(note)}</p>' if note else ""
+        message = f'<p class="error">{shown(note)}</p>' if note else ""
         return page(_SIGN_IN.format(message=message), status)
 
     async def index(request: Request) -> Response:
@@ -156,17 +177,20 @@ def create_app(store: ApprovalStore, reviewers: Reviewers, *, session_hours: flo
         if reviewer is None:
             return sign_in(401)
         csrf = session.csrf if session else ""
-        pending = await store.list(statuses=_PENDING, limit=200)
-        recent = [r for r in await store.list(limit=_RECENT + len(pending)) if r.status != "pending"][:_RECENT]
+        pending = await store.list(statuses=_PENDING, limit=_SHOWN + 1, oldest_first=True)
+        more = (f'<p id="more">More than {_SHOWN} requests wait: the {_SHOWN} oldest are shown (they expire first); '
+                'the rest appear as these are decided.</p>' if len(pending) > _SHOWN else "")
+        pending = pending[:_SHOWN]
+        recent = await store.list(statuses=_ENDED, limit=_RECENT)
         known = {r.id: r for r in [*pending, *recent]}
         for r in pending:
             if r.duplicate_of and r.duplicate_of not in known:
                 with contextlib.suppress(UnknownRequest):
                     known[r.duplicate_of] = await store.get(r.duplicate_of)
-        cards = "".join(_card(r, known, csrf) for r in reversed(pending)) or '<p id="none">Nothing waits.</p>'
-        rows = "".join(_decided_row(r) for r in recent)
-        body = (f'<header><h1>Approvals</h1><span id="who">signed in as {html_text(reviewer)}</span></header>'
-                f'<section id="pending"><h2>Pending ({len(pending)})</h2>{cards}</section>'
+        cards = "".join(_card(r, known, csrf, shown) for r in pending) or '<p id="none">Nothing waits.</p>'
+        rows = "".join(_decided_row(r, shown) for r in recent)
+        body = (f'<header><h1>Approvals</h1><span id="who">signed in as {shown(reviewer)}</span></header>'
+                f'<section id="pending"><h2>Pending ({len(pending)}{"+" if more else ""})</h2>{more}{cards}</section>'
                 f'<section id="recent"><h2>Recent decisions</h2><table><tr><th>#</th><th>status</th>'
                 f'<th>agent</th><th>tool</th><th>reviewer</th><th>reason</th><th>time</th></tr>{rows}</table>'
                 '</section>')
@@ -204,7 +228,7 @@ def create_app(store: ApprovalStore, reviewers: Reviewers, *, session_hours: flo
             await store.decide(request_id, choice == "approve", reviewer, str(form.get("reason", "")).strip())
         except (ValueError, ApprovalError) as e:
             status = 404 if isinstance(e, UnknownRequest | ValueError) else 409
-            return page(f'<p class="error">{html_text(str(e))}</p><p><a href="/">back</a></p>', status)
+            return page(f'<p class="error">{shown(str(e))}</p><p><a href="/">back</a></p>', status)
         return RedirectResponse("/", status_code=303)
 
     async def logout(request: Request) -> Response:
@@ -256,41 +280,41 @@ def _hints(request: ApprovalRequest) -> str:
     return ", ".join(shown) or "none (counts as destructive)"
 
 
-def _duplicate(request: ApprovalRequest, known: Mapping[int, ApprovalRequest]) -> str:
+def _duplicate(request: ApprovalRequest, known: Mapping[int, ApprovalRequest], shown: Shown) -> str:
     if not request.duplicate_of:
         return ""
     other = known.get(request.duplicate_of)
     if other is None:
         return f'<p class="dup">possible duplicate of #{request.duplicate_of}</p>'
-    who = html_text(other.agent or "the server")
-    state = (f"approved by {html_text(other.reviewer or '?')}" if other.status == "approved"
-             else html_text(other.shown_status))
+    who = shown(other.agent or "the server")
+    state = (f"approved by {shown(other.reviewer or '?')}" if other.status == "approved"
+             else shown(other.shown_status))
     return (f'<p class="dup">possible duplicate of #{other.id}: proposed by {who} at {iso(other.created)}, '
             f'{state}</p>')
 
 
-def _card(request: ApprovalRequest, known: Mapping[int, ApprovalRequest], csrf: str) -> str:
+def _card(request: ApprovalRequest, known: Mapping[int, ApprovalRequest], csrf: str, shown: Shown) -> str:
     args = json.dumps(dict(request.arguments), indent=2, ensure_ascii=False, sort_keys=True, default=str)
-    alias = f" (called as {html_text(request.alias)})" if request.alias != request.tool else ""
+    alias = f" (called as {shown(request.alias)})" if request.alias != request.tool else ""
     token = f'<input type="hidden" name="csrf" value="{html_text(csrf)}">'
     return (f'<article class="request" id="request-{request.id}"><h3>#{request.id} '
-            f'<span class="tool">{html_text(request.server)} / {html_text(request.tool)}</span>{alias}</h3>'
-            f'<p>agent <b class="agent">{html_text(request.agent or "(the server itself)")}</b>, '
+            f'<span class="tool">{shown(request.server)} / {shown(request.tool)}</span>{alias}</h3>'
+            f'<p>agent <b class="agent">{shown(request.agent or "(the server itself)")}</b>, '
             f'asked at {iso(request.created)}, expires {iso(request.expires)}</p>'
-            f'<p>hints: {html_text(_hints(request))}; why: {html_text(request.why)}</p>'
-            f'{_duplicate(request, known)}'
+            f'<p>hints: {shown(_hints(request))}; why: {shown(request.why)}</p>'
+            f'{_duplicate(request, known, shown)}'
             f'<p>arguments (as the model wrote them, secrets masked):</p>'
-            f'<pre class="arguments">{html_text(args)}</pre>'
+            f'<pre class="arguments">{shown(args)}</pre>'
             f'<form method="post" action="/requests/{request.id}/decide">{token}'
             f'<input name="reason" placeholder="reason (shown to the model on deny)" maxlength="500">'
             f'<button name="decision" value="approve">Approve</button>'
             f'<button name="decision" value="deny">Deny</button></form></article>')
 
 
-def _decided_row(request: ApprovalRequest) -> str:
+def _decided_row(request: ApprovalRequest, shown: Shown) -> str:
     cells = [f"#{request.id}", request.shown_status, request.agent or "", f"{request.server}/{request.tool}",
              request.reviewer or "", request.reason or "", iso(request.decided)]
-    return "<tr>" + "".join(f"<td>{html_text(c)}</td>" for c in cells) + "</tr>"
+    return "<tr>" + "".join(f"<td>{shown(c)}</td>" for c in cells) + "</tr>"
 
 
 _SIGN_IN = """<h1>Approvals</h1>{message}

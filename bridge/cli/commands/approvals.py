@@ -23,6 +23,7 @@ __all__ = ["COMMAND"]
 _ACTIONS = ("list", "show", "approve", "deny", "serve")
 _WATCH_INTERVAL = 1.0
 _ARGUMENTS_SHOWN = 200
+_LISTED = 500
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -151,8 +152,17 @@ def _table(ctx: Context, requests: list[ApprovalRequest], title: str) -> Table:
 
 
 async def _list(ctx: Context, store: ApprovalStore) -> ExitCode:
-    statuses: tuple[Status, ...] = () if ctx.args.all else ("pending",)
-    requests = list(reversed(await store.list(statuses=statuses, limit=500)))
+    # Pending: the oldest (they expire first); --all: the newest. Both oldest first on screen.
+    if ctx.args.all:
+        requests = list(reversed(await store.list(limit=_LISTED + 1)))
+        more, requests = len(requests) > _LISTED, requests[-_LISTED:]
+    else:
+        pending: tuple[Status] = ("pending",)
+        requests = await store.list(statuses=pending, limit=_LISTED + 1, oldest_first=True)
+        more, requests = len(requests) > _LISTED, requests[:_LISTED]
+    if more:
+        ctx.out.note(f"more than {_LISTED} requests: the {_LISTED} " + ("newest are listed" if ctx.args.all else
+                     "oldest pending are listed (they expire first); decide them to see the rest"))
     if ctx.out.json_mode and not ctx.args.watch:
         ctx.out.json([r.to_json() for r in requests])
         return ExitCode.OK
@@ -183,7 +193,7 @@ async def _watch(ctx: Context, store: ApprovalStore, shown: list[ApprovalRequest
     for request in shown:
         _one_line(ctx, request)
     while True:
-        for request in reversed(await store.list(after=last, limit=500)):
+        for request in await store.list(after=last, limit=_LISTED, oldest_first=True):
             _one_line(ctx, request)
             last = max(last, request.id)
         await anyio.sleep(_WATCH_INTERVAL)
@@ -241,6 +251,7 @@ async def _serve(ctx: Context, store: ApprovalStore) -> ExitCode:
     import uvicorn
 
     from ...approvals.web import Reviewers, create_app
+    from ...audit.postgres import password_values
 
     reviewers = Reviewers.load(ctx.args.tokens)
     ctx.out.mask.add(reviewers.values())
@@ -253,7 +264,8 @@ async def _serve(ctx: Context, store: ApprovalStore) -> ExitCode:
     if ctx.args.host not in ("127.0.0.1", "::1", "localhost"):
         ctx.out.note("warning: the page is reachable from other machines; tokens travel in clear without TLS "
                      "(put it behind an HTTPS proxy)")
-    config = uvicorn.Config(create_app(store, reviewers), log_level="warning", access_log=False, lifespan="off")
+    app = create_app(store, reviewers, secrets=password_values(ctx.args.store))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     ctx.out.note(f"LISTENING http://{host}:{port}/ (approvals in {store.location}; Ctrl-C stops)")
     ctx.out.err.file.flush()
     await uvicorn.Server(config).serve(sockets=[sock])
