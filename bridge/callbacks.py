@@ -141,21 +141,23 @@ async def console_input(prompt: str = "", output: TextIO | None = None) -> str:
         EOFError: stdin is closed, at its end, or not a file (nobody can answer).
     """
     out = output or sys.stdout
-    if prompt:
-        out.write(prompt)
-        out.flush()
-    async with _stdin_lock():
-        fd = _stdin_fd()
-        while b"\n" not in _UNREAD:
-            with _ctrl_c_interrupts():
+    # From before the prompt shows: a person who presses Ctrl-C as soon as they see it must not
+    # meet asyncio's handler, which would leave this prompt (in another task) waiting.
+    with _ctrl_c_interrupts():
+        if prompt:
+            out.write(prompt)
+            out.flush()
+        async with _stdin_lock():
+            fd = _stdin_fd()
+            while b"\n" not in _UNREAD:
                 chunk = await _read_some(fd)
-            if not chunk:
-                if not _UNREAD:
-                    raise EOFError("stdin is at its end")
-                break
-            _UNREAD.extend(chunk)
-        line, _, rest = bytes(_UNREAD).partition(b"\n")
-        _UNREAD[:] = rest
+                if not chunk:
+                    if not _UNREAD:
+                        raise EOFError("stdin is at its end")
+                    break
+                _UNREAD.extend(chunk)
+            line, _, rest = bytes(_UNREAD).partition(b"\n")
+            _UNREAD[:] = rest
     encoding = getattr(sys.stdin, "encoding", None) or "utf-8"
     return line.decode(encoding, errors="replace").removesuffix("\r")
 

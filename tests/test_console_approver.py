@@ -181,6 +181,44 @@ def test_ctrl_c_at_the_console_prompt_ends_the_run_at_once(tmp_path: Path) -> No
     assert calls_sent(journal) == []
 
 
+CTRL_C_AS_THE_PROMPT_SHOWS = """
+import asyncio, os, signal, sys
+from bridge.callbacks import console_input
+
+class Shows:  # Ctrl-C the moment the prompt is on the screen, before anything is read
+    def write(self, text):
+        sys.stdout.write(text)
+        os.kill(os.getpid(), signal.SIGINT)
+    def flush(self):
+        sys.stdout.flush()
+
+async def main():
+    # Like a framework's runtime: the prompt runs in a task of its own, and a cancelled main task
+    # goes on waiting for its tool calls to finish.
+    task = asyncio.ensure_future(console_input("approve? ", Shows()))
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            continue
+
+asyncio.run(main())
+"""
+
+
+def test_ctrl_c_as_soon_as_the_prompt_shows_ends_the_run() -> None:
+    silent, kept_open = os.pipe()  # nobody types, and stdin never ends
+    try:
+        done = subprocess.run([PY, "-c", CTRL_C_AS_THE_PROMPT_SHOWS], cwd=ROOT, stdin=silent, capture_output=True,
+                              text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    except subprocess.TimeoutExpired:
+        pytest.fail("Ctrl-C as the prompt showed left the prompt waiting")
+    finally:
+        os.close(silent)
+        os.close(kept_open)
+    assert done.returncode != 0 and done.stderr.rstrip().endswith("KeyboardInterrupt"), done.stderr
+
+
 def test_an_answer_typed_at_the_terminal_is_read(tmp_path: Path) -> None:
     journal = tmp_path / "journal.jsonl"
     with on_terminal([PY, "-c", CONSOLE_SCRIPT], hostile_env(journal)) as term:
