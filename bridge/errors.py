@@ -55,6 +55,7 @@ __all__ = [
     "ServerUnreachable",
     "ToolError",
     "ToolNotFound",
+    "interrupted",
     "translate",
 ]
 
@@ -203,6 +204,12 @@ def _leaves(exc: BaseException) -> Iterator[BaseException]:
             yield from _leaves(inner)
     else:
         yield exc
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ctrl-C: a ``KeyboardInterrupt``, also inside (nested) task groups' errors,
+    where an interrupt in one task comes wrapped with the cancellations it caused in the others."""
+    return any(isinstance(leaf, KeyboardInterrupt) for leaf in _leaves(exc))
 
 
 def _root(exc: BaseException) -> BaseException:

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bridge.errors import interrupted  # noqa: E402
+
 # The mail itself and how it arrives are shared with the tests and benchmarks.
 from fixtures.mailroom import BODY, CUSTOMER, CUSTOMER_NAME, REPLY, SUBJECT, receive_new_mail  # noqa: E402
 
@@ -73,11 +75,12 @@ def run_example(name: str, workdir: Path | None, main: Callable[[Path], Coroutin
     fit_to_terminal()
     try:
         status = asyncio.run(main(folder))
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as error:
-        exit_if_the_model_failed(name, error)
+    except BaseException as error:
+        if interrupted(error):  # also when a task group wrapped it
+            print(f"{name}: interrupted", file=sys.stderr)
+            sys.exit(130)
+        if isinstance(error, Exception):
+            exit_if_the_model_failed(name, error)
         raise
     sys.exit(status or 0)
 

@@ -21,7 +21,6 @@ and the conversation resumes with the outcome.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -35,7 +34,8 @@ from autogen import Agent, AssistantAgent, GroupChat, GroupChatManager, UserProx
 from bridge import connect
 from bridge.ag2 import HumanInputApprover, register_tools
 from bridge.audit import query as query_audit
-from bridge.multimail import account_filter, wait_for_decision
+from bridge.multimail import account_filter
+from fixtures.mail_team import decide_held_reply
 from fixtures.multimail.seed import AGENT_KEY, OPERATOR_KEY, open_store
 from fixtures.openai_compat import ScriptedModel, text, tool_call, tool_calls
 
@@ -158,22 +158,9 @@ async def main(workdir: Path, interactive: bool) -> None:
             print(f"\nReply {reply_id} is held in MultiMail's gated_send queue for the operator.\n")
 
             # The workflow waits for the human; the operator decides with the oversight key.
-            waiting = asyncio.ensure_future(wait_for_decision(mail, reply_id, timeout=600 if interactive else 60,
-                                                              poll=0.2))
             async with connect(server(db), env=env(OPERATOR_KEY), name="multimail") as desk:
-                queue = json.loads((await desk.call_checked("list_pending", {})).text)["pending"]
-                for item in queue:
-                    print(f"Operator sees pending {item['id']} to {', '.join(item['to'])}: {item['subject']!r}")
-                action = "approve"
-                if interactive:
-                    answer = await asyncio.to_thread(input, "Operator: approve the reply? [y/N] ")
-                    action = "approve" if answer.strip().lower() == "y" else "reject"
-                print(f"Operator: {action} {reply_id}")
-                await desk.call_checked("decide_email", {"email_id": reply_id, "action": action,
-                                                         "reason": "checked by the operator"})
-            decision = await waiting
-            print(f"wait_for_decision: {decision.status} (approved={decision.approved}) "
-                  f"after {decision.waited:.1f}s\n")
+                decision = await decide_held_reply(mail, desk, reply_id, interactive=interactive)
+            print()
 
             # The conversation resumes with the outcome.
             turns.plan = [drafter]

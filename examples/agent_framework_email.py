@@ -20,7 +20,6 @@ and who approved what.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -35,13 +34,14 @@ from agent_framework.openai import OpenAIChatCompletionClient
 from bridge import connect
 from bridge.agent_framework import MCPFunctionTool, answer, tools_for
 from bridge.audit import query as query_audit
-from bridge.multimail import account_filter, wait_for_decision
+from bridge.multimail import account_filter
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _mailroom import env, example_parser, live, run_example, server  # noqa: E402
 
+from fixtures.mail_team import ask, decide_held_reply  # noqa: E402
 from fixtures.mailroom import CUSTOMER, CUSTOMER_NAME, REPLY, receive_new_mail  # noqa: E402
 from fixtures.multimail.seed import AGENT_KEY, OPERATOR_KEY, open_store  # noqa: E402
 from fixtures.openai_compat import ScriptedModel, text, tool_call, tool_calls  # noqa: E402
@@ -100,7 +100,7 @@ async def run_with_approvals(agent: Agent, task: str, tools: Sequence[MCPFunctio
         for request in response.user_input_requests:
             prompt = describe(request)
             if interactive:
-                said = await asyncio.to_thread(input, prompt)
+                said = await ask(prompt)  # Ctrl-C at the prompt ends the run at once
             else:
                 said = scripted_answers.pop(0) if scripted_answers else ""
                 print(f"{prompt}{said}   (scripted human)", flush=True)
@@ -151,16 +151,8 @@ async def main(workdir: Path, interactive: bool) -> None:
         reply_id = queued_reply(drafted)
         print(f"\nReply {reply_id} is held in MultiMail's gated_send queue for the operator.")
 
-        waiting = asyncio.ensure_future(wait_for_decision(mail, reply_id, timeout=600 if interactive else 60,
-                                                          poll=0.2))
         async with connect(server(db), env=env(OPERATOR_KEY), name="multimail") as desk:
-            for item in json.loads((await desk.call_checked("list_pending", {})).text)["pending"]:
-                print(f"Operator sees pending {item['id']} to {', '.join(item['to'])}: {item['subject']!r}")
-            print(f"Operator: approve {reply_id}")
-            await desk.call_checked("decide_email", {"email_id": reply_id, "action": "approve",
-                                                     "reason": "checked by the operator"})
-        decision = await waiting
-        print(f"wait_for_decision: {decision.status} (approved={decision.approved}) after {decision.waited:.1f}s")
+            await decide_held_reply(mail, desk, reply_id, interactive=False)
 
     store = open_store(db)
     try:

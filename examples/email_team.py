@@ -167,7 +167,7 @@ async def main(workdir: Path, interactive: bool, approvals: str | None = None, s
             print(f"\nReply {reply_id} is held in MultiMail's gated_send queue for the operator.\n")
             # The workflow waits for the human; the operator decides with the oversight key.
             async with connect(server(db), env=env(OPERATOR_KEY), name="multimail") as desk:
-                status = await decide_held_reply(mail, desk, reply_id, str(audit), interactive=interactive)
+                status = (await decide_held_reply(mail, desk, reply_id, str(audit), interactive=interactive)).status
             if status != "sent":
                 print(f"\nThe operator did not approve the reply ({status}): it was not sent.")
             print()
