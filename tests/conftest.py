@@ -3,13 +3,40 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import SECURED_PASSWORD, SECURED_ROLE, http_server
 
 from fixtures.postgres import PostgresUnavailable, TempPostgres
+
+# The suite starts hundreds of interpreters (CLI runs, fixture servers, examples, .venv-metagpt, whose
+# packages are installed uncompiled); with PYTHONDONTWRITEBYTECODE set machine-wide, each would compile
+# from source every module it imports (MetaGPT's import alone: ~12 s of CPU instead of ~5 s).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist, in the controller: hand each worker this run's environment."""
+    node.workerinput["environ"] = dict(os.environ)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In an xdist worker, the environment is the run's own again: a worker is started with the
+    controller's C-level environment, where ``import readline`` (pytest's capture plugin does it)
+    has put ``COLUMNS=80`` and ``LINES=24`` that ``os.environ`` never showed; tests of output at the
+    natural width (no ``COLUMNS``) would see 80 columns in a worker and pass alone."""
+    environ = getattr(config, "workerinput", {}).get("environ")
+    if environ is None:
+        return
+    for name in set(os.environ) - set(environ):
+        if not name.startswith("PYTEST_XDIST_"):
+            del os.environ[name]
+    os.environ.update(environ)
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ def test_the_email_team_is_approved_from_the_web_page(tmp_path: Path) -> None:
     if not os.access(CHROMEDRIVER, os.X_OK):
         pytest.fail("chromium-driver is missing: run scripts/install_chromium.sh", pytrace=False)
     from selenium import webdriver
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -87,7 +87,8 @@ def test_the_email_team_is_approved_from_the_web_page(tmp_path: Path) -> None:
         options.binary_location = "/usr/bin/chromium"
         browser = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
         browser.set_page_load_timeout(60)
-        browser.get(found.group(1) + "/")
+        home = found.group(1) + "/"
+        browser.get(home)
         browser.find_element(By.NAME, "token").send_keys(TOKEN)
         browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
         for tool in ("reply_email", "add_contact"):  # the reply, then (once the team resumed) the contact
@@ -98,7 +99,16 @@ def test_the_email_team_is_approved_from_the_web_page(tmp_path: Path) -> None:
                     return True
                 if team.poll() is not None:
                     raise AssertionError(f"the team exited early: {team_err.read()[-3000:]}")
-                driver.refresh()
+                try:
+                    # A GET of the page, not refresh(): after a form's POST that answered with an
+                    # error page, a refresh would post the form again.
+                    driver.get(home)
+                except TimeoutException as e:
+                    # The page's own reload (or the last click's redirect) started a navigation
+                    # meanwhile, and chromedriver gave this one up: poll again.
+                    if "aborted by navigation" not in str(e.msg):
+                        raise
+                    return False
                 if tool in driver.find_element(By.ID, "pending").text:
                     driver.find_element(By.CSS_SELECTOR, "#pending button[value='approve']").click()
                 return False
