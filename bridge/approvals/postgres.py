@@ -154,7 +154,12 @@ class PostgresApprovalStore:
                     await conn.execute(POSTGRES.set_duplicate, (twin[0], new_id))
         except self._psycopg.Error as e:
             raise self._fail(e) from None
-        return await self.get(new_id)
+        # The request is committed: a connection cut right now (a restart, a failover) must not
+        # lose its id, so it is read back once more, on a fresh connection, before giving up.
+        try:
+            return await self.get(new_id)
+        except StoreUnavailable:
+            return await self.get(new_id)
 
     async def get(self, request_id: int) -> ApprovalRequest:
         await self._expire()
