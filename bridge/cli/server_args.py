@@ -14,6 +14,7 @@ from typing import Literal
 
 from ..errors import ConfigError
 from ..targets import HttpTarget, StdioTarget, Target, TransportName, load_config, read_config, resolve_target
+from .option_types import positive_seconds
 
 __all__ = ["add_server_options", "choose_server", "parse_env", "parse_headers"]
 
@@ -46,11 +47,11 @@ def add_server_options(parser: argparse.ArgumentParser, *, calls_tools: bool = F
                        help="force the transport (default: a URL is Streamable HTTP, or SSE when it ends in /sse)")
     start = f"seconds to start the server and list its tools (default: {DEFAULT_TIMEOUT:g})"
     if calls_tools:
-        group.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
+        group.add_argument("--timeout", metavar="SECONDS", type=positive_seconds,
                            help=f"seconds for the tool call itself (default: {_CALL_TIMEOUT_SHOWN})")
-        group.add_argument("--start-timeout", metavar="SECONDS", type=_positive_float, help=start)
+        group.add_argument("--start-timeout", metavar="SECONDS", type=positive_seconds, help=start)
     else:
-        group.add_argument("--timeout", metavar="SECONDS", type=_positive_float, help=start)
+        group.add_argument("--timeout", metavar="SECONDS", type=positive_seconds, help=start)
     if lock_option == "required":
         group.add_argument("--lock", metavar="FILE", help="the lock file to compare with (required; write one "
                                                           "with 'mcp-bridge lock')")
@@ -61,16 +62,6 @@ def add_server_options(parser: argparse.ArgumentParser, *, calls_tools: bool = F
         group.add_argument("--lock-policy", choices=("warn", "pinned-only", "strict"), default="pinned-only",
                            help="on drift: warn; offer only pinned, unchanged tools (default); or refuse the "
                                 "server")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
 
 
 def parse_env(items: Sequence[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import ConfigError
 from ..context import Command, Context
+from ..option_types import whole_number
 from ..status import ExitCode
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ _ACTIONS = ("list", "show", "approve", "deny", "serve")
 _WATCH_INTERVAL = 1.0
 _ARGUMENTS_SHOWN = 200
 _LISTED = 500
+_PORT = whole_number(0, 65535, out_of_range="a port is 0 to 65535 (0: any free port)")
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,20 +38,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--watch", action="store_true", help="list: then follow new requests, one line each")
     web = parser.add_argument_group("serve")
     web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    web.add_argument("--port", type=_port, default=8765, help="port to listen on (default 8765; 0: any free port)")
+    web.add_argument("--port", type=_PORT, default=8765, help="port to listen on (default 8765; 0: any free port)")
     web.add_argument("--tokens", metavar="FILE",
                      help="reviewer tokens, 'NAME TOKEN' per line (default: $MCP_BRIDGE_REVIEWERS)")
-
-
-def _port(text: str) -> int:
-    """A TCP port, 0 to 65535 (argparse reports the ValueError as the option's error)."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0 to 65535 (0: any free port), got {port}")
-    return port
 
 
 def _login() -> str:

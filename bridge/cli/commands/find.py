@@ -6,24 +6,15 @@ import argparse
 import json
 
 from ..context import Command, Context
+from ..option_types import whole_number
 from ..status import ExitCode
 
 __all__ = ["COMMAND"]
 
 
-def _count(text: str) -> int:
-    """How many matches: a whole number from 1 (argparse reports the error as the option's)."""
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"at least 1 match, got {count}")
-    return count
-
-
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--limit", type=_count, default=5, metavar="N", help="how many matches (default 5)")
+    parser.add_argument("--limit", type=whole_number(1, out_of_range="at least 1 match"), default=5, metavar="N",
+                        help="how many matches (default 5)")
 
 
 async def run(ctx: Context) -> ExitCode:
