@@ -19,6 +19,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bridge.errors import interrupted  # noqa: E402
+from bridge.sanitize import one_line  # noqa: E402
+from bridge.secrets import mask_data  # noqa: E402
 
 # The mail itself and how it arrives are shared with the tests and benchmarks.
 from fixtures.mailroom import BODY, CUSTOMER, CUSTOMER_NAME, REPLY, SUBJECT, receive_new_mail  # noqa: E402
@@ -108,8 +110,9 @@ def exit_if_the_model_failed(name: str, error: BaseException) -> None:
     """One line and exit 1 when the real model could not be used: nothing in the bridge failed."""
     failed = model_failure(error)
     if failed is not None:
-        print(f"{name}: the model did not answer: {failed} (check OPENAI_BASE_URL, OPENAI_API_KEY and the "
-              "model name)", file=sys.stderr)
+        # The provider's words: one inert line, a key it quotes (an OpenAI 401 does) masked by its shape.
+        print(f"{name}: the model did not answer: {one_line(mask_data(failed))} (check OPENAI_BASE_URL, "
+              "OPENAI_API_KEY and the model name)", file=sys.stderr)
         sys.exit(1)
 
 

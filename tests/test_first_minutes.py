@@ -525,3 +525,17 @@ def test_a_real_model_that_cannot_be_reached_is_one_line(tmp_path: Path) -> None
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
     assert proc.stderr.splitlines()[-1] == ("email_team: the model did not answer: APIConnectionError: Connection "
                                             "error. (check OPENAI_BASE_URL, OPENAI_API_KEY and the model name)")
+
+
+def test_a_real_models_refusal_is_one_inert_line_without_the_key(tmp_path: Path) -> None:
+    from fixtures.openai_compat import ScriptedModel, fail
+
+    key = "sk-proj-" + "k3y" * 8
+    refusal = fail(401, f"Incorrect API key provided: {key}.\x1b[2J\nmcp-bridge: error: forged")
+    with ScriptedModel([refusal] * 4) as model:
+        env = {**os.environ, "OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": key}
+        proc = subprocess.run([PY, "examples/email_team.py", "--workdir", str(tmp_path)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
+    last = proc.stderr.splitlines()[-1]
+    assert proc.returncode == 1 and last.startswith("email_team: the model did not answer: "), proc.stderr[-3000:]
+    assert key not in proc.stderr and "\x1b" not in proc.stderr and "\\x1b[2J" in last, last
