@@ -91,6 +91,9 @@ def test_the_email_team_is_approved_from_the_web_page(tmp_path: Path) -> None:
         browser.get(home)
         browser.find_element(By.NAME, "token").send_keys(TOKEN)
         browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+        # Signed in before the first poll: a GET during the login's POST would abort it, and the
+        # sign-in page has no #pending (NoSuchElementException, which WebDriverWait ignores: a hang).
+        WebDriverWait(browser, HANG).until(lambda driver: driver.find_elements(By.ID, "who"))
         for tool in ("reply_email", "add_contact"):  # the reply, then (once the team resumed) the contact
             def approved(driver: webdriver.Chrome, tool: str = tool) -> bool:
                 # The page reloads itself every few seconds; a click that lands during a reload is
